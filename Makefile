@@ -1,0 +1,54 @@
+# NOVAMIND: `make demo` runs the main job on local services, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install lock services services-down services-status topics test test-unit lint demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned dependencies
+
+lock:  ## re-pin requirements.lock from the current environment
+	$(BIN)/pip freeze --exclude-editable | grep -v -i '^novamind' | sed '1i # Pinned dependencies of NOVAMIND (Python 3.11). Regenerate with `make lock`.' > requirements.lock
+
+services: $(STAMP)  ## start Kafka (KRaft) and FerretDB locally, idempotently
+	$(BIN)/novamind services up
+
+services-down: $(STAMP)  ## stop the local services (data stays)
+	$(BIN)/novamind services down
+
+services-status: $(STAMP)  ## report the local services
+	$(BIN)/novamind services status
+
+topics: services  ## create or check every topic of the registry
+	$(BIN)/novamind topics create
+
+test: services  ## install, start the services, run every test
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-unit: $(STAMP)  ## run the tests that need no services
+	$(BIN)/python -m pytest -q -m "not integration"; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy novamind schemas connectors workers
+
+demo: services  ## run the main job on the local services
+	$(BIN)/python -m novamind.demo
+
+bench: services  ## run the benchmarks; results in bench/results/
+	$(BIN)/python -m bench.run_all
+
+clean:  ## remove the virtualenv (service data under .local stays)
+	rm -rf $(VENV)

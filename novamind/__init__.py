@@ -1,0 +1,1 @@
+"""NOVAMIND runtime glue: settings, logging, Kafka and MongoDB clients, local services, CLI."""

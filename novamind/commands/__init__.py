@@ -1,0 +1,1 @@
+"""Subcommands of the novamind CLI, one module each."""

@@ -1,0 +1,105 @@
+"""The one settings model, built once at start-up and passed down.
+
+Every value can be set by an environment variable with the ``NOVAMIND_`` prefix
+(nested values use ``__``, e.g. ``NOVAMIND_KAFKA__BOOTSTRAP_SERVERS``). The two
+service addresses also honour the conventional ``KAFKA_BOOTSTRAP_SERVERS`` and
+``MONGODB_URI`` variables, which test fixtures and container platforms set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka and how clients behave."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    linger_ms: int = 5
+    max_in_flight_messages: int = Field(default=100_000, ge=1)
+    partitions: int = Field(default=12, ge=1, description="partition count of patient topics")
+    replication_factor: int = Field(default=1, ge=1)
+    schema_registry_url: str | None = None
+
+
+class MongoSettings(BaseModel):
+    """How to reach the twin store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    database: str = "novamind"
+    tls_ca_file: Path | None = None
+
+
+class LocalServicesSettings(BaseModel):
+    """Ports and folders of the Docker-free development services (deploy/local)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: Path = PROJECT_ROOT / ".local"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "768m"
+    mongo_port: int = 27017
+    start_timeout_s: float = 90.0
+
+
+class SecuritySettings(BaseModel):
+    """Keys for pseudonyms and field encryption: from the environment or secret files, never code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pseudonym_key: SecretStr | None = None
+    field_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    active_field_key_id: str | None = None
+
+
+class Settings(BaseSettings):
+    """All configuration of a NOVAMIND process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NOVAMIND_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    service_name: str = "novamind"
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    kafka: KafkaSettings = KafkaSettings()
+    mongo: MongoSettings = MongoSettings()
+    local: LocalServicesSettings = LocalServicesSettings()
+    security: SecuritySettings = SecuritySettings()
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    mongodb_uri: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MONGODB_URI")
+    )
+
+    def model_post_init(self, __context: object) -> None:
+        # The conventional variables win over defaults, never over explicit NOVAMIND_ ones.
+        if self.kafka_bootstrap_servers and "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS" not in os.environ:
+            kafka = self.kafka.model_copy(update={"bootstrap_servers": self.kafka_bootstrap_servers})
+            object.__setattr__(self, "kafka", kafka)
+        if self.mongodb_uri and "NOVAMIND_MONGO__URI" not in os.environ:
+            mongo = self.mongo.model_copy(update={"uri": self.mongodb_uri})
+            object.__setattr__(self, "mongo", mongo)
