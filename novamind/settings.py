@@ -8,6 +8,8 @@ service addresses also honour the conventional ``KAFKA_BOOTSTRAP_SERVERS`` and
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -61,13 +63,38 @@ class LocalServicesSettings(BaseModel):
 
 
 class SecuritySettings(BaseModel):
-    """Keys for pseudonyms and field encryption: from the environment or secret files, never code."""
+    """Keys for pseudonyms and field encryption: from the environment or secret files, never code.
+
+    ``field_keys`` maps a key id to a base64 AES-256 key; ``active_field_key_id`` encrypts new
+    data, older ids still decrypt (rotation re-encrypts nothing).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     pseudonym_key: SecretStr | None = None
+    pseudonym_key_file: Path | None = None
     field_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    field_keys_file: Path | None = None
     active_field_key_id: str | None = None
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The HMAC key for patient pseudonyms; raises when none is configured."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.pseudonym_key_file is not None:
+            return self.pseudonym_key_file.read_bytes().strip()
+        raise ValueError(
+            "no pseudonym key: set NOVAMIND_SECURITY__PSEUDONYM_KEY or "
+            "NOVAMIND_SECURITY__PSEUDONYM_KEY_FILE"
+        )
+
+    def field_key_map(self) -> dict[str, bytes]:
+        """Field-encryption keys by id, from settings and the optional JSON key file."""
+        keys = {kid: base64.b64decode(k.get_secret_value()) for kid, k in self.field_keys.items()}
+        if self.field_keys_file is not None:
+            stored = json.loads(self.field_keys_file.read_text())
+            keys.update({kid: base64.b64decode(k) for kid, k in stored.items()})
+        return keys
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,46 @@
+"""docker-compose.yml serves Docker hosts: it must parse and name the right services and images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_uses_the_official_kafka_and_mongodb_images() -> None:
+    services = _compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["mongo"]["image"].startswith("mongo:")
+    kraft = services["kafka"]["environment"]
+    assert kraft["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_worker_can_be_scaled() -> None:
+    worker = _compose()["services"]["worker"]
+    # A fixed container name or host port would make `--scale worker=3` fail.
+    assert "container_name" not in worker
+    assert all(":" not in str(port) for port in worker.get("ports", []))
+    assert worker["command"][0] == "worker"
+    assert worker["environment"]["NOVAMIND_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_connectors_and_intake_run_the_product_cli() -> None:
+    services = _compose()["services"]
+    assert {"topics", "worker", "intake", "connector-ehr", "connector-wearables"} <= set(services)
+    for name in ("topics", "worker", "intake", "connector-ehr", "connector-wearables"):
+        assert services[name]["build"]["dockerfile"] == "deploy/container/Dockerfile"
+        assert (ROOT / services[name]["build"]["dockerfile"]).exists()
+    for name in ("worker", "intake"):
+        depends = services[name]["depends_on"]
+        assert depends["kafka"]["condition"] == depends["mongo"]["condition"] == "service_healthy"
+
+
+def test_compose_secret_files_exist() -> None:
+    for secret in _compose()["secrets"].values():
+        assert (ROOT / secret["file"]).exists()
