@@ -34,7 +34,7 @@ services-status: $(STAMP)  ## report the local services
 topics: services  ## create or check every topic of the registry
 	$(BIN)/novamind topics create
 
-test: services  ## install, start the services, run every test
+test: services lint  ## install, start the services, lint, run every test
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test-unit: $(STAMP)  ## run the tests that need no services

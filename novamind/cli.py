@@ -19,6 +19,11 @@ COMMAND_MODULES = (
     "novamind.commands.services",
     "novamind.commands.topics",
     "novamind.commands.worker",
+    "novamind.commands.simulate",
+    "novamind.commands.inspect",
+    "novamind.commands.intake",
+    "novamind.commands.audit",
+    "novamind.commands.reid",
 )
 
 

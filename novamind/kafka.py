@@ -12,9 +12,7 @@ def _security(kafka: KafkaSettings) -> dict[str, Any]:
     if kafka.security_protocol.startswith("SASL"):
         conf["sasl.mechanism"] = kafka.sasl_mechanism
         conf["sasl.username"] = kafka.sasl_username or ""
-        conf["sasl.password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-        )
+        conf["sasl.password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
     if kafka.ssl_cafile:
         conf["ssl.ca.location"] = str(kafka.ssl_cafile)
     return conf

@@ -71,12 +71,18 @@ class LocalServices:
         mongo = f"127.0.0.1:{self.settings.mongo_port}"
         return [
             ServiceStatus(
-                name="kafka", address=kafka, pid=self._pid("kafka"),
-                answering=kafka_answers(kafka), log_file=self.log_dir / "kafka" / "server.log",
+                name="kafka",
+                address=kafka,
+                pid=self._pid("kafka"),
+                answering=kafka_answers(kafka),
+                log_file=self.log_dir / "kafka" / "server.log",
             ),
             ServiceStatus(
-                name="ferretdb", address=mongo, pid=self._pid("ferretdb"),
-                answering=mongo_answers(f"mongodb://{mongo}/"), log_file=self.log_dir / "ferretdb.log",
+                name="ferretdb",
+                address=mongo,
+                pid=self._pid("ferretdb"),
+                answering=mongo_answers(f"mongodb://{mongo}/"),
+                log_file=self.log_dir / "ferretdb.log",
             ),
         ]
 
@@ -92,8 +98,15 @@ class LocalServices:
             )
         self.kafka_libs.mkdir(parents=True, exist_ok=True)
         _run_or_explain(
-            ["mvn", "-q", "-B", "-f", str(DEPLOY_LOCAL / "kafka" / "pom.xml"),
-             "dependency:copy-dependencies", f"-Dkafka.libs={self.kafka_libs}"],
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(DEPLOY_LOCAL / "kafka" / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-Dkafka.libs={self.kafka_libs}",
+            ],
             what="fetching the Kafka jars from Maven Central",
             advice="check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml)",
         )
@@ -103,8 +116,7 @@ class LocalServices:
             return
         if not shutil.which("go"):
             raise ServiceError(
-                "Go 1.24+ is needed once to build FerretDB v1.24.2: install it and run "
-                "`make services` again."
+                "Go 1.24+ is needed once to build FerretDB v1.24.2: install it and run `make services` again."
             )
         self.ferretdb_bin.parent.mkdir(parents=True, exist_ok=True)
         _run_or_explain(
@@ -128,7 +140,8 @@ class LocalServices:
             )
         _require_free_port(self.settings.kafka_port, "Kafka", "NOVAMIND_LOCAL__KAFKA_PORT")
         _require_free_port(
-            self.settings.kafka_controller_port, "the Kafka controller",
+            self.settings.kafka_controller_port,
+            "the Kafka controller",
             "NOVAMIND_LOCAL__KAFKA_CONTROLLER_PORT",
         )
         config = self._render_kafka_config()
@@ -136,11 +149,19 @@ class LocalServices:
         log_dir = self.log_dir / "kafka"
         log_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            "java", f"-Xms{self.settings.kafka_heap}", f"-Xmx{self.settings.kafka_heap}",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:ActiveProcessorCount=2",
-            "-Djava.awt.headless=true", f"-Dkafka.logs.dir={log_dir}",
+            "java",
+            f"-Xms{self.settings.kafka_heap}",
+            f"-Xmx{self.settings.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:ActiveProcessorCount=2",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={log_dir}",
             f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'kafka' / 'log4j2.yaml'}",
-            "-cp", f"{self.kafka_libs}/*", "kafka.Kafka", str(config),
+            "-cp",
+            f"{self.kafka_libs}/*",
+            "kafka.Kafka",
+            str(config),
         ]
         self._spawn("kafka", command, log_dir / "stdout.log")
         self._wait("kafka", lambda: kafka_answers(address), log_dir / "server.log")
@@ -162,11 +183,20 @@ class LocalServices:
             return  # formatted before: the data survives restarts
         cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         _run_or_explain(
-            ["java", "-cp", f"{self.kafka_libs}/*",
-             f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'kafka' / 'log4j2.yaml'}",
-             f"-Dkafka.logs.dir={self.log_dir / 'kafka'}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
-             "--ignore-formatted"],
+            [
+                "java",
+                "-cp",
+                f"{self.kafka_libs}/*",
+                f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'kafka' / 'log4j2.yaml'}",
+                f"-Dkafka.logs.dir={self.log_dir / 'kafka'}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+                "--ignore-formatted",
+            ],
             what="formatting the Kafka KRaft storage",
             advice=f"remove {self.kafka_data} if it holds data of another cluster",
         )
@@ -210,8 +240,12 @@ class LocalServices:
     def _spawn(self, name: str, command: list[str], log: Path) -> None:
         with log.open("ab") as out:
             process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.home,
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.home,
             )
         self._pid_file(name).write_text(str(process.pid))
 
@@ -290,7 +324,11 @@ def _require_free_port(port: int, what: str, variable: str) -> None:
 
 
 def _run_or_explain(
-    command: list[str], *, what: str, advice: str, cwd: Path | None = None,
+    command: list[str],
+    *,
+    what: str,
+    advice: str,
+    cwd: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> None:
     try:

@@ -16,9 +16,7 @@ from novamind.settings import Settings
 
 def configure_logging(settings: Settings) -> None:
     """Route structlog and the standard library's logging through one renderer."""
-    use_json = settings.log_format == "json" or (
-        settings.log_format == "auto" and not sys.stderr.isatty()
-    )
+    use_json = settings.log_format == "json" or (settings.log_format == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if use_json

@@ -36,7 +36,17 @@ class KafkaSettings(BaseModel):
     max_in_flight_messages: int = Field(default=100_000, ge=1)
     partitions: int = Field(default=12, ge=1, description="partition count of patient topics")
     replication_factor: int = Field(default=1, ge=1)
+    topic_prefix: str = Field(
+        default="", description="prepended to every topic name (isolates environments and test runs)"
+    )
+    avro_framing: Literal["single_object", "confluent"] = "single_object"
     schema_registry_url: str | None = None
+    schema_registry_username: str | None = None
+    schema_registry_password: SecretStr | None = None
+
+    def topic(self, name: str) -> str:
+        """The cluster name of a registry topic."""
+        return f"{self.topic_prefix}{name}"
 
 
 class MongoSettings(BaseModel):
@@ -76,6 +86,8 @@ class SecuritySettings(BaseModel):
     field_keys: dict[str, SecretStr] = Field(default_factory=dict)
     field_keys_file: Path | None = None
     active_field_key_id: str | None = None
+    reidentification_actors: tuple[str, ...] = ()
+    reidentification_purposes: tuple[str, ...] = ("TREATMENT", "PATIENT_SAFETY")
 
     def pseudonym_key_bytes(self) -> bytes:
         """The HMAC key for patient pseudonyms; raises when none is configured."""
@@ -84,8 +96,7 @@ class SecuritySettings(BaseModel):
         if self.pseudonym_key_file is not None:
             return self.pseudonym_key_file.read_bytes().strip()
         raise ValueError(
-            "no pseudonym key: set NOVAMIND_SECURITY__PSEUDONYM_KEY or "
-            "NOVAMIND_SECURITY__PSEUDONYM_KEY_FILE"
+            "no pseudonym key: set NOVAMIND_SECURITY__PSEUDONYM_KEY or NOVAMIND_SECURITY__PSEUDONYM_KEY_FILE"
         )
 
     def field_key_map(self) -> dict[str, bytes]:
@@ -118,9 +129,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )
-    mongodb_uri: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("MONGODB_URI")
-    )
+    mongodb_uri: SecretStr | None = Field(default=None, validation_alias=AliasChoices("MONGODB_URI"))
 
     def model_post_init(self, __context: object) -> None:
         # The conventional variables win over defaults, never over explicit NOVAMIND_ ones.

@@ -31,5 +31,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     statuses = services.up() if args.action == "up" else services.status()
     for status in statuses:
         health = "answering" if status.answering else "NOT answering"
-        print(f"{status.name:9} {status.address:16} pid={status.pid or '-':<8} {health}  log={status.log_file}")
+        print(
+            f"{status.name:9} {status.address:16} pid={status.pid or '-':<8} {health}  log={status.log_file}"
+        )
     return 0 if all(s.answering for s in statuses) else 1

@@ -14,8 +14,12 @@ def register(subparsers: Any) -> None:
         help="run a worker replica that joins the pipeline's consumer group",
         description="Run one worker replica. Start several to share the partitions.",
     )
-    parser.add_argument("--web-port", type=int, default=6066, help="port of the worker's web views and metrics")
-    parser.add_argument("--data-dir", default=None, help="folder for table state (default: .local/workers/<port>)")
+    parser.add_argument(
+        "--web-port", type=int, default=6066, help="port of the worker's web views and metrics"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="folder for table state (default: .local/workers/<port>)"
+    )
     parser.set_defaults(handler=run)
 
 

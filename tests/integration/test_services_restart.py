@@ -13,7 +13,9 @@ from novamind.settings import Settings
 from tests.services import ServiceAddresses
 
 
-def test_restart_keeps_topic_data_and_documents(settings: Settings, services: ServiceAddresses, run_id: str) -> None:
+def test_restart_keeps_topic_data_and_documents(
+    settings: Settings, services: ServiceAddresses, run_id: str
+) -> None:
     if services.origin != "local":
         pytest.skip("restarts only the Docker-free local services")
     topic = f"restart-check-{run_id}"
@@ -33,9 +35,12 @@ def test_restart_keeps_topic_data_and_documents(settings: Settings, services: Se
     local.up()
 
     assert MongoClient(mongo_uri)[settings.mongo.database]["restart_check"].find_one({"_id": run_id}) == {
-        "_id": run_id, "kept": True,
+        "_id": run_id,
+        "kept": True,
     }
-    consumer = Consumer(consumer_config(settings.kafka, group_id=f"restart-{run_id}", client_id="restart-test"))
+    consumer = Consumer(
+        consumer_config(settings.kafka, group_id=f"restart-{run_id}", client_id="restart-test")
+    )
     consumer.subscribe([topic])
     values: list[bytes] = []
     try:

@@ -49,7 +49,9 @@ def test_taken_port_names_the_port_and_the_setting(services_factory) -> None:
         sock.listen()
         port = sock.getsockname()[1]
         services = _prepared(services_factory(kafka_port=port))
-        with pytest.raises(ServiceError, match=rf"port {port} for Kafka is taken .*NOVAMIND_LOCAL__KAFKA_PORT"):
+        with pytest.raises(
+            ServiceError, match=rf"port {port} for Kafka is taken .*NOVAMIND_LOCAL__KAFKA_PORT"
+        ):
             services.up()
 
 
@@ -74,7 +76,9 @@ def test_go_build_failure_is_explained(services_factory, tmp_path, monkeypatch) 
     fake_bin.mkdir()
     _fake_tool(fake_bin, "go", "echo 'proxy.golang.org: dial tcp: i/o timeout' >&2; exit 1")
     monkeypatch.setenv("PATH", str(fake_bin))
-    with pytest.raises(ServiceError, match=r"building FerretDB v1.24.2 .* failed \(check that the Go module proxy"):
+    with pytest.raises(
+        ServiceError, match=r"building FerretDB v1.24.2 .* failed \(check that the Go module proxy"
+    ):
         services.up()
 
 

@@ -1,0 +1,121 @@
+"""Worker throughput on the real broker, beside the bare consume-and-decode ceiling.
+
+Publishes a simulated cohort's biometrics, then (1) drains the topic with a bare
+confluent-kafka consumer plus fastavro decode, and (2) runs one ``novamind worker`` until its
+group has committed the whole topic. Both rates are measured in the same run; the ratio is
+what to compare across machines. Writes bench/results/worker.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.simulator import simulate
+from connectors.simulator.publish import publish
+from novamind.kafka import consumer_config
+from novamind.lag import end_offsets, group_lag
+from novamind.producer import EventProducer
+from novamind.settings import PROJECT_ROOT, Settings
+from novamind.topicadmin import ensure_topics
+from schemas.codec import AvroCodec
+from schemas.exceptions import SchemaError
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def bare_ceiling(settings: Settings, topic: str, total: int) -> float:
+    codec = AvroCodec()
+    consumer = Consumer(consumer_config(settings.kafka, group_id=f"bare-{time.time_ns()}", client_id="bare"))
+    ends = end_offsets(settings.kafka, [topic])
+    consumer.assign([TopicPartition(topic, p, 0) for (_, p) in ends])
+    seen = 0
+    started = time.perf_counter()
+    while seen < total:
+        for message in consumer.consume(2000, timeout=1.0):
+            if message.error() is None:
+                with contextlib.suppress(SchemaError):  # bad records still count as consumed
+                    codec.decode_dict(message.value())
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--patients", type=int, default=10)
+    parser.add_argument("--days", type=int, default=7)
+    args = parser.parse_args()
+    run = f"bench-{time.strftime('%H%M%S')}"
+    base = Settings()
+    settings = base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
+            "mongo": base.mongo.model_copy(update={"database": f"novamind_{run}"}),
+        }
+    )
+    ensure_topics(settings.kafka)
+    cohort = simulate(args.patients, args.days, 5, dt.date(2026, 2, 2))
+    biometrics = [d for d in cohort.deliveries if d["record_type"] == "BiometricSample"]
+    producer = EventProducer(kafka=settings.kafka, client_id="bench")
+    produced = publish(biometrics, producer=producer, codec=AvroCodec(), topic_name=settings.kafka.topic)
+    topic = settings.kafka.topic("wearable-biometrics")
+    total = len(biometrics)
+    ceiling = bare_ceiling(settings, topic, total)
+
+    env = {
+        **os.environ,
+        "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
+        "NOVAMIND_LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "novamind.cli", "worker", "--web-port", "6099"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    group = f"{settings.kafka.topic_prefix}novamind-workers"
+    try:
+        while sum(group_lag(settings.kafka, group, [topic]).values()) > 0:
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - started
+        rss_kb = int(Path(f"/proc/{worker.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    worker_rate = total / elapsed
+    result = {
+        "bench": "worker",
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "biometric_events": total,
+        "producer": produced,
+        "bare_consume_decode_per_s": round(ceiling),
+        "worker_events_per_s_incl_startup": round(worker_rate),
+        "ratio_worker_to_bare": round(worker_rate / ceiling, 3),
+        "worker_rss_mb": round(rss_kb / 1024, 1),
+        "patients": args.patients,
+        "days": args.days,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "worker.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

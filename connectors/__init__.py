@@ -1,0 +1,1 @@
+"""Source connectors: EHR (FHIR), wearables and the synthetic cohort simulator."""

@@ -1,0 +1,93 @@
+"""Bearer tokens of patients' apps: each token speaks for exactly one patient pseudonym.
+
+Tokens are never stored in clear: the store holds ``sha256(token)`` hex digests. The token
+file is a JSON object ``{"<sha256 hex>": "p_<32 hex>"}``; a value may also be an object
+``{"patient_id": "p_...", "principal": "app-42"}`` to name the principal for audit events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from connectors.intake.exceptions import TokenStoreError
+from schemas.models import PSEUDONYM_PATTERN
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who holds a token: ``principal_id`` (audit actor) and the one patient it may submit for."""
+
+    principal_id: str
+    patient_id: str
+
+
+class TokenStore(Protocol):
+    """Resolves a presented bearer token to its principal, or ``None``."""
+
+    def resolve(self, token: str) -> Principal | None: ...
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class HashedTokenStore:
+    """Token store over sha256 digests, e.g. loaded from the intake tokens file."""
+
+    def __init__(self, principals: Mapping[str, Principal]) -> None:
+        for digest, principal in principals.items():
+            if not _DIGEST.match(digest):
+                raise TokenStoreError("token digests must be 64 lower-case hex characters")
+            if not _PSEUDONYM.match(principal.patient_id):
+                raise TokenStoreError(f"token {digest[:8]}... maps to an invalid pseudonym")
+        self._principals = dict(principals)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> HashedTokenStore:
+        principals: dict[str, Principal] = {}
+        for digest, value in data.items():
+            if isinstance(value, str):
+                principals[digest] = Principal(f"patient-app:{digest[:16]}", value)
+            elif isinstance(value, dict) and isinstance(value.get("patient_id"), str):
+                name = value.get("principal") or f"patient-app:{digest[:16]}"
+                principals[digest] = Principal(str(name), value["patient_id"])
+            else:
+                raise TokenStoreError(f"token {digest[:8]}...: value must be a pseudonym")
+        return cls(principals)
+
+    @classmethod
+    def from_file(cls, path: Path) -> HashedTokenStore:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read tokens file {path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise TokenStoreError(f"tokens file {path} is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise TokenStoreError(f"tokens file {path} must hold a JSON object")
+        return cls.from_mapping(data)
+
+    def resolve(self, token: str) -> Principal | None:
+        # Looking up the digest, not the token, leaks no timing about the secret itself.
+        return self._principals.get(token_digest(token))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token

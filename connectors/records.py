@@ -1,0 +1,136 @@
+"""Plain-dict builders keyed exactly like the contract records (see schemas/ for the types).
+
+Every builder returns the envelope fields first: ``event_id, patient_id, event_time,
+received_time, source, schema_version``. Times are tz-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+METRIC_LOINC: dict[str, str | None] = {
+    "HEART_RATE": "8867-4",
+    "RESTING_HEART_RATE": "40443-4",
+    "HRV_SDNN": "80404-7",
+    "HRV_RMSSD": None,  # RMSSD has no LOINC code
+    "STEPS": "55423-8",
+    "SLEEP_STAGE": None,
+    "SPO2": "59408-5",
+    "RESPIRATORY_RATE": "9279-1",
+}
+METRIC_UNIT = {
+    "HEART_RATE": "beats/min",
+    "RESTING_HEART_RATE": "beats/min",
+    "HRV_SDNN": "ms",
+    "HRV_RMSSD": "ms",
+    "STEPS": "steps",
+    "SLEEP_STAGE": "s",
+    "SPO2": "%",
+    "RESPIRATORY_RATE": "breaths/min",
+}
+SLEEP_STAGES = ("AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP", "UNKNOWN")
+
+PHQ9_BANDS = ((4, "MINIMAL"), (9, "MILD"), (14, "MODERATE"), (19, "MODERATELY_SEVERE"),
+              (27, "SEVERE"))
+GAD7_BANDS = ((4, "MINIMAL"), (9, "MILD"), (14, "MODERATE"), (21, "SEVERE"))
+ITEM_COUNT = {"PHQ9": 9, "GAD7": 7}
+
+
+def epoch_ms(value: datetime) -> int:
+    """Milliseconds since the Unix epoch for an aware datetime."""
+    return round(value.timestamp() * 1000)
+
+
+def event_id(*parts: object) -> str:
+    """Deterministic id: first 32 hex of sha256 over the ``|``-joined parts.
+
+    Datetimes enter as epoch milliseconds, so the same instant in any zone gives the same id.
+    """
+    text = "|".join(str(epoch_ms(p)) if isinstance(p, datetime) else str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; naive datetimes are refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return value.astimezone(UTC)
+
+
+def envelope(
+    *, eid: str, patient_id: str, event_time: datetime, received_time: datetime | None, source: str
+) -> dict[str, Any]:
+    """Return the common envelope fields in contract order."""
+    return {
+        "event_id": eid,
+        "patient_id": patient_id,
+        "event_time": utc(event_time),
+        "received_time": utc(received_time) if received_time else datetime.now(UTC),
+        "source": source,
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def biometric_sample(
+    *,
+    patient_id: str,
+    source: str,
+    device_id: str,
+    metric: str,
+    value: float,
+    event_time: datetime,
+    received_time: datetime | None = None,
+    unit: str | None = None,
+    duration_seconds: int | None = None,
+    sleep_stage: str | None = None,
+    id_key: str | None = None,
+) -> dict[str, Any]:
+    """Build a BiometricSample dict; the id hashes (source, device, metric, timestamp)."""
+    when = utc(event_time)
+    eid = event_id(source, id_key or device_id, metric, when, sleep_stage or "")
+    rec = envelope(eid=eid, patient_id=patient_id, event_time=when,
+                   received_time=received_time, source=source)
+    rec.update(
+        metric=metric,
+        value=float(value),
+        unit=unit or METRIC_UNIT.get(metric, ""),
+        duration_seconds=duration_seconds,
+        sleep_stage=sleep_stage,
+        device_id=device_id,
+        loinc=METRIC_LOINC.get(metric),
+    )
+    return rec
+
+
+def score_assessment(instrument: str, items: Sequence[int]) -> tuple[int, str, bool]:
+    """Return (total, band, item9_positive) for PHQ9/GAD7 item scores 0..3.
+
+    >>> score_assessment("PHQ9", [1, 1, 1, 1, 1, 1, 1, 1, 1])
+    (9, 'MILD', True)
+    >>> score_assessment("GAD7", [3] * 7)
+    (21, 'SEVERE', False)
+    """
+    expected = ITEM_COUNT.get(instrument)
+    if expected is None:
+        raise ValueError(f"unknown instrument {instrument!r}")
+    if len(items) != expected:
+        raise ValueError(f"{instrument} needs {expected} items, got {len(items)}")
+    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i <= 3 for i in items):
+        raise ValueError(f"{instrument} item scores must be integers 0..3")
+    total = sum(items)
+    bands = PHQ9_BANDS if instrument == "PHQ9" else GAD7_BANDS
+    band = next(name for upper, name in bands if total <= upper)
+    return total, band, instrument == "PHQ9" and items[8] >= 1
+
+
+def band_for_total(instrument: str, total: int) -> str:
+    """Severity band for a total score (UNKNOWN when out of range)."""
+    bands = PHQ9_BANDS if instrument == "PHQ9" else GAD7_BANDS
+    if total < 0 or total > bands[-1][0]:
+        return "UNKNOWN"
+    return next(name for upper, name in bands if total <= upper)

@@ -1,0 +1,132 @@
+"""``novamind twin show|plot``, ``novamind dlq inspect|replay`` and ``novamind consume``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from novamind.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    twin = subparsers.add_parser(
+        "twin", help="show or plot a patient's twin", description="Read a twin from MongoDB."
+    )
+    twin_actions = twin.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = twin_actions.add_parser("show", help="print a twin readably")
+    show.add_argument("patient", help="patient pseudonym (p_...)")
+    show.add_argument("--json", action="store_true", help="print the stored document as JSON")
+    plot = twin_actions.add_parser("plot", help="draw a twin's trajectory to a PNG")
+    plot.add_argument("patient", help="patient pseudonym (p_...)")
+    plot.add_argument("-o", "--output", type=Path, default=Path("twin.png"), help="PNG file to write")
+    twin.set_defaults(handler=run_twin)
+
+    dlq = subparsers.add_parser(
+        "dlq", help="inspect or replay dead letters", description="Dead-letter tools."
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", metavar="ACTION", required=True)
+    inspect = dlq_actions.add_parser("inspect", help="list dead letters, filtered")
+    replay = dlq_actions.add_parser("replay", help="send selected dead letters back to their source topic")
+    for sub in (inspect, replay):
+        sub.add_argument("--reason", help="only this error class (e.g. OutOfRange)")
+        sub.add_argument("--topic", help="only dead letters from this source topic")
+        sub.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    dlq.set_defaults(handler=run_dlq)
+
+    consume = subparsers.add_parser("consume", help="print decoded records of a topic")
+    consume.add_argument("topic", help="registry topic name, e.g. twin-updates")
+    consume.add_argument("--limit", type=int, default=20, help="at most this many records (default 20)")
+    consume.set_defaults(handler=run_consume)
+
+
+def run_twin(args: argparse.Namespace, settings: Settings) -> int:
+    from pymongo import MongoClient
+
+    from novamind.cli import UsageError
+
+    db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
+    doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
+    if doc is None:
+        raise UsageError(f"no twin for {args.patient} in database {settings.mongo.database}")
+    if args.action == "plot":
+        return _plot(args, settings)
+    if args.json:
+        print(json.dumps(doc, default=str, indent=2))
+        return 0
+    summary = doc.get("summary", {})
+    print(f"twin {doc['_id']}  version {doc['twin_version']}  as of {doc['as_of_date']}")
+    print(f"  updated         {doc['updated_at']}")
+    print(f"  risk level      {doc['risk_level']}   model {doc['model_source']} (v{doc['model_version']})")
+    print(f"  bands           PHQ-9 {doc.get('phq9_band') or '-'}   GAD-7 {doc.get('gad7_band') or '-'}")
+    severity, mae = _num(doc.get("forecast_severity")), _num(doc.get("forecast_mae"))
+    persistence = _num(summary.get("persistence_mae"))
+    print(f"  forecast        severity {severity} (MAE {mae}, persistence {persistence})")
+    print(f"                  PHQ-9 {_num(doc.get('forecast_phq9'))}")
+    print(f"  anomaly score   {_num(doc.get('anomaly_score'))}   deterioration {doc.get('deterioration')}")
+    print(f"  active alerts   {', '.join(doc.get('active_alerts') or []) or 'none'}")
+    for drug, response in (summary.get("medication_response") or {}).items():
+        print(f"  medication      {drug}: {response}")
+    if summary.get("coupling_lag1"):
+        print(f"  coupling (lag 1 correlation with next-day severity) {summary['coupling_lag1']}")
+    return 0
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _plot(args: argparse.Namespace, settings: Settings) -> int:
+    from novamind.demo import _latest_features, plot_trajectory
+
+    features = _latest_features(_records(settings, "patient-daily-features"))
+    plot_trajectory(
+        args.patient,
+        features,
+        _records(settings, "twin-updates"),
+        _records(settings, "twin-alerts"),
+        args.output,
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    from novamind.topicreader import read_all
+    from schemas.codec import AvroCodec
+
+    codec = AvroCodec.from_settings(settings.kafka)
+    return [codec.decode_dict(m.value())[1] for m in read_all(settings.kafka, settings.kafka.topic(topic))]
+
+
+def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    letters = [
+        d
+        for d in _records(settings, "pipeline-deadletter")
+        if (not args.reason or d["error_class"] == args.reason)
+        and (not args.topic or d["source_topic"] in (args.topic, settings.kafka.topic(args.topic)))
+    ][: args.limit]
+    if args.action == "inspect":
+        print(f"by reason: {dict(Counter(d['error_class'] for d in letters).most_common())}")
+        for d in letters:
+            print(
+                f"{d['first_seen_time']:%Y-%m-%d %H:%M:%S}  {d['source_topic']}[{d['source_partition']}]@"
+                f"{d['source_offset']}  {d['error_class']}: {d['reason']}  ({len(d['original_value'])} bytes)"
+            )
+        return 0
+    from novamind.producer import EventProducer
+
+    producer = EventProducer(kafka=settings.kafka, client_id="dlq-replay")
+    for d in letters:
+        producer.send(d["source_topic"], key=d["original_key"] or b"", value=d["original_value"])
+    unacknowledged = producer.flush()
+    print(f"replayed {len(letters) - unacknowledged} of {len(letters)} dead letters to their source topics")
+    return 0 if unacknowledged == 0 else 1
+
+
+def run_consume(args: argparse.Namespace, settings: Settings) -> int:
+    for record in _records(settings, args.topic)[: args.limit]:
+        print(json.dumps(record, default=str))
+    return 0

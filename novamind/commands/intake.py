@@ -1,0 +1,79 @@
+"""``novamind intake serve``: the patient-reporting HTTP intake, producing to Kafka.
+
+Wiring: the real ``EventProducer`` (answers follow Kafka's ack), ``AvroCodec``, the
+``FieldCipher`` of ``NOVAMIND_SECURITY__*`` for notes, the ``AuditLog`` (MongoDB, then the
+``audit-events`` topic) and the token file ``NOVAMIND_INTAKE__TOKENS_FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from novamind.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "intake",
+        help="run the patient-reporting HTTP intake (symptom reports, PHQ-9, GAD-7)",
+        description="Serve the intake API; answers only after Kafka acknowledged each event.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    serve = actions.add_parser("serve", help="listen for submissions (NOVAMIND_INTAKE__* settings)")
+    serve.add_argument("--host", default=None, help="interface to bind (default: settings)")
+    serve.add_argument("--port", type=int, default=None, help="TCP port (default: settings)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app
+    from connectors.intake.exceptions import TokenStoreError
+    from novamind.cli import UsageError
+    from novamind.mongo import database, mongo_client
+    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
+    from novamind.privacy.exceptions import KeyConfigurationError
+    from novamind.privacy.fieldcrypt import FieldCipher
+    from novamind.producer import EventProducer
+    from schemas.codec import AvroCodec
+
+    intake = IntakeSettings()
+    intake = intake.model_copy(update={"topic": settings.kafka.topic(intake.topic)})
+    if intake.tokens_file is None:
+        raise UsageError(
+            "no token store: set NOVAMIND_INTAKE__TOKENS_FILE to a JSON file of "
+            "sha256(token) -> patient pseudonym"
+        )
+    try:
+        tokens = HashedTokenStore.from_file(intake.tokens_file)
+        cipher = FieldCipher.from_settings(settings.security)
+    except (TokenStoreError, KeyConfigurationError) as exc:
+        raise UsageError(str(exc)) from exc
+    producer = EventProducer(kafka=settings.kafka, client_id="intake")
+    codec = AvroCodec.from_settings(settings)
+    client = mongo_client(settings.mongo, app_name="novamind-intake")
+    audit = AuditLog(
+        db=database(client, settings.mongo),
+        codec=codec,
+        producer=producer,
+        topic=settings.kafka.topic(AUDIT_TOPIC),
+    )
+    app = create_intake_app(
+        settings=intake, producer=producer, codec=codec, tokens=tokens, encryptor=cipher, audit=audit
+    )
+
+    async def start(_app: web.Application) -> None:
+        await audit.ensure_indexes()
+
+    async def stop(_app: web.Application) -> None:
+        producer.flush(30.0)
+        await client.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    web.run_app(
+        app, host=args.host or intake.host, port=args.port or intake.port, access_log=None, print=None
+    )
+    return 0

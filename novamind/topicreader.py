@@ -1,0 +1,35 @@
+"""Read a topic from the beginning to its current end (tools, the demo, tests)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from novamind.kafka import consumer_config
+from novamind.lag import end_offsets
+from novamind.settings import KafkaSettings
+
+
+def read_all(kafka: KafkaSettings, topic: str, *, timeout_s: float = 60.0) -> list[Any]:
+    """Every message now in ``topic``, in (partition, offset) order."""
+    ends = end_offsets(kafka, [topic])
+    consumer = Consumer(consumer_config(kafka, group_id=f"reader-{uuid.uuid4().hex}", client_id="reader"))
+    messages: list[Any] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for (_, p) in ends])
+        remaining = sum(ends.values())
+        deadline = time.monotonic() + timeout_s
+        while remaining > 0 and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=1.0):
+                if message.error() is None:
+                    messages.append(message)
+                    remaining -= 1
+        if remaining > 0:
+            raise TimeoutError(f"{remaining} messages of {topic} not read within {timeout_s:.0f}s")
+    finally:
+        consumer.close()
+    messages.sort(key=lambda m: (m.partition(), m.offset()))
+    return messages

@@ -1,0 +1,170 @@
+"""Helpers for pipeline tests on the real services: isolated topics, workers, catch-up, logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from novamind import lag
+from novamind.kafka import admin_config, consumer_config
+from novamind.settings import Settings
+from novamind.topicadmin import ensure_topics
+from workers.app import APP_ID
+from workers.features.agents import SOURCE_TOPICS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def isolated(settings: Settings, name: str) -> Settings:
+    """Settings whose topics, consumer group and database belong to this scenario only."""
+    kafka = settings.kafka.model_copy(update={"topic_prefix": f"{name}."})
+    mongo = settings.mongo.model_copy(update={"database": f"{settings.mongo.database}_{name}"})
+    scenario = settings.model_copy(update={"kafka": kafka, "mongo": mongo})
+    assert ensure_topics(kafka) == 0
+    return scenario
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "NOVAMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
+        "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "NOVAMIND_MONGO__URI": settings.mongo.uri.get_secret_value(),
+        "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
+        "NOVAMIND_LOG_FORMAT": "json",
+    }
+
+
+class WorkerProcess:
+    """One ``novamind worker`` replica in a subprocess, its log in a file."""
+
+    def __init__(self, settings: Settings, log_dir: Path, name: str) -> None:
+        self.port = free_port()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "novamind.cli",
+                "worker",
+                "--web-port",
+                str(self.port),
+                "--data-dir",
+                str(log_dir / f"{name}-data"),
+            ],
+            cwd=ROOT,
+            env=worker_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def workers(settings: Settings, log_dir: Path, count: int = 1) -> Iterator[list[WorkerProcess]]:
+    started = [WorkerProcess(settings, log_dir, f"worker-{i}") for i in range(count)]
+    try:
+        yield started
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+def wait_group_empty(settings: Settings, timeout_s: float = 90) -> None:
+    """Until the broker has evicted every member of the workers' group (e.g. a killed one)."""
+    group = settings.kafka.topic(APP_ID)
+    client = admin(settings)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        description = client.describe_consumer_groups([group])[group].result(timeout=10)
+        if not description.members:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"group {group} still has members after {timeout_s}s")
+
+
+def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    return lag.end_offsets(settings.kafka, topics)
+
+
+def wait_caught_up(settings: Settings, running: list[WorkerProcess], timeout_s: float = 240) -> None:
+    """Until the group has committed every source and twin-input record (twice in a row)."""
+    topics = [settings.kafka.topic(t) for t in (*SOURCE_TOPICS, "twin-inputs")]
+    group = settings.kafka.topic(APP_ID)
+    deadline = time.monotonic() + timeout_s
+    stable = 0
+    while time.monotonic() < deadline:
+        for worker in running:
+            assert worker.alive(), f"worker died:\n{worker.log()[-3000:]}"
+        lagging = {f"{t}[{p}]": n for (t, p), n in lag.group_lag(settings.kafka, group, topics).items() if n}
+        stable = 0 if lagging else stable + 1
+        if stable >= 3:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"workers did not catch up within {timeout_s}s; lag: {lagging}")
+
+
+def read_topic(settings: Settings, name: str) -> list[Any]:
+    """Every message of a registry topic, partition by partition, in offset order."""
+    topic = settings.kafka.topic(name)
+    consumer = Consumer(
+        consumer_config(settings.kafka, group_id=f"reader-{time.monotonic_ns()}", client_id="reader")
+    )
+    ends = end_offsets(settings, [topic])
+    messages: list[Any] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for (_, p) in ends])
+        remaining = sum(ends.values())
+        deadline = time.monotonic() + 60
+        while remaining > 0 and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=1.0):
+                if message.error() is None:
+                    messages.append(message)
+                    remaining -= 1
+        assert remaining == 0, f"{remaining} messages of {topic} not read"
+    finally:
+        consumer.close()
+    messages.sort(key=lambda m: (m.partition(), m.offset()))
+    return messages
+
+
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient(admin_config(settings.kafka))

@@ -1,0 +1,160 @@
+"""BACKWARD compatibility: each published version reads data written by every older one."""
+
+from __future__ import annotations
+
+import io
+from itertools import combinations
+from typing import Any
+
+import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.catalog import SchemaVersion, catalog, full_name, make_version
+from schemas.codec import AvroCodec
+from schemas.models import PipelineAlert
+from tests.schemas.strategies import for_schema
+
+PROMOTIONS = {
+    ("int", "long"),
+    ("int", "float"),
+    ("int", "double"),
+    ("long", "float"),
+    ("long", "double"),
+    ("float", "double"),
+    ("string", "bytes"),
+    ("bytes", "string"),
+}
+
+
+def _kind(t: Any) -> str:
+    if isinstance(t, list):
+        return "union"
+    return t if isinstance(t, str) else t["type"]
+
+
+def backward_problems(old: SchemaVersion, new: SchemaVersion) -> list[str]:
+    """Why ``new`` cannot read data written with ``old`` (empty when it can)."""
+    label = f"{old.name.rsplit('.', 1)[-1]} v{old.version}->v{new.version}"
+    writer_names: dict[str, Any] = {}
+    reader_names: dict[str, Any] = {}
+
+    def resolve(t: Any, named: dict[str, Any]) -> Any:
+        if isinstance(t, str) and full_name(t) in named:
+            return named[full_name(t)]
+        if isinstance(t, dict) and t["type"] in ("record", "enum"):
+            named[full_name(t["name"])] = t
+        return t
+
+    def check(writer: Any, reader: Any, path: str) -> list[str]:
+        writer, reader = resolve(writer, writer_names), resolve(reader, reader_names)
+        wk, rk = _kind(writer), _kind(reader)
+        if wk == "union" or rk == "union":
+            wbranches = writer if wk == "union" else [writer]
+            rbranches = reader if rk == "union" else [reader]
+            return [
+                p
+                for wb in wbranches
+                if all(check(wb, rb, path) for rb in rbranches)
+                for p in [f"{path}: writer branch {_kind(wb)} matches no reader branch"]
+            ]
+        if wk != rk and (wk, rk) not in PROMOTIONS:
+            return [f"{path}: {wk} cannot be read as {rk}"]
+        if rk == "enum":
+            missing = set(writer["symbols"]) - set(reader["symbols"])
+            if missing and "default" not in reader:
+                return [f"{path}: symbols {sorted(missing)} removed and no enum default"]
+        if rk == "array":
+            return check(writer["items"], reader["items"], path + "[]")
+        if rk == "map":
+            return check(writer["values"], reader["values"], path + "{}")
+        if rk == "record":
+            wfields = {f["name"]: f for f in writer["fields"]}
+            problems = []
+            for field in reader["fields"]:
+                where = f"{path}.{field['name']}"
+                if field["name"] in wfields:
+                    problems += check(wfields[field["name"]]["type"], field["type"], where)
+                elif "default" not in field:
+                    problems.append(f"{where}: added without a default")
+            return problems
+        return []
+
+    return [f"{label}: {p}" for p in check(old.schema, new.schema, "")]
+
+
+def version_pairs() -> list[tuple[SchemaVersion, SchemaVersion]]:
+    return [pair for versions in catalog().versions.values() for pair in combinations(versions, 2)]
+
+
+def test_some_record_has_evolved() -> None:
+    assert version_pairs(), "need at least one record with two published versions"
+
+
+@pytest.mark.parametrize("old,new", version_pairs(), ids=lambda v: f"{v.name}-v{v.version}")
+def test_newer_reads_older_statically(old: SchemaVersion, new: SchemaVersion) -> None:
+    assert backward_problems(old, new) == []
+
+
+@pytest.mark.parametrize("old,new", version_pairs(), ids=lambda v: f"{v.name}-v{v.version}")
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_newer_reads_older_data(old: SchemaVersion, new: SchemaVersion, data: st.DataObject) -> None:
+    record = data.draw(for_schema(old.schema))
+    out = io.BytesIO()
+    schemaless_writer(out, old.parsed, record)
+    out.seek(0)
+    decoded: Any = schemaless_reader(out, old.parsed, new.parsed)
+    new_fields = {f["name"]: f for f in new.schema["fields"]}
+    for name, value in record.items():
+        if name in new_fields:
+            assert decoded[name] == value, name
+    for name, field in new_fields.items():
+        if name not in record:
+            assert decoded[name] == field["default"], name
+
+
+def test_codec_decodes_v1_pipeline_alert_into_the_current_model() -> None:
+    v1 = catalog().versions["health.novamind.v1.PipelineAlert"][0]
+    record = {
+        "event_id": "pa",
+        "event_time": 0,
+        "schema_version": 1,
+        "component": "workers",
+        "step": "decode",
+        "severity": "WARNING",
+        "message": "lag",
+    }
+    out = io.BytesIO()
+    out.write(v1.header)
+    schemaless_writer(out, v1.parsed, record)
+    model = AvroCodec().decode(out.getvalue())
+    assert isinstance(model, PipelineAlert)
+    assert model.details == {} and model.schema_version == 1
+
+
+def _evolve(base: SchemaVersion, fields: list[dict[str, Any]]) -> SchemaVersion:
+    schema = {**base.schema, "fields": base.schema["fields"] + fields}
+    parse_schema(schema, named_schemas={})
+    return make_version(schema, base.version + 1)
+
+
+def test_unsafe_changes_are_reported_precisely() -> None:
+    base = catalog().get("SymptomReport")
+    no_default = _evolve(base, [{"name": "mood", "type": "int", "doc": "x"}])
+    assert backward_problems(base, no_default) == ["SymptomReport v1->v2: .mood: added without a default"]
+    retyped = make_version(
+        {
+            **base.schema,
+            "fields": [
+                {**f, "type": "string"} if f["name"] == "severity" else f for f in base.schema["fields"]
+            ],
+        },
+        2,
+    )
+    assert backward_problems(base, retyped) == [
+        "SymptomReport v1->v2: .severity: int cannot be read as string"
+    ]
+    safe = _evolve(base, [{"name": "mood", "type": ["null", "int"], "default": None, "doc": "x"}])
+    assert backward_problems(base, safe) == []

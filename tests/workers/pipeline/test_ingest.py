@@ -1,0 +1,116 @@
+"""The ingest batch step, without a broker: dead letters, fencing, safety alerts, outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from schemas.codec import AvroCodec
+from workers.pipeline.ingest import Inbound, IngestProcessor, safety_alerts_of
+
+codec = AvroCodec()
+PATIENT = "p_" + "1" * 32
+T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
+
+
+def _sample(minute: int, value: float = 70.0, unit: str = "beats/min") -> dict:
+    when = T0 + dt.timedelta(minutes=minute)
+    return {
+        "event_id": f"hr-{minute}",
+        "patient_id": PATIENT,
+        "event_time": when,
+        "received_time": when,
+        "source": "test",
+        "schema_version": 1,
+        "metric": "HEART_RATE",
+        "value": value,
+        "unit": unit,
+        "duration_seconds": None,
+        "sleep_stage": None,
+        "device_id": "d_" + "2" * 32,
+        "loinc": "8867-4",
+    }
+
+
+def _phq9(items: list[int]) -> dict:
+    return {
+        "event_id": "phq9-1",
+        "patient_id": PATIENT,
+        "event_time": T0,
+        "received_time": T0,
+        "source": "test",
+        "schema_version": 1,
+        "submission_id": "s1",
+        "instrument": "PHQ9",
+        "item_responses": items,
+        "total": sum(items),
+        "band": "MILD",
+        "item9_positive": items[8] >= 1,
+        "loinc_total": "44261-6",
+    }
+
+
+def _message(
+    offset: int, name: str, record: dict, topic: str = "wearable-biometrics", key: bytes | None = None
+):
+    value = codec.encode_dict(name, record)
+    return Inbound(
+        key if key is not None else PATIENT.encode(),
+        value,
+        topic,
+        0,
+        offset,
+        int(T0.timestamp() * 1000) + 10**7,
+    )
+
+
+def test_undecodable_and_invalid_messages_become_dead_letters_with_their_bytes() -> None:
+    processor = IngestProcessor(codec=codec, entries={})
+    garbage = Inbound(PATIENT.encode(), b"\x00\xff\xfegarbage", "wearable-biometrics", 3, 17, 0)
+    wrong_unit = _message(18, "BiometricSample", _sample(1, unit="ms"))
+    result = processor.process([garbage, wrong_unit])
+    letters = {d["source_offset"]: d for d in result.dead_letters}
+    assert letters[17]["original_value"] == garbage.value
+    assert letters[17]["source_topic"] == "wearable-biometrics" and letters[17]["source_partition"] == 3
+    assert letters[17]["error_class"] == "UnknownSchemaId"
+    assert letters[18]["error_class"] == "UnitMismatch"
+    assert letters[18]["original_value"] == wrong_unit.value
+
+
+def test_a_message_keyed_by_another_patient_is_dead_lettered() -> None:
+    processor = IngestProcessor(codec=codec, entries={})
+    result = processor.process([_message(0, "BiometricSample", _sample(1), key=b"p_" + b"9" * 32)])
+    assert [d["error_class"] for d in result.dead_letters] == ["KeyMismatch"]
+
+
+def test_redelivered_offsets_are_fenced_off_and_fold_in_once() -> None:
+    entries: dict = {}
+    processor = IngestProcessor(codec=codec, entries=entries)
+    batch = [_message(i, "BiometricSample", _sample(i, value=60.0 + i)) for i in range(5)]
+    processor.process(batch[:3])
+    again = processor.process(batch)  # a crash before the commit redelivers 0..4
+    assert again.skipped == 3
+    day = entries[PATIENT].state.days[int(T0.timestamp() * 1000) // 86_400_000]
+    assert day.moments("HEART_RATE").n == 5
+
+
+def test_item9_alert_is_read_from_the_report_alone() -> None:
+    positive = _message(0, "AssessmentResult", _phq9([1, 1, 1, 0, 0, 0, 0, 0, 1]), topic="patient-reports")
+    negative = _message(
+        1,
+        "AssessmentResult",
+        {**_phq9([1] * 8 + [0]), "event_id": "phq9-2", "submission_id": "s2"},
+        topic="patient-reports",
+    )
+    alerts = safety_alerts_of(codec, [positive, negative])
+    assert [(a["alert_type"], a["severity"], a["trigger_event_id"]) for a in alerts] == [
+        ("ITEM9_SAFETY", "CRITICAL", "phq9-1")
+    ]
+    assert alerts[0]["evidence"]["item9_score"] == "1"
+
+
+def test_twin_relevant_events_are_forwarded_in_order() -> None:
+    processor = IngestProcessor(codec=codec, entries={})
+    result = processor.process(
+        [_message(0, "AssessmentResult", {**_phq9([0] * 9), "band": "MINIMAL"}, topic="patient-reports")]
+    )
+    assert [name for name, _ in result.twin_inputs] == ["AssessmentResult"]

@@ -1,0 +1,9 @@
+"""Errors of the twin core."""
+
+
+class TwinError(Exception):
+    """Root of twin errors."""
+
+
+class StateDecodeError(TwinError):
+    """Serialized twin state is corrupt, tampered with or of an unknown format."""

@@ -1,0 +1,210 @@
+"""Online forecasters of next-day symptom severity and of the next PHQ-9 total.
+
+Both follow river's predict-then-learn protocol (progressive validation): a forecast is
+stored when made, scored when its target arrives, and only then does the model learn, so
+each carries an honest running MAE next to a last-value persistence baseline.
+
+The severity forecaster is a small ensemble whose members are weighted by the inverse 16th
+power of their exponentially weighted absolute error (a smooth follow-the-leader):
+
+* ``persistence`` - last observed value (also kept as the honesty baseline);
+* ``ew_fast`` / ``ew_slow`` - exponentially weighted means (slow = personal mean);
+* ``linear`` - ``ew_fast`` plus a river ``StandardScaler`` then
+  ``BayesianLinearRegression`` (closed-form online Bayesian ridge, prior precision 10) on
+  the residual, fed with the deviation from the fast mean, trend, sleep, resting HR, HRV,
+  steps and medication exposure (~2 KB pickled). The closed form converges within weeks
+  where SGD ``LinearRegression`` needed months and was 1-2 % worse in MAE on the bench
+  cohort. Scaler and regressor are held separately rather than in a river ``Pipeline`` so
+  the state pickles without shared references.
+
+Until the patient is PERSONAL the published forecast is shrunk toward a population prior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from river import linear_model, preprocessing
+
+SEVERITY_MAX = 10.0
+PHQ9_MAX = 27.0
+EXPERTS = ("persistence", "ew_fast", "ew_slow", "linear")
+ALPHA_FAST = 0.35
+ALPHA_MID = 0.15
+ALPHA_SLOW = 0.04
+ALPHA_ERR = 0.02
+LINEAR_WARMUP = 14
+PRIOR_WEIGHT = 3.0
+POWER = 16
+
+
+def _clip(value: float, hi: float) -> float:
+    return min(max(value, 0.0), hi)
+
+
+def _ew(old: float | None, value: float, alpha: float) -> float:
+    return value if old is None else old + alpha * (value - old)
+
+
+def _new_linear() -> linear_model.BayesianLinearRegression:
+    return linear_model.BayesianLinearRegression(alpha=10.0, beta=1.0)
+
+
+@dataclass
+class RunningMAE:
+    """Running mean absolute error."""
+
+    n: int = 0
+    total: float = 0.0
+
+    def update(self, y_true: float, y_pred: float) -> None:
+        """Add one scored prediction."""
+        self.n += 1
+        self.total += abs(y_true - y_pred)
+
+    @property
+    def mae(self) -> float | None:
+        """Mean absolute error, ``None`` before the first score."""
+        return self.total / self.n if self.n else None
+
+
+@dataclass
+class SeverityForecaster:
+    """Next-day mean symptom severity (0-10) forecaster with progressive validation."""
+
+    last: float | None = None
+    ew_fast: float | None = None
+    ew_mid: float | None = None
+    ew_slow: float | None = None
+    n: int = 0
+    n_linear: int = 0
+    scaler: preprocessing.StandardScaler = field(default_factory=preprocessing.StandardScaler)
+    linear: linear_model.BayesianLinearRegression = field(default_factory=_new_linear)
+    expert_err: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)
+    pending_x: dict[str, float] = field(default_factory=dict)
+    pending_day: int | None = None
+    published: RunningMAE = field(default_factory=RunningMAE)
+    persistence: RunningMAE = field(default_factory=RunningMAE)
+
+    def score_and_learn(self, day: int, y: float | None, *, learn: bool = True) -> bool:
+        """Score yesterday's forecasts against ``y`` and learn from it.
+
+        Returns ``True`` when a forecast was scored. Forecasts are scored only when their
+        target day is ``day``; the linear member learns only when ``learn`` is true.
+        """
+        scored = False
+        if y is not None and self.pending_day == day and self.pending:
+            for name, pred in self.pending.items():
+                if name == "published":
+                    continue
+                err = abs(y - pred)
+                self.expert_err[name] = _ew(self.expert_err.get(name), err, ALPHA_ERR)
+            self.published.update(y, self.pending["published"])
+            self.persistence.update(y, self.pending["persistence"])
+            scored = True
+            if learn and self.pending_x:
+                self.scaler.learn_one(self.pending_x)
+                target = y - self.pending_x["base"]
+                self.linear.learn_one(self.scaler.transform_one(self.pending_x), target)
+                self.n_linear += 1
+        if y is not None:
+            self.last = y
+            self.ew_fast = _ew(self.ew_fast, y, ALPHA_FAST)
+            self.ew_mid = _ew(self.ew_mid, y, ALPHA_MID)
+            self.ew_slow = _ew(self.ew_slow, y, ALPHA_SLOW)
+            self.n += 1
+        return scored
+
+    def forecast(self, day: int, bio: dict[str, float], *, prior_mean: float, personal: bool) -> float | None:
+        """Forecast day ``day + 1`` and remember the members' predictions for scoring.
+
+        Parameters
+        ----------
+        day
+            Ordinal of the day just observed.
+        bio
+            Model inputs available today (e.g. ``sleep_total_minutes``, ``exposure``).
+        prior_mean
+            Population prior mean severity, used while ``personal`` is false.
+        personal
+            Whether the patient has enough history for personal weights.
+        """
+        self.pending, self.pending_x, self.pending_day = {}, {}, None
+        if self.last is None or self.ew_fast is None or self.ew_slow is None:
+            return None
+        x = {
+            "base": self.ew_fast,
+            "dev": self.last - self.ew_fast,
+            "trend": self.ew_fast - self.ew_slow,
+        }
+        x.update(bio)
+        preds = {"persistence": self.last, "ew_fast": self.ew_fast, "ew_slow": self.ew_slow}
+        if self.n_linear >= LINEAR_WARMUP:
+            delta = self.linear.predict_one(self.scaler.transform_one(x))
+            preds["linear"] = _clip(self.ew_fast + delta, SEVERITY_MAX)
+        if personal:
+            weights = {k: 1.0 / (self.expert_err.get(k, 1.0) + 0.05) ** POWER for k in preds}
+            total = sum(weights.values())
+            out = sum(preds[k] * weights[k] for k in preds) / total
+        else:
+            shrink = self.n / (self.n + PRIOR_WEIGHT)
+            out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
+        out = _clip(out, SEVERITY_MAX)
+        self.pending = {**preds, "published": out}
+        self.pending_x = x
+        self.pending_day = day + 1
+        return out
+
+    @property
+    def level(self) -> float | None:
+        """Roughly two-week severity level (the PHQ-9 recall window)."""
+        return self.ew_mid
+
+
+@dataclass
+class ScoreForecaster:
+    """Next assessment total forecaster (PHQ-9 by default).
+
+    Predicts ``last_total + slope * (severity level now - level at last assessment)``;
+    the slope is a ridge estimate through the origin shrunk toward ``prior_slope`` with
+    weight ``prior_weight`` (closed form, so a few assessments a month suffice). Without a
+    previous total it falls back to the population prior ``prior_slope * level``.
+    """
+
+    max_total: float = PHQ9_MAX
+    prior_slope: float = 2.5
+    prior_weight: float = 4.0
+    last_total: float | None = None
+    level_at_last: float | None = None
+    sxx: float = 0.0
+    sxy: float = 0.0
+    model: RunningMAE = field(default_factory=RunningMAE)
+    persistence: RunningMAE = field(default_factory=RunningMAE)
+
+    @property
+    def slope(self) -> float:
+        """Current shrunk slope (total points per severity point)."""
+        k = self.prior_weight
+        return (k * self.prior_slope + self.sxy) / (k + self.sxx)
+
+    def predict(self, level: float | None) -> float | None:
+        """Forecast the next total given the current severity ``level``."""
+        if self.last_total is None:
+            return None if level is None else _clip(self.prior_slope * level, self.max_total)
+        if level is None or self.level_at_last is None:
+            return self.last_total
+        return _clip(self.last_total + self.slope * (level - self.level_at_last), self.max_total)
+
+    def observe(self, total: float, level: float | None) -> None:
+        """Score the standing forecast against ``total``, then learn from it."""
+        pred = self.predict(level)
+        if pred is not None and self.last_total is not None:
+            self.model.update(total, pred)
+            self.persistence.update(total, self.last_total)
+        if self.last_total is not None and level is not None and self.level_at_last is not None:
+            dx = level - self.level_at_last
+            self.sxx += dx * dx
+            self.sxy += dx * (total - self.last_total)
+        self.last_total = total
+        self.level_at_last = level

@@ -1,0 +1,78 @@
+"""Clinical and physiological reference tables used by validation, features and quality.
+
+Each biometric metric has an expected unit, a hard physiological range (outside it the
+sample is invalid and dead-lettered) and a typical range (outside it the sample is kept
+but counted as an outlier for quality). ``hist`` = (low, bin width, bins) of the per-day
+histogram used for the robust (median/MAD) z-score; None where the distribution is not
+unimodal enough for it (steps are zero-inflated, sleep segments vary by design).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class MetricSpec(NamedTuple):
+    unit: str
+    hard_lo: float
+    hard_hi: float
+    typ_lo: float
+    typ_hi: float
+    hist: tuple[float, float, int] | None
+
+
+METRICS: dict[str, MetricSpec] = {
+    "HEART_RATE": MetricSpec("beats/min", 25, 250, 35, 200, (25.0, 1.0, 226)),
+    "RESTING_HEART_RATE": MetricSpec("beats/min", 25, 150, 35, 110, None),
+    "HRV_RMSSD": MetricSpec("ms", 1, 300, 5, 200, (1.0, 1.0, 300)),
+    "HRV_SDNN": MetricSpec("ms", 1, 400, 10, 250, (1.0, 2.0, 200)),
+    # steps: value bound is the per-day bound; the per-minute rate is checked separately.
+    "STEPS": MetricSpec("steps", 0, 60000, 0, 60000, None),
+    "SPO2": MetricSpec("%", 50, 100, 85, 100, (50.0, 0.5, 101)),
+    "RESPIRATORY_RATE": MetricSpec("breaths/min", 4, 60, 8, 30, (4.0, 0.5, 113)),
+    "SLEEP_STAGE": MetricSpec("s", 0, 86400, 0, 4 * 3600, None),
+}
+METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+
+STEPS_PER_MIN_HARD = 300.0  # above any human cadence: invalid
+STEPS_PER_MIN_TYPICAL = 200.0  # sprint cadence: plausible but an outlier
+STEPS_PER_DAY_MAX = 60000.0  # a day above this counts all its step samples as outliers
+
+SLEEP_STAGES = frozenset({"AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP"})
+ASLEEP_STAGES = ("LIGHT", "DEEP", "REM", "ASLEEP")
+
+SYMPTOM_TYPES = frozenset(
+    {
+        "DEPRESSED_MOOD",
+        "ANXIETY",
+        "IRRITABILITY",
+        "FATIGUE",
+        "INSOMNIA",
+        "ANHEDONIA",
+        "POOR_CONCENTRATION",
+        "PANIC",
+        "OTHER",
+    }
+)
+SEVERITY_MIN, SEVERITY_MAX = 0, 10
+
+# instrument -> (items, item max, LOINC total code)
+INSTRUMENTS: dict[str, tuple[int, int, str]] = {
+    "PHQ9": (9, 3, "44261-6"),
+    "GAD7": (7, 3, "70274-6"),
+}
+BANDS = frozenset({"MINIMAL", "MILD", "MODERATE", "MODERATELY_SEVERE", "SEVERE"})
+
+
+def band_for(instrument: str, total: int) -> str:
+    """Severity band of a PHQ-9 (0-27) or GAD-7 (0-21) total."""
+    if total <= 4:
+        return "MINIMAL"
+    if total <= 9:
+        return "MILD"
+    if total <= 14:
+        return "MODERATE"
+    if instrument == "PHQ9" and total <= 19:
+        return "MODERATELY_SEVERE"
+    return "SEVERE"
