@@ -134,12 +134,6 @@ def test_cohort_flows_to_features_and_twins(settings: Settings, run_id: str, tmp
     assert _assert_twins_equal_replay(scenario) == 4
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open bug: after a restart Faust's take_events can stop delivering twin-inputs "
-    "(lag stays); when the worker does catch up, the twins must equal the replay",
-    raises=AssertionError,
-)
 def test_twins_survive_a_sigkilled_worker(settings: Settings, run_id: str, tmp_path: Path) -> None:
     scenario = isolated(settings, f"kill-{run_id}")
     cohort = _publish_cohort(scenario, patients=4, days=21, seed=12)
@@ -153,6 +147,11 @@ def test_twins_survive_a_sigkilled_worker(settings: Settings, run_id: str, tmp_p
     # partitions mid-stream can stall in Faust's take_events; see README "Known limits".)
     wait_group_empty(scenario)
     with workers(scenario, tmp_path / "after", count=1) as second:
-        wait_caught_up(scenario, second)
+        try:
+            wait_caught_up(scenario, second)
+        except AssertionError as stalled:
+            # Known open bug (README "Known limits"): after a restart Faust can stop delivering
+            # a partition's records. Only this stall is tolerated; every check below is strict.
+            pytest.xfail(f"worker stalled after restart: {stalled}")
     _check_outputs(scenario, cohort)
     assert _assert_twins_equal_replay(scenario) == 4
