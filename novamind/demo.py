@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--patients", type=int, default=20)
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1, help="worker replicas (see README: Known limits)")
     args = parser.parse_args(argv)
 
     run = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
