@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from novamind import lag
-from novamind.kafka import admin_config, consumer_config
+from novamind.kafka import admin_config
 from novamind.settings import Settings
 from novamind.topicadmin import ensure_topics
+from novamind.topicreader import read_all
 from workers.app import APP_ID
 from workers.features.agents import SOURCE_TOPICS
 
@@ -144,26 +144,7 @@ def wait_caught_up(settings: Settings, running: list[WorkerProcess], timeout_s: 
 
 def read_topic(settings: Settings, name: str) -> list[Any]:
     """Every message of a registry topic, partition by partition, in offset order."""
-    topic = settings.kafka.topic(name)
-    consumer = Consumer(
-        consumer_config(settings.kafka, group_id=f"reader-{time.monotonic_ns()}", client_id="reader")
-    )
-    ends = end_offsets(settings, [topic])
-    messages: list[Any] = []
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for (_, p) in ends])
-        remaining = sum(ends.values())
-        deadline = time.monotonic() + 60
-        while remaining > 0 and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=1.0):
-                if message.error() is None:
-                    messages.append(message)
-                    remaining -= 1
-        assert remaining == 0, f"{remaining} messages of {topic} not read"
-    finally:
-        consumer.close()
-    messages.sort(key=lambda m: (m.partition(), m.offset()))
-    return messages
+    return read_all(settings.kafka, settings.kafka.topic(name))
 
 
 def admin(settings: Settings) -> AdminClient:
