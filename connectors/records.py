@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.assessments import band_for, score_items
+from schemas.exceptions import AssessmentError
+
 SCHEMA_VERSION = 1
 
 METRIC_LOINC: dict[str, str | None] = {
@@ -34,11 +37,6 @@ METRIC_UNIT = {
     "RESPIRATORY_RATE": "breaths/min",
 }
 SLEEP_STAGES = ("AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP", "UNKNOWN")
-
-PHQ9_BANDS = ((4, "MINIMAL"), (9, "MILD"), (14, "MODERATE"), (19, "MODERATELY_SEVERE"),
-              (27, "SEVERE"))
-GAD7_BANDS = ((4, "MINIMAL"), (9, "MILD"), (14, "MODERATE"), (21, "SEVERE"))
-ITEM_COUNT = {"PHQ9": 9, "GAD7": 7}
 
 
 def epoch_ms(value: datetime) -> int:
@@ -93,8 +91,9 @@ def biometric_sample(
     """Build a BiometricSample dict; the id hashes (source, device, metric, timestamp)."""
     when = utc(event_time)
     eid = event_id(source, id_key or device_id, metric, when, sleep_stage or "")
-    rec = envelope(eid=eid, patient_id=patient_id, event_time=when,
-                   received_time=received_time, source=source)
+    rec = envelope(
+        eid=eid, patient_id=patient_id, event_time=when, received_time=received_time, source=source
+    )
     rec.update(
         metric=metric,
         value=float(value),
@@ -115,22 +114,16 @@ def score_assessment(instrument: str, items: Sequence[int]) -> tuple[int, str, b
     >>> score_assessment("GAD7", [3] * 7)
     (21, 'SEVERE', False)
     """
-    expected = ITEM_COUNT.get(instrument)
-    if expected is None:
-        raise ValueError(f"unknown instrument {instrument!r}")
-    if len(items) != expected:
-        raise ValueError(f"{instrument} needs {expected} items, got {len(items)}")
-    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i <= 3 for i in items):
-        raise ValueError(f"{instrument} item scores must be integers 0..3")
-    total = sum(items)
-    bands = PHQ9_BANDS if instrument == "PHQ9" else GAD7_BANDS
-    band = next(name for upper, name in bands if total <= upper)
-    return total, band, instrument == "PHQ9" and items[8] >= 1
+    try:
+        score = score_items(instrument, items)
+    except AssessmentError as exc:  # connectors report scoring problems as ValueError
+        raise ValueError(str(exc)) from exc
+    return score.total, str(score.band), score.item9_positive
 
 
 def band_for_total(instrument: str, total: int) -> str:
     """Severity band for a total score (UNKNOWN when out of range)."""
-    bands = PHQ9_BANDS if instrument == "PHQ9" else GAD7_BANDS
-    if total < 0 or total > bands[-1][0]:
+    try:
+        return str(band_for(instrument, total))
+    except AssessmentError:
         return "UNKNOWN"
-    return next(name for upper, name in bands if total <= upper)

@@ -5,6 +5,9 @@ All functions are pure and take plain values, so each rule is unit-testable on i
 
 from __future__ import annotations
 
+from schemas import assessments
+from schemas.exceptions import AssessmentError
+
 PRIOR_DAYS = 14
 """Days of learned data before the twin switches from POPULATION_PRIOR to PERSONAL."""
 SNAPSHOT_EVERY = 30
@@ -34,14 +37,6 @@ _AGE_OVERRIDES: dict[str, dict[str, tuple[float, float]]] = {
     "AGE_75_PLUS": {"hrv_rmssd": (22.0, 12.0), "steps_total": (4000.0, 2800.0)},
 }
 
-PHQ9_BANDS = (
-    (20, "SEVERE"),
-    (15, "MODERATELY_SEVERE"),
-    (10, "MODERATE"),
-    (5, "MILD"),
-    (0, "MINIMAL"),
-)
-GAD7_BANDS = ((15, "SEVERE"), (10, "MODERATE"), (5, "MILD"), (0, "MINIMAL"))
 
 LEARN = "LEARN"
 SCORE_ONLY = "SCORE_ONLY"
@@ -71,11 +66,10 @@ def band(instrument: str, total: int) -> str:
     >>> band("PHQ9", 15), band("GAD7", 15), band("PHQ9", 4)
     ('MODERATELY_SEVERE', 'SEVERE', 'MINIMAL')
     """
-    table = PHQ9_BANDS if instrument == "PHQ9" else GAD7_BANDS
-    for lower, name in table:
-        if total >= lower:
-            return name
-    return "UNKNOWN"
+    try:
+        return str(assessments.band_for(instrument, total))
+    except AssessmentError:
+        return "UNKNOWN"
 
 
 def should_update(

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from schemas import assessments
+from schemas.exceptions import AssessmentError
+
 
 class MetricSpec(NamedTuple):
     unit: str
@@ -66,13 +69,8 @@ BANDS = frozenset({"MINIMAL", "MILD", "MODERATE", "MODERATELY_SEVERE", "SEVERE"}
 
 
 def band_for(instrument: str, total: int) -> str:
-    """Severity band of a PHQ-9 (0-27) or GAD-7 (0-21) total."""
-    if total <= 4:
-        return "MINIMAL"
-    if total <= 9:
-        return "MILD"
-    if total <= 14:
-        return "MODERATE"
-    if instrument == "PHQ9" and total <= 19:
-        return "MODERATELY_SEVERE"
-    return "SEVERE"
+    """Severity band of a PHQ-9 (0-27) or GAD-7 (0-21) total; UNKNOWN outside the range."""
+    try:
+        return str(assessments.band_for(instrument, total))
+    except AssessmentError:
+        return "UNKNOWN"
