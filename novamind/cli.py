@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "novamind.commands.worker",
     "novamind.commands.simulate",
     "novamind.commands.inspect",
+    "novamind.commands.status",
     "novamind.commands.intake",
     "novamind.commands.audit",
     "novamind.commands.reid",
