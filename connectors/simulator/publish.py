@@ -3,63 +3,44 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from novamind.producer import EventProducer
-from schemas.codec import AvroCodec
-from schemas.exceptions import SchemaError
+from connectors.delivery import SOURCE_TOPICS, Delivery, Encoder, Producer
 
-TOPIC_OF_RECORD = {
-    "BiometricSample": "wearable-biometrics",
-    "SymptomReport": "patient-reports",
-    "AssessmentResult": "patient-reports",
-    "ClinicalEvent": "ehr-clinical-events",
-    "MedicationEvent": "ehr-clinical-events",
-    "GeneticProfile": "ehr-clinical-events",
-    "Demographics": "ehr-clinical-events",
-}
 RAW_TOPIC = "wearable-biometrics"  # where undecodable simulated bytes are sent
-
-
-def encode_delivery(codec: AvroCodec, delivery: dict[str, Any]) -> tuple[str, bytes | None, bytes]:
-    """(registry topic, key, value) of one simulated delivery; garbage stays garbage."""
-    record = delivery["record"]
-    if delivery["record_type"] == "RAW":
-        return RAW_TOPIC, None, record["raw"]
-    name = delivery["record_type"]
-    return TOPIC_OF_RECORD[name], record["patient_id"].encode(), codec.encode_dict(name, record)
 
 
 def publish(
     deliveries: Iterable[dict[str, Any]],
     *,
-    producer: EventProducer,
-    codec: AvroCodec,
-    topic_name: Any = str,
+    producer: Producer,
+    codec: Encoder,
+    topic_name: Callable[[str], str] = str,
     rate_per_s: float | None = None,
 ) -> dict[str, Any]:
-    """Send every delivery in arrival order; returns a summary (sent per topic, rejected)."""
-    sent: Counter[str] = Counter()
-    rejected: Counter[str] = Counter()
+    """Send every delivery in arrival order; garbage stays garbage (sent raw, unkeyed).
+
+    Returns sent and acknowledged (``produced``) per registry topic, records the contract
+    could not carry (``rejected``, by error), what Kafka did not acknowledge, and the time.
+    """
+    delivery = Delivery(producer=producer, codec=codec, topic_name=topic_name, routes=SOURCE_TOPICS)
     started = time.monotonic()
-    for n, delivery in enumerate(deliveries, start=1):
-        try:
-            topic, key, value = encode_delivery(codec, delivery)
-        except SchemaError as exc:  # a record the contract cannot even carry
-            rejected[type(exc).__name__] += 1
-            continue
-        producer.send(topic_name(topic), key=key or b"", value=value)
-        sent[topic] += 1
+    for n, item in enumerate(deliveries, start=1):
+        record = item["record"]
+        if item["record_type"] == "RAW":
+            delivery.send_bytes(RAW_TOPIC, b"", record["raw"])
+        else:
+            delivery.send(record["patient_id"], item["record_type"], record)
         if rate_per_s:
             ahead = n / rate_per_s - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
-    unacknowledged = producer.flush()
+    summary = delivery.finish()
     return {
-        "sent": dict(sent),
-        "rejected": dict(rejected),
-        "unacknowledged": unacknowledged,
+        "sent": dict(summary.sent),
+        "produced": dict(summary.acknowledged),
+        "rejected": dict(delivery.encode_errors),
+        "unacknowledged": summary.unacknowledged,
         "seconds": round(time.monotonic() - started, 2),
     }
