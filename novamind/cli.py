@@ -20,11 +20,13 @@ COMMAND_MODULES = (
     "novamind.commands.topics",
     "novamind.commands.worker",
     "novamind.commands.simulate",
+    "novamind.commands.connect",
     "novamind.commands.inspect",
     "novamind.commands.status",
     "novamind.commands.intake",
     "novamind.commands.audit",
     "novamind.commands.reid",
+    "novamind.commands.dataset",
 )
 
 

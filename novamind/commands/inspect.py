@@ -22,6 +22,11 @@ def register(subparsers: Any) -> None:
     plot = twin_actions.add_parser("plot", help="draw a twin's trajectory to a PNG")
     plot.add_argument("patient", help="patient pseudonym (p_...)")
     plot.add_argument("-o", "--output", type=Path, default=Path("twin.png"), help="PNG file to write")
+    for sub in (show, plot):  # every read is audited
+        sub.add_argument("--actor", default=None, help="who reads (default: your OS user name)")
+        sub.add_argument(
+            "--purpose", default="TREATMENT", help="purpose of use for the audit log (TREATMENT)"
+        )
     twin.set_defaults(handler=run_twin)
 
     dlq = subparsers.add_parser(
@@ -49,6 +54,7 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
 
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
+    _audit_read(args, settings, found=doc is not None)
     if doc is None:
         raise UsageError(f"no twin for {args.patient} in database {settings.mongo.database}")
     if args.action == "plot":
@@ -72,6 +78,61 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     if summary.get("coupling_lag1"):
         print(f"  coupling (lag 1 correlation with next-day severity) {summary['coupling_lag1']}")
     return 0
+
+
+def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) -> None:
+    """Record the read (ACCESS, patient pseudonym, actor, purpose) before anything is shown:
+    when the audit log cannot take it, nothing is shown."""
+    import asyncio
+    import re
+    import sys
+
+    from novamind.cli import UsageError
+    from novamind.commands.dataset import os_user  # the OS user name, "unknown" without one
+    from novamind.mongo import database, mongo_client
+    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog, Purpose
+    from novamind.privacy.exceptions import AuditError
+    from novamind.producer import EventProducer
+    from schemas.codec import AvroCodec
+    from schemas.models import PSEUDONYM_PATTERN, AuditAction
+
+    if not re.fullmatch(PSEUDONYM_PATTERN, args.patient):
+        raise UsageError(f"{args.patient!r} is not a patient pseudonym (p_ + 32 hex characters)")
+    try:
+        purpose = Purpose(args.purpose.upper())
+    except ValueError as exc:
+        raise UsageError(f"unknown purpose {args.purpose!r}; one of {', '.join(Purpose)}") from exc
+    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-read")
+
+    async def record() -> None:
+        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-read")
+        try:
+            audit = AuditLog(
+                db=database(client, settings.mongo),
+                codec=AvroCodec.from_settings(settings),
+                producer=producer,
+                topic=settings.kafka.topic(AUDIT_TOPIC),
+            )
+            await audit.record(
+                actor=args.actor or os_user(),
+                action=AuditAction.ACCESS,
+                purpose=purpose,
+                resource=f"twins/{args.action}",
+                patient_id=args.patient,
+                details={"view": args.action, "found": str(found).lower(), "via": "cli"},
+            )
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(record())
+    except AuditError as exc:
+        raise UsageError(f"not shown: the read could not be audited: {exc}") from exc
+    finally:
+        if producer.flush(15.0):
+            print(
+                "novamind twin: the audit event was not acknowledged by Kafka (audit-events)", file=sys.stderr
+            )
 
 
 def _num(value: Any) -> str:
