@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--patients", type=int, default=20)
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--replicas", type=int, default=1, help="worker replicas (see README: Known limits)")
+    parser.add_argument("--replicas", type=int, default=2, help="worker replicas (default 2)")
     args = parser.parse_args(argv)
 
     run = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
@@ -107,7 +107,7 @@ def _wait_for_workers(
     settings: Settings, workers: list[subprocess.Popen[bytes]], timeout_s: float = 900
 ) -> None:
     from workers.app import APP_ID
-    from workers.features.agents import SOURCE_TOPICS
+    from workers.runtime.worker import SOURCE_TOPICS
 
     topics = [settings.kafka.topic(t) for t in (*SOURCE_TOPICS, "twin-inputs")]
     group = settings.kafka.topic(APP_ID)

@@ -44,5 +44,5 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     # Client libraries are chatty at INFO; their warnings still come through.
-    for noisy in ("aiokafka", "kafka", "faust", "mode", "pymongo", "aiohttp.access"):
+    for noisy in ("pymongo", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

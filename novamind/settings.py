@@ -72,6 +72,29 @@ class LocalServicesSettings(BaseModel):
     start_timeout_s: float = 90.0
 
 
+class WorkerSettings(BaseModel):
+    """How a worker replica consumes, checkpoints and serves its views."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_batch: int = Field(default=5000, ge=1, description="records read per consume call")
+    poll_timeout_s: float = Field(default=0.2, gt=0)
+    transaction_timeout_ms: int = Field(
+        default=15_000,
+        ge=1000,
+        description="a killed replica's open transaction is aborted after this",
+    )
+    replica_id: str | None = Field(
+        default=None, description="stable replica name (e.g. the pod name); default host and pid"
+    )
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    view_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="actor -> bearer token allowed to read patient views; none: patient views are off",
+    )
+
+
 class SecuritySettings(BaseModel):
     """Keys for pseudonyms and field encryption: from the environment or secret files, never code.
 
@@ -126,6 +149,7 @@ class Settings(BaseSettings):
     mongo: MongoSettings = MongoSettings()
     local: LocalServicesSettings = LocalServicesSettings()
     security: SecuritySettings = SecuritySettings()
+    worker: WorkerSettings = WorkerSettings()
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )

@@ -20,15 +20,21 @@ def read_all(kafka: KafkaSettings, topic: str, *, timeout_s: float = 60.0) -> li
     messages: list[Any] = []
     try:
         consumer.assign([TopicPartition(topic, p, 0) for (_, p) in ends])
-        remaining = sum(ends.values())
+        # Count positions, not records: transaction markers take offsets too.
+        pending = {p: end for (_, p), end in ends.items() if end > 0}
         deadline = time.monotonic() + timeout_s
-        while remaining > 0 and time.monotonic() < deadline:
-            for message in consumer.consume(1000, timeout=1.0):
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=0.5):
                 if message.error() is None:
                     messages.append(message)
-                    remaining -= 1
-        if remaining > 0:
-            raise TimeoutError(f"{remaining} messages of {topic} not read within {timeout_s:.0f}s")
+            positions = consumer.position([TopicPartition(topic, p) for p in pending])
+            for tp in positions:
+                if tp.offset >= pending[tp.partition]:
+                    del pending[tp.partition]
+        if pending:
+            raise TimeoutError(
+                f"partitions {sorted(pending)} of {topic} not read to the end within {timeout_s:.0f}s"
+            )
     finally:
         consumer.close()
     messages.sort(key=lambda m: (m.partition(), m.offset()))

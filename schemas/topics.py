@@ -41,6 +41,7 @@ class TopicSpec:
     readers: tuple[Principal, ...]
     description: str = ""
     patient_keyed: bool = True
+    value_format: str = "avro"  # "avro": values are the records above; else what they are
 
     @property
     def cleanup_policy(self) -> str:
@@ -61,8 +62,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
         TopicSpec(
             name="ehr-clinical-events",
             key=PSEUDONYM_KEY,
-            values=("ClinicalEvent", "MedicationEvent", "Demographics", "GeneticProfile",
-                    "AssessmentResult"),
+            values=("ClinicalEvent", "MedicationEvent", "Demographics", "GeneticProfile", "AssessmentResult"),
             partitions=partitions,
             config=_delete(90),
             writers=(p.CONNECTOR_EHR,),
@@ -104,14 +104,38 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
         TopicSpec(
             name="twin-inputs",
             key=PSEUDONYM_KEY,
-            values=("PatientDailyFeatures", "AssessmentResult", "SymptomReport",
-                    "MedicationEvent", "GeneticProfile", "Demographics"),
+            values=(
+                "PatientDailyFeatures",
+                "AssessmentResult",
+                "SymptomReport",
+                "MedicationEvent",
+                "GeneticProfile",
+                "Demographics",
+            ),
             partitions=partitions,
             # Internal: the one ordered log each twin is folded from (replay equals live).
             config=_delete(400),
             writers=(p.WORKERS,),
             readers=(p.WORKERS,),
             description="Validated twin inputs of each patient, in the order the twin applies them.",
+        ),
+        TopicSpec(
+            name="patient-windows",
+            key=PSEUDONYM_KEY,
+            values=(),
+            partitions=partitions,
+            # Internal changelog of the workers' window state: the latest entry per patient,
+            # written in the transaction of the batch that produced it.
+            config={
+                "cleanup.policy": "compact",
+                "max.message.bytes": str(16 * 1024 * 1024),
+                "min.cleanable.dirty.ratio": "0.1",
+                "segment.ms": str(DAY_MS // 24),
+            },
+            writers=(p.WORKERS,),
+            readers=(p.WORKERS,),
+            description="Workers' per-patient window state (changelog, compacted).",
+            value_format="json",
         ),
         TopicSpec(
             name="twin-updates",
@@ -149,8 +173,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             values=("AuditEvent",),
             partitions=partitions,
             config=_delete(6 * 365),
-            writers=(p.CONNECTOR_EHR, p.CONNECTOR_WEARABLES, p.INTAKE, p.WORKERS,
-                     p.TWIN_CONSUMERS),
+            writers=(p.CONNECTOR_EHR, p.CONNECTOR_WEARABLES, p.INTAKE, p.WORKERS, p.TWIN_CONSUMERS),
             readers=(p.AUDITOR,),
             description="Every collection of and access to patient data (6-year retention).",
         ),
@@ -213,13 +236,25 @@ def plan_topics(
     plan: list[TopicAction | Drift] = []
     for spec in declared or declared_topics():
         if spec.name not in existing:
-            plan.append(TopicAction(kind=ActionKind.CREATE, topic=spec.name,
-                                    partitions=spec.partitions, config=dict(spec.config)))
+            plan.append(
+                TopicAction(
+                    kind=ActionKind.CREATE,
+                    topic=spec.name,
+                    partitions=spec.partitions,
+                    config=dict(spec.config),
+                )
+            )
             continue
         partitions, config = existing[spec.name]
         if partitions != spec.partitions:
-            plan.append(Drift(topic=spec.name, setting="partitions",
-                              declared=str(spec.partitions), actual=str(partitions)))
+            plan.append(
+                Drift(
+                    topic=spec.name,
+                    setting="partitions",
+                    declared=str(spec.partitions),
+                    actual=str(partitions),
+                )
+            )
         changed = {k: v for k, v in spec.config.items() if config.get(k) != v}
         if changed:
             plan.append(TopicAction(kind=ActionKind.ALTER_CONFIG, topic=spec.name, config=changed))
@@ -277,7 +312,8 @@ def render_topic_table(topics: tuple[TopicSpec, ...] | None = None) -> str:
     ]
     for spec in topics or declared_topics():
         rows.append(
-            f"| `{spec.name}` | {spec.key} | {', '.join(spec.values)} | {spec.partitions} "
+            f"| `{spec.name}` | {spec.key} | {', '.join(spec.values) or spec.value_format} "
+            f"| {spec.partitions} "
             f"| {_retention(spec)} | {', '.join(spec.writers)} | {', '.join(spec.readers)} |"
         )
     return "\n".join(rows) + "\n"

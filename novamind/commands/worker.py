@@ -1,4 +1,4 @@
-"""``novamind worker``: run a stream-processing worker replica (Faust)."""
+"""``novamind worker``: run a stream-processing worker replica."""
 
 from __future__ import annotations
 
@@ -12,18 +12,25 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "worker",
         help="run a worker replica that joins the pipeline's consumer group",
-        description="Run one worker replica. Start several to share the partitions.",
+        description="Run one worker replica. Start several to share the partitions; SIGTERM "
+        "finishes the batch, commits and leaves the group.",
     )
     parser.add_argument(
-        "--web-port", type=int, default=6066, help="port of the worker's web views and metrics"
+        "--web-port", type=int, default=None, help="port of the health, metrics and patient views"
     )
-    parser.add_argument(
-        "--data-dir", default=None, help="folder for table state (default: .local/workers/<port>)"
-    )
+    parser.add_argument("--replica-id", default=None, help="stable replica name (default: host and pid)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from workers.app import run_worker
 
-    return run_worker(settings, web_port=args.web_port, data_dir=args.data_dir)
+    overrides: dict[str, Any] = {}
+    if args.web_port is not None:
+        overrides["web_port"] = args.web_port
+    if args.replica_id:
+        overrides["replica_id"] = args.replica_id
+    if overrides:
+        worker = settings.worker.model_copy(update=overrides)
+        settings = settings.model_copy(update={"worker": worker})
+    return run_worker(settings)

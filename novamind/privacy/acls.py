@@ -4,15 +4,15 @@
 for its readers, WRITE+DESCRIBE for its writers, READ on the consumer group named after each
 reader) and adds what the registry does not know about:
 
-* the workers' Faust consumer group ``novamind-workers`` and their internal topics (changelogs,
-  repartition and leader topics, all prefixed ``novamind-workers-``): CREATE, READ, WRITE and
-  DESCRIBE on that PREFIXED pattern;
+* the workers' consumer groups ``novamind-workers`` (the pipeline) and
+  ``novamind-workers-safety`` (the item-9 watch): READ;
+* the workers' transactional ids (``novamind-workers-<replica>``: a batch's outputs, window
+  state and offsets commit in one transaction): WRITE and DESCRIBE on that PREFIXED pattern;
 * nothing for idempotent producers: since Kafka 3.0 (KIP-679) WRITE on any topic implies
   IDEMPOTENT_WRITE on the cluster, so no cluster-wide grant is needed (the ACL tests produce
   with ``enable.idempotence=true`` to prove it);
-* no TRANSACTIONAL_ID grants: no producer of the pipeline is transactional (Faust runs
-  at-least-once). Switching the workers to exactly-once needs TRANSACTIONAL_ID WRITE+DESCRIBE
-  on the PREFIXED pattern ``novamind-workers``.
+* no CREATE anywhere: every topic, the workers' changelog included, is declared in the
+  registry and created by the operator (``novamind topics create``).
 
 :func:`apply_grants` and :func:`create_scram_users` talk to the cluster as ``User:admin``.
 """
@@ -40,8 +40,9 @@ from confluent_kafka.admin import (
 from novamind.privacy.exceptions import AclError
 from schemas.topics import Principal, TopicSpec, acl_bindings
 
-WORKERS_GROUP = "novamind-workers"  # workers.app.APP_ID: the Faust app id is its consumer group
-WORKERS_INTERNAL_PREFIX = f"{WORKERS_GROUP}-"
+WORKERS_GROUP = "novamind-workers"  # workers.runtime.clients.GROUP
+WORKERS_GROUPS = (WORKERS_GROUP, f"{WORKERS_GROUP}-safety")  # ... and SAFETY_GROUP
+WORKERS_TRANSACTIONAL_PREFIX = f"{WORKERS_GROUP}-"
 SCRAM_ITERATIONS = 8192
 
 
@@ -91,9 +92,10 @@ def desired_grants(topics: tuple[TopicSpec, ...] | None = None) -> list[Grant]:
     """Every ALLOW grant the pipeline's principals need, sorted and without duplicates."""
     grants = {Grant(b.principal, b.resource_type, b.resource_name, b.operation) for b in acl_bindings(topics)}
     workers = user(Principal.WORKERS)
-    grants.add(Grant(workers, "GROUP", WORKERS_GROUP, "READ"))
-    for operation in ("CREATE", "READ", "WRITE", "DESCRIBE"):
-        grants.add(Grant(workers, "TOPIC", WORKERS_INTERNAL_PREFIX, operation, "PREFIXED"))
+    for group in WORKERS_GROUPS:
+        grants.add(Grant(workers, "GROUP", group, "READ"))
+    for operation in ("WRITE", "DESCRIBE"):
+        grants.add(Grant(workers, "TRANSACTIONAL_ID", WORKERS_TRANSACTIONAL_PREFIX, operation, "PREFIXED"))
     return sorted(grants)
 
 

@@ -21,7 +21,7 @@ from novamind.settings import Settings
 from novamind.topicadmin import ensure_topics
 from novamind.topicreader import read_all
 from workers.app import APP_ID
-from workers.features.agents import SOURCE_TOPICS
+from workers.runtime.worker import SOURCE_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,8 +69,8 @@ class WorkerProcess:
                 "worker",
                 "--web-port",
                 str(self.port),
-                "--data-dir",
-                str(log_dir / f"{name}-data"),
+                "--replica-id",
+                name,
             ],
             cwd=ROOT,
             env=worker_env(settings),

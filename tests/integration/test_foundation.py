@@ -1,110 +1,65 @@
-"""Foundation: Avro through real Kafka, a Faust agent, and MongoDB over the wire protocol."""
+"""Foundation: an Avro record through real Kafka, a worker replica, and MongoDB over the wire.
+
+A PHQ-9 result produced with confluent-kafka reaches a ``novamind worker`` subprocess, whose
+twin lands in FerretDB (read back with PyMongo) and whose item-9 alert lands on its topic.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
-from novamind.kafka import admin_config, producer_config
+from novamind.producer import EventProducer
 from novamind.settings import Settings
+from schemas.assessments import score_items
 from schemas.codec import AvroCodec
-from schemas.models import BiometricSample, Metric
+from schemas.models import AssessmentResult, Instrument
+from tests.integration.harness import isolated, read_topic, workers
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+PATIENT = "p_" + "ab" * 16
 
 
-def _worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "NOVAMIND_MONGO__URI": settings.mongo.uri.get_secret_value(),
-        "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
-        "NOVAMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
-        **extra,
-    }
-
-
-def _sample(index: int) -> BiometricSample:
-    now = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=index)
-    return BiometricSample(
-        event_id=f"foundation-{index}",
-        patient_id="p_" + "ab" * 16,
-        event_time=now,
-        received_time=now + dt.timedelta(seconds=3),
+def _phq9(items: list[int]) -> AssessmentResult:
+    at = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
+    scored = score_items("PHQ9", items)
+    return AssessmentResult(
+        event_id="foundation-phq9-1",
+        patient_id=PATIENT,
+        event_time=at,
+        received_time=at + dt.timedelta(seconds=3),
         source="test",
-        metric=Metric.HEART_RATE,
-        value=60.0 + index,
-        unit="beats/min",
-        device_id="dev_1",
+        submission_id="sub-1",
+        instrument=Instrument.PHQ9,
+        item_responses=items,
+        total=scored.total,
+        band=scored.band,
+        item9_positive=scored.item9_positive,
     )
 
 
-def test_avro_record_flows_from_kafka_through_faust_into_mongodb(settings: Settings, run_id: str) -> None:
-    topic = f"foundation-check-{run_id}"
-    admin = AdminClient(admin_config(settings.kafka))
-    for future in admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)]).values():
-        future.result(timeout=30)
+def test_avro_record_flows_from_kafka_through_a_worker_into_mongodb(
+    settings: Settings, run_id: str, tmp_path: Path
+) -> None:
+    scenario = isolated(settings, f"found-{run_id}")
+    codec = AvroCodec()
+    result = _phq9([2, 2, 2, 2, 1, 1, 1, 1, 1])
+    producer = EventProducer(kafka=scenario.kafka, client_id="foundation-test")
+    producer.send(scenario.kafka.topic("patient-reports"), key=PATIENT.encode(), value=codec.encode(result))
+    assert producer.flush(30) == 0
 
-    port = _free_port()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.apps.foundation_worker",
-            "worker",
-            "-l",
-            "warn",
-            "--web-port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=_worker_env(settings, FOUNDATION_TOPIC=topic, FOUNDATION_WEB_PORT=str(port)),
-    )
-    try:
-        codec = AvroCodec()
-        producer = Producer(producer_config(settings.kafka, client_id="foundation-test"))
-        delivered: list[str] = []
-
-        def on_delivery(err, msg):  # type: ignore[no-untyped-def]
-            assert err is None, err
-            delivered.append(msg.key().decode())
-
-        samples = [_sample(i) for i in range(5)]
-        for sample in samples:
-            producer.produce(
-                topic, key=sample.patient_id.encode(), value=codec.encode(sample), on_delivery=on_delivery
-            )
-        assert producer.flush(30) == 0
-        assert len(delivered) == 5
-
-        collection = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database][
-            "foundation_samples"
-        ]
+    twins = MongoClient(scenario.mongo.uri.get_secret_value())[scenario.mongo.database]["twins"]
+    with workers(scenario, tmp_path) as running:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and collection.count_documents({}) < 5:
-            assert worker.poll() is None, "the worker exited"
+        while time.monotonic() < deadline and twins.find_one({"_id": PATIENT}) is None:
+            assert running[0].alive(), running[0].log()[-3000:]
             time.sleep(0.5)
-        stored = {doc["_id"]: doc for doc in collection.find()}
-        assert sorted(stored) == sorted(s.event_id for s in samples)
-        for sample in samples:
-            assert stored[sample.event_id]["value"] == sample.value
-            assert stored[sample.event_id]["metric"] == "HEART_RATE"
-            assert stored[sample.event_id]["patient_id"] == sample.patient_id
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+    twin = twins.find_one({"_id": PATIENT})
+    assert twin is not None, "no twin stored"
+    assert twin["phq9_band"] == "MODERATE"  # total 13
+    assert twin["risk_level"] == "CRITICAL"  # item 9 answered 1
+    assert "ITEM9_SAFETY" in twin["active_alerts"]
+    alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "twin-alerts")]
+    assert [a["alert_type"] for a in alerts if a["alert_type"] == "ITEM9_SAFETY"] == ["ITEM9_SAFETY"]

@@ -219,16 +219,36 @@ def test_workers_read_sources_write_derived_never_write_sources(cluster: Cluster
         assert code(produce(workers, raw)) == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
-def test_workers_create_only_their_internal_topics(cluster: Cluster) -> None:
+def test_no_service_creates_topics(cluster: Cluster) -> None:
     admin = AdminClient({**producer_config(cluster.as_user("workers"), client_id="t"), "log_level": 0})
-    suffix = uuid.uuid4().hex[:6]
-    allowed = f"novamind-workers-twins-{suffix}-changelog"
-    refused = f"scratch-{suffix}"
-    futures = admin.create_topics([NewTopic(allowed, 1, 1), NewTopic(refused, 1, 1)])
-    futures[allowed].result(timeout=TIMEOUT)
+    name = f"novamind-workers-scratch-{uuid.uuid4().hex[:6]}"
     with pytest.raises(KafkaException) as caught:
-        futures[refused].result(timeout=TIMEOUT)
+        admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=TIMEOUT)
     assert caught.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def _init_transactions(kafka: Any, transactional_id: str) -> KafkaError | None:
+    conf = {
+        **producer_config(kafka, client_id="acl-test"),
+        "transactional.id": transactional_id,
+        "log_level": 0,
+    }
+    try:
+        Producer(conf).init_transactions(TIMEOUT)
+    except KafkaException as exc:
+        return exc.args[0]
+    return None
+
+
+def test_only_workers_use_the_workers_transactional_ids(cluster: Cluster) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    assert _init_transactions(cluster.as_user("workers"), f"novamind-workers-{suffix}") is None
+    assert code(_init_transactions(cluster.as_user("workers"), f"other-{suffix}")) == (
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    )
+    assert code(_init_transactions(cluster.as_user("intake"), f"novamind-workers-{suffix}")) == (
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    )
 
 
 def test_auditor_reads_audit_events_only(cluster: Cluster) -> None:

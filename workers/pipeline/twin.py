@@ -42,6 +42,7 @@ class TwinEntry:
     state: TwinState
     offset: int = -1
     snapshot_due: bool = False
+    partition: int = 0  # of twin-inputs, so a replica can drop the twins it no longer owns
 
 
 @dataclass

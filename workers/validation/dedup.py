@@ -11,6 +11,8 @@ evicted; past ``max_entries`` the oldest days are evicted first. Collision odds 
 
 from __future__ import annotations
 
+import base64
+import sys
 from array import array
 from bisect import bisect_left
 from hashlib import blake2b
@@ -27,7 +29,16 @@ def fingerprint(event_id: str) -> int:
 class DedupWindow:
     """Per-patient set of seen event ids, bounded by event-time horizon and size."""
 
-    __slots__ = ("_open", "_sealed", "_size", "_wm_day", "horizon_ms", "max_entries", "watermark")
+    __slots__ = (
+        "_encoded",
+        "_open",
+        "_sealed",
+        "_size",
+        "_wm_day",
+        "horizon_ms",
+        "max_entries",
+        "watermark",
+    )
 
     def __init__(self, *, horizon_ms: int = 31 * DAY_MS, max_entries: int = 250_000) -> None:
         self.horizon_ms = horizon_ms
@@ -36,6 +47,7 @@ class DedupWindow:
         self._wm_day = self.watermark // DAY_MS
         self._open: dict[int, set[int]] = {}
         self._sealed: dict[int, array[int]] = {}
+        self._encoded: dict[int, str] = {}  # serialised sealed buckets, until they change
         self._size = 0
 
     def __len__(self) -> int:
@@ -61,6 +73,7 @@ class DedupWindow:
                 if i < len(sealed) and sealed[i] == fp:
                     return False
                 sealed.insert(i, fp)
+                self._encoded.pop(day, None)
         self._size += 1
         if event_time_ms > self.watermark:
             self.watermark = event_time_ms
@@ -79,20 +92,29 @@ class DedupWindow:
         for store in (self._open, self._sealed):
             for day in [d for d in store if d < oldest]:
                 self._size -= len(store.pop(day))
+                self._encoded.pop(day, None)
 
     def _evict_oldest(self) -> None:
         while self._size > self.max_entries:
             day = min(list(self._open) + list(self._sealed))
             bucket = self._sealed.pop(day, None)
+            self._encoded.pop(day, None)
             if bucket is None:
                 self._size -= len(self._open.pop(day))
             else:
                 self._size -= len(bucket)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state (day -> sorted fingerprints)."""
-        buckets = {str(d): sorted(b) for d, b in self._open.items()}
-        buckets.update({str(d): b.tolist() for d, b in self._sealed.items()})
+        """JSON-serialisable state: day -> base64 of the sorted little-endian int64 fingerprints.
+
+        Sealed days rarely change, so their encoding is cached until a late event lands in them.
+        """
+        buckets = {str(d): _encode(array("q", sorted(b))) for d, b in self._open.items()}
+        for day, bucket in self._sealed.items():
+            encoded = self._encoded.get(day)
+            if encoded is None:
+                encoded = self._encoded[day] = _encode(bucket)
+            buckets[str(day)] = encoded
         return {
             "horizon_ms": self.horizon_ms,
             "max_entries": self.max_entries,
@@ -106,11 +128,28 @@ class DedupWindow:
         self = cls(horizon_ms=data["horizon_ms"], max_entries=data["max_entries"])
         self.watermark = data["watermark"]
         self._wm_day = self.watermark // DAY_MS
-        for key, fps in data["buckets"].items():
+        for key, encoded in data["buckets"].items():
             day = int(key)
+            fps = _decode(encoded)
             if day >= self._wm_day:
                 self._open[day] = set(fps)
             else:
-                self._sealed[day] = array("q", fps)
+                self._sealed[day] = fps
+                self._encoded[day] = encoded
             self._size += len(fps)
         return self
+
+
+def _encode(fingerprints: array[int]) -> str:
+    if sys.byteorder == "big":
+        fingerprints = array("q", fingerprints)
+        fingerprints.byteswap()
+    return base64.b64encode(fingerprints.tobytes()).decode("ascii")
+
+
+def _decode(encoded: str) -> array[int]:
+    fingerprints = array("q")
+    fingerprints.frombytes(base64.b64decode(encoded))
+    if sys.byteorder == "big":
+        fingerprints.byteswap()
+    return fingerprints

@@ -5,8 +5,8 @@ from __future__ import annotations
 from confluent_kafka.admin import AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 
 from novamind.privacy.acls import (
-    WORKERS_GROUP,
-    WORKERS_INTERNAL_PREFIX,
+    WORKERS_GROUPS,
+    WORKERS_TRANSACTIONAL_PREFIX,
     Grant,
     acl_drift,
     desired_grants,
@@ -69,34 +69,30 @@ def test_workers_read_sources_write_derived_never_write_sources() -> None:
         assert "WRITE" in ops(Principal.WORKERS, derived)
 
 
-def test_workers_get_their_faust_group_and_internal_topics_only_by_prefix() -> None:
+def test_workers_get_their_groups_and_transactional_ids_only_by_prefix() -> None:
     grants = desired_grants()
-    internal = {
-        g.operation
-        for g in grants
-        if g.principal == "User:workers"
-        and g.pattern == "PREFIXED"
-        and g.resource_name == WORKERS_INTERNAL_PREFIX
-    }
-    assert internal == {"CREATE", "READ", "WRITE", "DESCRIBE"}
-    assert Grant("User:workers", "GROUP", WORKERS_GROUP, "READ") in grants
+    for group in WORKERS_GROUPS:
+        assert Grant("User:workers", "GROUP", group, "READ") in grants
     prefixed = [g for g in grants if g.pattern == "PREFIXED"]
-    assert all(g.principal == "User:workers" for g in prefixed)
-    # CREATE is granted nowhere else: no principal can create declared topics.
-    assert {g.resource_name for g in grants if g.operation == "CREATE"} == {WORKERS_INTERNAL_PREFIX}
+    assert {(g.principal, g.resource_type, g.resource_name) for g in prefixed} == {
+        ("User:workers", "TRANSACTIONAL_ID", WORKERS_TRANSACTIONAL_PREFIX)
+    }
+    assert {g.operation for g in prefixed} == {"WRITE", "DESCRIBE"}
+    # No principal can create topics: every topic, the changelog too, is declared.
+    assert not [g for g in grants if g.operation == "CREATE"]
 
 
 def test_no_cluster_or_wildcard_grants() -> None:
     for grant in desired_grants():
-        assert grant.resource_type in {"TOPIC", "GROUP"}
+        assert grant.resource_type in {"TOPIC", "GROUP", "TRANSACTIONAL_ID"}
         assert grant.resource_name not in {"*", ""}
         assert grant.operation != "ALL"
 
 
-def test_workers_group_is_the_faust_app_id() -> None:
-    from workers.app import APP_ID
+def test_workers_groups_are_the_runtime_groups() -> None:
+    from workers.runtime.clients import GROUP, SAFETY_GROUP
 
-    assert APP_ID == WORKERS_GROUP
+    assert (GROUP, SAFETY_GROUP) == WORKERS_GROUPS
 
 
 def test_grants_are_sorted_and_unique() -> None:
@@ -105,11 +101,11 @@ def test_grants_are_sorted_and_unique() -> None:
 
 
 def test_grant_to_confluent_binding_and_back() -> None:
-    grant = Grant("User:workers", "TOPIC", WORKERS_INTERNAL_PREFIX, "CREATE", "PREFIXED")
+    grant = Grant("User:workers", "TRANSACTIONAL_ID", WORKERS_TRANSACTIONAL_PREFIX, "WRITE", "PREFIXED")
     binding = grant.to_binding()
-    assert binding.restype == ResourceType.TOPIC
+    assert binding.restype == ResourceType.TRANSACTIONAL_ID
     assert binding.resource_pattern_type == ResourcePatternType.PREFIXED
-    assert binding.operation == AclOperation.CREATE
+    assert binding.operation == AclOperation.WRITE
     assert binding.permission_type == AclPermissionType.ALLOW
     assert binding.host == "*"
     assert Grant.from_binding(binding) == grant

@@ -1,0 +1,82 @@
+"""Kafka client configurations of a worker replica (on top of :mod:`novamind.kafka`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from novamind.kafka import consumer_config, producer_config
+from novamind.settings import Settings
+
+GROUP = "novamind-workers"  # the consumer group shared by all replicas
+SAFETY_GROUP = "novamind-workers-safety"  # the item-9 watch: its own group, its own pace
+STATE_MESSAGE_MAX_BYTES = 16 * 1024 * 1024  # a patient's window state is one changelog record
+
+
+def replica_id(settings: Settings) -> str:
+    """A name for this replica (transactional id, client id): configured, else host and pid."""
+    return settings.worker.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def group_id(settings: Settings, group: str = GROUP) -> str:
+    return settings.kafka.topic(group)  # the prefix isolates environments and test runs
+
+
+def main_consumer(settings: Settings) -> dict[str, Any]:
+    """Source topics and twin inputs: manual commits, committed reads only, co-partitioned."""
+    return {
+        **consumer_config(
+            settings.kafka, group_id=group_id(settings), client_id=f"worker-{replica_id(settings)}"
+        ),
+        "isolation.level": "read_committed",
+        # Range assignment gives one replica partition p of every co-partitioned topic.
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": 15_000,
+        "heartbeat.interval.ms": 3_000,
+        "max.poll.interval.ms": 600_000,  # a long MongoDB outage backs off inside a batch
+        "queued.max.messages.kbytes": 16_384,  # bounded prefetch: memory and rebalance speed
+    }
+
+
+def safety_consumer(settings: Settings) -> dict[str, Any]:
+    return {
+        **consumer_config(
+            settings.kafka,
+            group_id=group_id(settings, SAFETY_GROUP),
+            client_id=f"safety-{replica_id(settings)}",
+        ),
+        "session.timeout.ms": 15_000,
+        "heartbeat.interval.ms": 3_000,
+        "fetch.wait.max.ms": 50,
+    }
+
+
+def restore_consumer(settings: Settings) -> dict[str, Any]:
+    """Reads changelog partitions start to end; never joins or commits to a group."""
+    return {
+        **consumer_config(
+            settings.kafka, group_id=group_id(settings), client_id=f"restore-{replica_id(settings)}"
+        ),
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+        "fetch.message.max.bytes": STATE_MESSAGE_MAX_BYTES,
+    }
+
+
+def transactional_producer(settings: Settings) -> dict[str, Any]:
+    """Outputs, state and source offsets of a batch commit together or not at all."""
+    return {
+        **producer_config(settings.kafka, client_id=f"worker-{replica_id(settings)}"),
+        "transactional.id": f"{group_id(settings)}-{replica_id(settings)}",
+        "transaction.timeout.ms": settings.worker.transaction_timeout_ms,
+        "message.max.bytes": STATE_MESSAGE_MAX_BYTES,
+    }
+
+
+def output_producer(settings: Settings) -> dict[str, Any]:
+    """Idempotent producer for what must not wait for a transaction (alerts, twin outputs)."""
+    return {
+        **producer_config(settings.kafka, client_id=f"worker-out-{replica_id(settings)}"),
+        "linger.ms": 0,
+    }

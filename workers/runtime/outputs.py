@@ -1,0 +1,62 @@
+"""Encode and produce a batch's outputs; find out whether Kafka accepted every one."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from schemas.codec import AvroCodec
+
+
+class DeliveryFailed(RuntimeError):
+    """Kafka refused at least one output of the batch."""
+
+
+class Outputs:
+    """Records of registry topics to one producer; ``sent`` counts them per topic."""
+
+    def __init__(self, producer: Producer, *, codec: AvroCodec, topic_name: Callable[[str], str]) -> None:
+        self.producer = producer
+        self.codec = codec
+        self.topic_name = topic_name
+        self.sent: Counter[str] = Counter()
+        self._failed: list[str] = []
+
+    def send(self, topic: str, record_name: str, key: bytes, record: dict[str, Any]) -> None:
+        self.send_raw(topic, key, self.codec.encode_dict(record_name, record))
+
+    def send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
+        while True:
+            try:
+                if partition is None:
+                    self.producer.produce(
+                        self.topic_name(topic), key=key, value=value, on_delivery=self._report
+                    )
+                else:
+                    self.producer.produce(
+                        self.topic_name(topic),
+                        key=key,
+                        value=value,
+                        partition=partition,
+                        on_delivery=self._report,
+                    )
+                break
+            except BufferError:
+                self.producer.poll(0.05)  # backpressure: the local queue is full
+        self.sent[topic] += 1
+
+    def _report(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._failed.append(f"{err.name()}: {err.str()}")
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Block until Kafka has acknowledged every output; raise if any was refused."""
+        remaining = self.producer.flush(timeout_s)
+        failed, self._failed = self._failed, []
+        if remaining:
+            raise DeliveryFailed(f"{remaining} outputs not acknowledged within {timeout_s:.0f}s")
+        if failed:
+            raise DeliveryFailed(f"{len(failed)} outputs refused by Kafka: {failed[0]}")

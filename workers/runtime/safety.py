@@ -1,0 +1,63 @@
+"""The item-9 watch: safety alerts straight from the reports topic, never behind a backlog.
+
+A consumer of its own (group ``novamind-workers-safety``) reads only ``patient-reports`` and
+publishes the ITEM9_SAFETY alert of every PHQ-9 with item 9 >= 1 as soon as it is read, whatever
+is queued on the biometric topics. It holds no state, so it needs no restore. Offsets are
+committed after Kafka has acknowledged the alerts (at least once; an alert's id is derived from
+its report, so consumers can drop a repeat). The twin records the same alert when it folds the
+report in, without publishing it again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+from confluent_kafka import Consumer, KafkaException, Producer
+
+from novamind.settings import Settings
+from schemas.codec import AvroCodec
+from workers.pipeline.ingest import safety_alerts_of
+from workers.runtime import clients
+from workers.runtime.outputs import Outputs
+from workers.runtime.worker import inbound
+
+log = structlog.get_logger(__name__)
+
+
+class SafetyWatch:
+    def __init__(self, settings: Settings, *, codec: AvroCodec) -> None:
+        self.codec = codec
+        self.consumer = Consumer(clients.safety_consumer(settings))
+        self.outputs = Outputs(
+            Producer(clients.output_producer(settings)), codec=codec, topic_name=settings.kafka.topic
+        )
+        self.topic = settings.kafka.topic("patient-reports")
+        self.alerts_sent = 0
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe([self.topic])
+        try:
+            while not stop.is_set():
+                batch = [m for m in self.consumer.consume(500, timeout=0.1) if m.error() is None]
+                if not batch:
+                    continue
+                started = time.perf_counter()
+                alerts = safety_alerts_of(self.codec, [inbound(m) for m in batch])
+                for alert in alerts:
+                    self.outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
+                self.outputs.flush()
+                try:
+                    self.consumer.commit(asynchronous=False)
+                except KafkaException as exc:  # a rebalance: the batch is read again, alerts repeat
+                    log.warning("safety_commit_failed", reason=str(exc))
+                self.alerts_sent += len(alerts)
+                if alerts:
+                    log.info(
+                        "safety_alerts",
+                        alerts=len(alerts),
+                        ms=round((time.perf_counter() - started) * 1000, 1),
+                    )
+        finally:
+            self.consumer.close()

@@ -1,0 +1,118 @@
+"""Per-patient window state of the partitions this replica owns, backed by a changelog topic.
+
+The changelog (``patient-windows``, compacted, co-partitioned with the source topics, keyed
+by pseudonym) holds each patient's latest :class:`PatientEntry`, written in the same Kafka
+transaction as the outputs and source offsets of the batch that produced it. Restoring a
+partition reads its changelog start to end (committed records only) and decodes each entry
+lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from workers.features.patient import DEFAULT_WINDOWS, WindowConfig
+from workers.pipeline.ingest import PatientEntry
+
+
+def encode_entry(entry: PatientEntry) -> bytes:
+    return json.dumps(entry.to_dict(), separators=(",", ":")).encode()
+
+
+def decode_entry(raw: bytes, config: WindowConfig = DEFAULT_WINDOWS) -> PatientEntry:
+    return PatientEntry.from_dict(json.loads(raw), config)
+
+
+class PatientStates(MutableMapping[str, PatientEntry]):
+    """Live entries in front of restored raw ones, remembering each patient's partition."""
+
+    def __init__(self, decode: Callable[[bytes], PatientEntry] = decode_entry) -> None:
+        self._decode = decode
+        self._live: dict[str, PatientEntry] = {}
+        self._raw: dict[str, bytes] = {}
+        self.partition_of: dict[str, int] = {}
+
+    def __getitem__(self, patient_id: str) -> PatientEntry:
+        entry = self._live.get(patient_id)
+        if entry is None:
+            entry = self._live[patient_id] = self._decode(self._raw.pop(patient_id))
+        return entry
+
+    def __setitem__(self, patient_id: str, entry: PatientEntry) -> None:
+        self._live[patient_id] = entry
+
+    def __delitem__(self, patient_id: str) -> None:
+        self._live.pop(patient_id, None)
+        self._raw.pop(patient_id, None)
+        self.partition_of.pop(patient_id, None)
+
+    def __contains__(self, patient_id: object) -> bool:
+        return patient_id in self._live or patient_id in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._raw, **self._live})
+
+    def __len__(self) -> int:
+        return len(self._live.keys() | self._raw.keys())
+
+    def restored(self, partition: int, raw: dict[str, bytes]) -> None:
+        for patient_id, value in raw.items():
+            self._live.pop(patient_id, None)
+            self._raw[patient_id] = value
+            self.partition_of[patient_id] = partition
+
+    def drop_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget the patients of partitions this replica no longer owns."""
+        gone = set(partitions)
+        for patient_id in [p for p, n in self.partition_of.items() if n in gone]:
+            del self[patient_id]
+
+    def clear(self) -> None:
+        self._live.clear()
+        self._raw.clear()
+        self.partition_of.clear()
+
+
+def read_changelog(
+    consumer: Consumer, topic: str, partitions: Iterable[int], *, progress: Callable[[int, int], None]
+) -> dict[int, dict[str, bytes]]:
+    """The latest committed value per key of each changelog partition (tombstones delete).
+
+    ``progress(partition, records_read)`` is called as the read advances.
+    """
+    wanted = sorted(set(partitions))
+    restored: dict[int, dict[str, bytes]] = {p: {} for p in wanted}
+    if not wanted:
+        return restored
+    pending = set(wanted)
+    for p in wanted:  # empty partitions report no EOF to a fresh assignment on some brokers
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high <= low:
+            pending.discard(p)
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
+    counts = dict.fromkeys(wanted, 0)
+    try:
+        while pending:
+            for message in consumer.consume(10_000, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(message.partition())
+                        continue
+                    raise RuntimeError(f"changelog read failed: {error.str()}")
+                p = message.partition() or 0
+                key = (message.key() or b"").decode()
+                value = message.value()
+                if value is None:
+                    restored[p].pop(key, None)
+                else:
+                    restored[p][key] = value
+                counts[p] += 1
+            for p in wanted:
+                progress(p, counts[p])
+    finally:
+        consumer.unassign()
+    return restored

@@ -1,0 +1,328 @@
+"""One worker replica: a confluent-kafka consumer loop with exactly-once window state.
+
+Each iteration reads a batch from the co-partitioned source topics and ``twin-inputs``:
+
+1. **Ingest** (source records): one Kafka transaction holds the batch's outputs (dead
+   letters, daily features, twin inputs), the new window state of every touched patient
+   (changelog ``patient-windows``) and the source offsets. A crash anywhere before the commit
+   aborts all three, so the next owner restores the state that matches the committed offsets
+   and folds the same records again: each takes effect exactly once.
+2. **Twin** (``twin-inputs`` records, read committed): apply the pure twin functions, publish
+   ``twin-updates``/``twin-alerts``, upsert the twins with an offset fence, then commit the
+   offsets. A redelivered input is fenced off by the stored offset.
+
+Item-9 safety alerts do not wait for either stage: :mod:`workers.runtime.safety` watches the
+reports topic with its own consumer. Rebalances are handled between batches (never inside a
+transaction): revoked partitions' state is dropped, assigned ones are restored first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+
+from novamind.settings import Settings
+from schemas.codec import AvroCodec
+from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
+from workers.pipeline.twin import TwinEntry, TwinProcessor
+from workers.runtime import clients
+from workers.runtime.outputs import Outputs
+from workers.runtime.state import PatientStates, encode_entry, read_changelog
+from workers.twin.store import TwinStore
+from workers.twin.twin import new_twin
+
+log = structlog.get_logger(__name__)
+
+SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
+TWIN_INPUTS = "twin-inputs"
+CHANGELOG = "patient-windows"
+
+
+def inbound(message: Message) -> Inbound:
+    return Inbound(
+        message.key(),
+        message.value() or b"",
+        message.topic() or "",
+        message.partition() or 0,
+        message.offset() or 0,
+        message.timestamp()[1],
+    )
+
+
+@dataclass
+class Health:
+    """What the web views report about this replica."""
+
+    assigned: set[tuple[str, int]] = field(default_factory=set)
+    restoring: set[int] = field(default_factory=set)
+    restored_records: dict[int, int] = field(default_factory=dict)
+    batches: int = 0
+    last_batch_at: float = 0.0
+    stopping: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.assigned) and not self.restoring and not self.stopping
+
+
+class Worker:
+    """Consumes, folds, checkpoints and publishes until ``stop`` is set."""
+
+    def __init__(self, settings: Settings, *, store: TwinStore, codec: AvroCodec | None = None) -> None:
+        self.settings = settings
+        self.codec = codec or AvroCodec.from_settings(settings.kafka)
+        self.store = store
+        self.topic = settings.kafka.topic
+        self.states = PatientStates()
+        self.ingest = IngestProcessor(codec=self.codec, entries=self.states)
+        self.twin = TwinProcessor(codec=self.codec)
+        self.twins: dict[str, TwinEntry] = {}
+        self.health = Health()
+        self._events: list[tuple[str, list[TopicPartition]]] = []  # rebalances seen by consume()
+        self._committed: dict[tuple[str, int], int] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
+        self.consumer = Consumer(clients.main_consumer(settings))
+        self.restorer = Consumer(clients.restore_consumer(settings))
+        self.txn_producer = Producer(clients.transactional_producer(settings))
+        self.out_producer = Producer(clients.output_producer(settings))
+        self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
+        self.twin_outputs = Outputs(self.out_producer, codec=self.codec, topic_name=self.topic)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._blocking(self.txn_producer.init_transactions, 30)
+        await self.store.ensure_indexes()
+        topics = [self.topic(t) for t in (*SOURCE_TOPICS, TWIN_INPUTS)]
+        self.consumer.subscribe(
+            topics,
+            on_assign=lambda _c, parts: self._events.append(("assign", parts)),
+            on_revoke=lambda _c, parts: self._events.append(("revoke", parts)),
+            on_lost=lambda _c, parts: self._events.append(("revoke", parts)),
+        )
+        log.info("worker_started", topics=len(topics), group=clients.group_id(self.settings))
+        try:
+            while not stop.is_set():
+                messages = await self._blocking(
+                    self.consumer.consume, self.settings.worker.max_batch, self.settings.worker.poll_timeout_s
+                )
+                await self._handle_rebalances()
+                if messages:
+                    await self.process(messages)
+                else:
+                    await self._commit_markers()
+        finally:
+            self.health.stopping = True
+            await self._blocking(self.consumer.close)  # leaves the group: partitions move at once
+            self.restorer.close()
+            self.out_producer.flush(30)
+            self._executor.shutdown(wait=True)
+            log.info("worker_stopped")
+
+    async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    # ---- rebalances ----------------------------------------------------------------------
+    async def _handle_rebalances(self) -> None:
+        events, self._events = self._events, []
+        for kind, parts in events:
+            tps = {(tp.topic, tp.partition) for tp in parts}
+            if kind == "revoke":
+                self.health.assigned -= tps
+                gone = {p for t, p in tps if t != self.topic(TWIN_INPUTS)}
+                self.states.drop_partitions(gone)
+                twin_gone = {p for t, p in tps if t == self.topic(TWIN_INPUTS)}
+                for patient_id in [k for k, e in self.twins.items() if e.partition in twin_gone]:
+                    del self.twins[patient_id]
+                log.info("partitions_revoked", partitions=_describe(tps))
+            else:
+                self.health.assigned |= tps
+                await self._restore({p for t, p in tps if t != self.topic(TWIN_INPUTS)})
+                log.info("partitions_assigned", partitions=_describe(tps))
+
+    async def _restore(self, partitions: set[int]) -> None:
+        partitions -= set(self.states.partition_of.values())
+        if not partitions:
+            return
+        started = time.perf_counter()
+        self.health.restoring |= partitions
+
+        def progress(partition: int, records: int) -> None:
+            self.health.restored_records[partition] = records
+
+        try:
+            restored = await self._blocking(
+                lambda: read_changelog(self.restorer, self.topic(CHANGELOG), partitions, progress=progress)
+            )
+        finally:
+            self.health.restoring -= partitions
+        for partition, raw in restored.items():
+            self.states.restored(partition, raw)
+        log.info(
+            "state_restored",
+            partitions=sorted(partitions),
+            patients=sum(len(raw) for raw in restored.values()),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    # ---- a batch ---------------------------------------------------------------------------
+    async def process(self, messages: list[Message]) -> None:
+        owned = self.health.assigned
+        source: list[Inbound] = []
+        twin_inputs: list[Inbound] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                log.warning("consume_error", error=error.str())
+                continue
+            if (message.topic(), message.partition()) not in owned:
+                continue  # fetched before a revoke: the new owner reads it again
+            m = inbound(message)
+            (twin_inputs if m.topic == self.topic(TWIN_INPUTS) else source).append(m)
+        if source:
+            await self._ingest(source)
+        if twin_inputs:
+            await self._apply_twin_inputs(twin_inputs)
+        self.health.batches += 1
+        self.health.last_batch_at = time.time()
+
+    async def _ingest(self, messages: list[Inbound]) -> None:
+        started = time.perf_counter()
+        result = IngestResult()
+        self.txn_producer.begin_transaction()
+        try:
+            self.ingest.fold(messages, result)
+            self.ingest.publish_revisions(result)
+            self._send_ingest_outputs(result)
+            for patient_id, partition in result.touched.items():
+                self.states.partition_of[patient_id] = partition
+                self.txn_outputs.send_raw(
+                    CHANGELOG, patient_id.encode(), encode_entry(self.states[patient_id]), partition
+                )
+            offsets = self._positions(messages)
+            await self._blocking(
+                self.txn_producer.send_offsets_to_transaction,
+                offsets,
+                self.consumer.consumer_group_metadata(),
+                30,
+            )
+            await self._blocking(self.txn_producer.commit_transaction, 60)
+        except KafkaException as exc:
+            await self._recover(exc)
+            return
+        log.info(
+            "ingest_batch",
+            events=len(messages),
+            patients=len(result.touched),
+            dead_letters=len(result.dead_letters),
+            features=len(result.features),
+            skipped=result.skipped,
+            late=result.late,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _send_ingest_outputs(self, result: IngestResult) -> None:
+        send = self.txn_outputs.send
+        for letter in result.dead_letters:
+            send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
+        for features in result.features:
+            send("patient-daily-features", "PatientDailyFeatures", features["patient_id"].encode(), features)
+        for name, record in result.twin_inputs:
+            send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
+
+    async def _recover(self, exc: KafkaException) -> None:
+        """A transaction failed: abort it, forget state, re-read from the committed offsets."""
+        error = exc.args[0]
+        if not error.txn_requires_abort():
+            raise exc  # fatal (e.g. fenced by a newer replica with our id): let the process exit
+        log.warning("transaction_aborted", error=error.name(), reason=error.str())
+        await self._blocking(self.txn_producer.abort_transaction, 30)
+        self.states.clear()
+        assigned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned)]
+        committed = await self._blocking(self.consumer.committed, assigned, 30)
+        for tp in committed:
+            if tp.offset < 0:
+                tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
+            self.consumer.seek(tp)
+        await self._restore({p for t, p in self.health.assigned if t != self.topic(TWIN_INPUTS)})
+
+    def _positions(self, messages: list[Inbound]) -> list[TopicPartition]:
+        """The offsets to commit for the partitions of ``messages``: the consumer's position,
+        which is one past the last record read and past any transaction marker after it."""
+        read = sorted({(m.topic, m.partition) for m in messages})
+        positions = self.consumer.position([TopicPartition(t, p) for t, p in read])
+        last = {(m.topic, m.partition): m.offset for m in messages}
+        for tp in positions:  # never behind what was read (a position is unknown after a seek)
+            tp.offset = max(tp.offset, last[(tp.topic, tp.partition)] + 1)
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+        return positions
+
+    async def _commit_markers(self) -> None:
+        """When idle, commit twin-input positions that moved past transaction markers only,
+        so a caught-up group reports no lag."""
+        twin_topic = self.topic(TWIN_INPUTS)
+        owned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned) if t == twin_topic]
+        if not owned:
+            return
+        moved = [
+            tp
+            for tp in self.consumer.position(owned)
+            if tp.offset >= 0 and tp.offset > self._committed.get((tp.topic, tp.partition), -1)
+        ]
+        if not moved:
+            return
+        try:
+            await self._blocking(lambda: self.consumer.commit(offsets=moved, asynchronous=False))
+        except KafkaException as exc:
+            log.warning("marker_commit_failed", reason=str(exc))
+            return
+        for tp in moved:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+
+    async def _apply_twin_inputs(self, messages: list[Inbound]) -> None:
+        started = time.perf_counter()
+        patients = {m.key.decode(): m.partition for m in messages if m.key}
+        loaded = await self.store.load(patients.keys() - self.twins.keys())
+        for patient_id, partition in patients.items():
+            if patient_id not in self.twins:
+                entry = loaded.get(patient_id) or TwinEntry(new_twin(patient_id))
+                entry.partition = partition
+                self.twins[patient_id] = entry
+        result = self.twin.process(messages, self.twins)
+        for alert in result.alerts:
+            self.twin_outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
+        for update in result.updates:
+            self.twin_outputs.send("twin-updates", "TwinUpdate", update["patient_id"].encode(), update)
+        for letter in result.dead_letters:
+            self.twin_outputs.send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
+        await self._blocking(self.twin_outputs.flush)
+        saved = await self.store.save({p: self.twins[p] for p in result.changed}, now=dt.datetime.now(dt.UTC))
+        try:
+            await self._blocking(
+                lambda: self.consumer.commit(offsets=self._positions(messages), asynchronous=False)
+            )
+        except KafkaException as exc:  # a rebalance meanwhile: the new owner fences them off
+            log.warning("twin_commit_failed", reason=str(exc))
+        log.info(
+            "twin_batch",
+            events=len(messages),
+            twins=saved,
+            updates=len(result.updates),
+            alerts=len(result.alerts),
+            skipped=result.skipped,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+def _describe(tps: set[tuple[str, int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for topic, partition in sorted(tps):
+        out.setdefault(topic, []).append(partition)
+    return out
