@@ -55,6 +55,9 @@ class Sample:
 
 @dataclass(frozen=True, kw_only=True)
 class PartitionLag:
+    """End offset minus committed offset. A topic written in Kafka transactions shows a lag of 1
+    when fully consumed: the commit marker takes the last offset (as in kafka-consumer-groups)."""
+
     topic: str
     partition: int
     end: int
