@@ -77,7 +77,9 @@ class WorkerSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_batch: int = Field(default=5000, ge=1, description="records read per consume call")
+    max_batch: int = Field(
+        default=20_000, ge=1, description="most records per batch (one transaction, one checkpoint)"
+    )
     poll_timeout_s: float = Field(default=0.2, gt=0)
     transaction_timeout_ms: int = Field(
         default=15_000,

@@ -16,6 +16,7 @@ import time
 import structlog
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from novamind import metrics
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from workers.pipeline.ingest import safety_alerts_of
@@ -53,6 +54,8 @@ class SafetyWatch:
                 except KafkaException as exc:  # a rebalance: the batch is read again, alerts repeat
                     log.warning("safety_commit_failed", reason=str(exc))
                 self.alerts_sent += len(alerts)
+                for alert in alerts:
+                    metrics.record_twin_alert(alert["alert_type"], alert["severity"])
                 if alerts:
                     log.info(
                         "safety_alerts",

@@ -29,11 +29,13 @@ from typing import Any
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
+from novamind import metrics
+from novamind.metrics import Step, timed
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
 from workers.pipeline.twin import TwinEntry, TwinProcessor
-from workers.runtime import clients
+from workers.runtime import clients, monitor
 from workers.runtime.outputs import Outputs
 from workers.runtime.state import PatientStates, encode_entry, read_changelog
 from workers.twin.store import TwinStore
@@ -95,6 +97,25 @@ class Worker:
         self.out_producer = Producer(clients.output_producer(settings))
         self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
         self.twin_outputs = Outputs(self.out_producer, codec=self.codec, topic_name=self.topic)
+        self.alerts = monitor.PipelineAlerts(
+            self.out_producer,
+            codec=self.codec,
+            topic=self.topic("pipeline-alerts"),
+            component=f"worker-{clients.replica_id(settings)}",
+        )
+        store.on_retry = self._store_retrying
+
+    def _store_retrying(self, operation: str, attempt: int, error: str) -> None:
+        if attempt >= 3:  # a blip is retried quietly; an outage is raised
+            self.alerts.raise_alert(
+                "twin_store",
+                "CRITICAL",
+                "MongoDB writes are failing; retrying with backoff",
+                {"operation": operation, "attempt": str(attempt), "error": error},
+            )
+
+    def unprefix(self, topic: str) -> str:
+        return topic.removeprefix(self.settings.kafka.topic_prefix)
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -155,12 +176,19 @@ class Worker:
         self.health.restoring |= partitions
 
         def progress(partition: int, records: int) -> None:
+            before = self.health.restored_records.get(partition, 0)
             self.health.restored_records[partition] = records
+            metrics.record_restore(partition, max(records - before, 0), 0)
 
+        for partition in partitions:
+            self.health.restored_records[partition] = 0
         try:
-            restored = await self._blocking(
-                lambda: read_changelog(self.restorer, self.topic(CHANGELOG), partitions, progress=progress)
-            )
+            with timed(Step.RESTORE):
+                restored = await self._blocking(
+                    lambda: read_changelog(
+                        self.restorer, self.topic(CHANGELOG), partitions, progress=progress
+                    )
+                )
         finally:
             self.health.restoring -= partitions
         for partition, raw in restored.items():
@@ -186,37 +214,47 @@ class Worker:
                 continue  # fetched before a revoke: the new owner reads it again
             m = inbound(message)
             (twin_inputs if m.topic == self.topic(TWIN_INPUTS) else source).append(m)
+        monitor.count_in(self.unprefix(m.topic) for m in (*source, *twin_inputs))
         if source:
             await self._ingest(source)
         if twin_inputs:
             await self._apply_twin_inputs(twin_inputs)
+        self._record_lag()
         self.health.batches += 1
         self.health.last_batch_at = time.time()
 
     async def _ingest(self, messages: list[Inbound]) -> None:
         started = time.perf_counter()
         result = IngestResult()
+        self.txn_outputs.sent.clear()
         self.txn_producer.begin_transaction()
         try:
-            self.ingest.fold(messages, result)
-            self.ingest.publish_revisions(result)
-            self._send_ingest_outputs(result)
-            for patient_id, partition in result.touched.items():
-                self.states.partition_of[patient_id] = partition
-                self.txn_outputs.send_raw(
-                    CHANGELOG, patient_id.encode(), encode_entry(self.states[patient_id]), partition
+            with timed(Step.DECODE_FOLD):
+                self.ingest.fold(messages, result)
+                self.ingest.publish_revisions(result)
+            with timed(Step.PUBLISH):
+                self._send_ingest_outputs(result)
+                for patient_id, partition in result.touched.items():
+                    self.states.partition_of[patient_id] = partition
+                    self.txn_outputs.send_raw(
+                        CHANGELOG, patient_id.encode(), encode_entry(self.states[patient_id]), partition
+                    )
+            with timed(Step.CHECKPOINT):
+                offsets = self._positions(messages)
+                await self._blocking(
+                    self.txn_producer.send_offsets_to_transaction,
+                    offsets,
+                    self.consumer.consumer_group_metadata(),
+                    30,
                 )
-            offsets = self._positions(messages)
-            await self._blocking(
-                self.txn_producer.send_offsets_to_transaction,
-                offsets,
-                self.consumer.consumer_group_metadata(),
-                30,
-            )
-            await self._blocking(self.txn_producer.commit_transaction, 60)
+                await self._blocking(self.txn_producer.commit_transaction, 60)
         except KafkaException as exc:
             await self._recover(exc)
             return
+        monitor.count_out(self.txn_outputs.sent)
+        monitor.count_dead_letters(result.dead_letters, self.unprefix)
+        if result.late:
+            metrics.record_late_events(self.unprefix(messages[0].topic), result.late)
         log.info(
             "ingest_batch",
             events=len(messages),
@@ -240,9 +278,14 @@ class Worker:
     async def _recover(self, exc: KafkaException) -> None:
         """A transaction failed: abort it, forget state, re-read from the committed offsets."""
         error = exc.args[0]
+        self.alerts.raise_alert(
+            "checkpoint",
+            "WARNING",
+            "a batch transaction failed and was rolled back",
+            {"error": error.name(), "fatal": str(not error.txn_requires_abort())},
+        )
         if not error.txn_requires_abort():
             raise exc  # fatal (e.g. fenced by a newer replica with our id): let the process exit
-        log.warning("transaction_aborted", error=error.name(), reason=error.str())
         await self._blocking(self.txn_producer.abort_transaction, 30)
         self.states.clear()
         assigned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned)]
@@ -252,6 +295,16 @@ class Worker:
                 tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
             self.consumer.seek(tp)
         await self._restore({p for t, p in self.health.assigned if t != self.topic(TWIN_INPUTS)})
+
+    def _record_lag(self) -> None:
+        """Consumer lag per owned partition, from the high watermarks of the last fetches."""
+        lags: dict[tuple[str, int], int] = {}
+        owned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned)]
+        for tp in self.consumer.position(owned) if owned else []:
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                lags[(self.unprefix(tp.topic), tp.partition)] = high - tp.offset
+        metrics.set_assignment(lags)
 
     def _positions(self, messages: list[Inbound]) -> list[TopicPartition]:
         """The offsets to commit for the partitions of ``messages``: the consumer's position,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -47,10 +47,12 @@ class TwinStore:
         db: AsyncDatabase[dict[str, Any]],
         keep_versions: int = 5,
         max_backoff_s: float = 10.0,
+        on_retry: Callable[[str, int, str], None] | None = None,
     ) -> None:
         self.db = db
         self.keep_versions = keep_versions
         self.max_backoff_s = max_backoff_s
+        self.on_retry = on_retry  # (operation, attempt, error class): e.g. raise a pipeline alert
 
     async def ensure_indexes(self) -> None:
         # One index per command: FerretDB 1.24 drops the connection when a multi-index
@@ -138,6 +140,8 @@ class TwinStore:
                     detail=str(exc)[:300],
                     backoff_s=round(delay, 2),
                 )
+                if self.on_retry is not None:
+                    self.on_retry(operation, attempt, type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
 
