@@ -82,6 +82,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
     import structlog
+    from confluent_kafka import KafkaException
+    from pymongo.errors import PyMongoError
 
     from novamind.cli import UsageError
     from novamind.datasets.exceptions import DatasetError
@@ -132,6 +134,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (DatasetError, AuditError) as exc:
         log.warning("dataset_export_refused", export_id=export_id, reason=type(exc).__name__)
         raise UsageError(str(exc)) from exc
+    except (KafkaException, PyMongoError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UsageError(f"Kafka or MongoDB unavailable, nothing exported: {detail}") from exc
     except OSError as exc:
         raise UsageError(f"could not write the export to {args.output}: {exc}") from exc
     finally:
