@@ -9,7 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ("bench_codec", "bench_features", "bench_fhir", "bench_twin_fidelity", "bench_worker")
+BENCHES = (
+    "bench_codec",
+    "bench_connectors",
+    "bench_features",
+    "bench_fhir",
+    "bench_twin_fidelity",
+    "bench_worker",
+)
 RESULTS = Path(__file__).parent / "results"
 
 
