@@ -6,6 +6,7 @@ import io
 import os
 import signal
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ class RecordingProducer:
 
     def __init__(self, *, refuse: frozenset[str] = frozenset(), lose: int = 0) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
-        self.pending: list[tuple[str, object]] = []
+        self.pending: list[tuple[str, Any]] = []
         self.refuse, self.lose = refuse, lose
         self.flushes = 0
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,12 @@ def test_fhir_resources_from_several_paths_resolve_across_files(fixtures: Path, 
 def test_fitbit_malformed_payload_is_rejected_whole_with_its_json_path(fixtures: Path):
     files = input_files([fixtures / "fitbit"], (".json",))
     summary = ImportSummary()
-    kw = {"patient_id": PID, "device_id": DEV, "tz": "America/New_York", "received_time": RECEIVED}
+    kw: dict[str, Any] = {
+        "patient_id": PID,
+        "device_id": DEV,
+        "tz": "America/New_York",
+        "received_time": RECEIVED,
+    }
     out = list(fitbit_records(files, summary=summary, **kw))
     expected = []
     for f in files:
@@ -125,9 +131,9 @@ def test_apple_health_bad_records_and_truncated_xml(fixtures: Path):
     folder = fixtures / "apple_health"
     files = [folder / "export_bad_records.xml", folder / "export_truncated.xml"]
     meter = InputMeter(files)
-    fractions = []
+    fractions: list[float] = []
     for _ in apple_health_records(files, patient_id=PID, device_id=DEV, summary=summary, meter=meter):
-        fractions.append(meter.fraction())
+        fractions.append(meter.fraction() or 0.0)
     assert [r.path.removeprefix(f"{folder}/") for r in summary.rejected] == [
         "export_bad_records.xml#/HealthData/Record[2]/@value",
         "export_bad_records.xml#/HealthData/Record[6]/@unit",
