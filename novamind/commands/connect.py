@@ -137,6 +137,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: asyncio.AbstractEventLoop) -> int:
     from connectors.delivery import Delivery, ImportSummary, Progress, StopFlag, deliver
     from connectors.exceptions import ConnectorError
+    from novamind.privacy.audit import AUDIT_TOPIC
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
@@ -164,9 +165,10 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
         error = str(exc)
     finally:
         audit.close()
-    audit_failed = sum(producer.stats.failed.values()) - sum(summary.failed.values())
-    if error is None and audit_failed:
-        error = f"{audit_failed} audit events not acknowledged by Kafka"
+    audit_topic = settings.kafka.topic(AUDIT_TOPIC)
+    audit_unacknowledged = producer.stats.produced[audit_topic] - producer.stats.acknowledged[audit_topic]
+    if error is None and audit_unacknowledged:
+        error = f"{audit_unacknowledged} audit events not acknowledged by Kafka"
     complete = summary.complete and error is None
     if complete and job.commit is not None:
         job.commit()
