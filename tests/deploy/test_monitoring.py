@@ -9,6 +9,7 @@ itself.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -256,10 +257,24 @@ def test_dashboard_shows_what_operators_watch() -> None:
 
 
 # ---------------------------------------------------------------- promtool, where installed
-PROMTOOL = shutil.which("promtool")
+PROMTOOL = shutil.which(os.environ.get("PROMTOOL", "promtool"))
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool is not installed; the checks above still ran"
+    PROMTOOL is None, reason="promtool is not installed (or PROMTOOL unset); the checks above still ran"
 )
+
+
+def test_rule_tests_feed_declared_metrics() -> None:
+    doc = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())
+    assert doc["rule_files"] == ["alerts.yml"]
+    declared = declared_series()
+    tested = {rule["alertname"] for test in doc["tests"] for rule in test["alert_rule_test"]}
+    assert tested <= {rule["alert"] for rule in alert_rules()}
+    for test in doc["tests"]:
+        for series in test["input_series"]:
+            name, _, labels = series["series"].partition("{")
+            assert name == "up" or name in declared, name
+            used = {m.group(1) for m in MATCHER.finditer(labels.rstrip("}"))}
+            assert used <= TARGET_LABELS | declared.get(name, set()), series["series"]
 
 
 @needs_promtool
@@ -276,3 +291,16 @@ def test_promtool_accepts_the_rules_and_config(args: list[str]) -> None:
         [str(PROMTOOL), *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_parses_every_dashboard_query() -> None:
+    for expr in dashboard_exprs():
+        query = expr.replace("$__rate_interval", "5m")
+        result = subprocess.run(
+            [str(PROMTOOL), "--experimental", "promql", "format", query],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"{expr}: {result.stderr}"
