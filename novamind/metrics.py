@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -172,6 +172,12 @@ def record_restore(partition: int, restored: int, remaining: int) -> None:
     """Progress of a partition's state recovery: ``restored`` more records, ``remaining`` to go."""
     RESTORE_RECORDS.labels(partition=str(partition)).inc(restored)
     RESTORE_REMAINING.labels(partition=str(partition)).set(max(remaining, 0))
+
+
+def forget_restore(partition: int) -> None:
+    """Drop a revoked partition's restore gauge, so an unfinished restore does not look stuck."""
+    with suppress(KeyError):
+        RESTORE_REMAINING.remove(str(partition))
 
 
 def record_pipeline_alert(step: str) -> None:

@@ -158,6 +158,13 @@ def test_restore_progress_counts_up_and_remaining_goes_down() -> None:
     assert restored == 2000
     assert value(after, "novamind_state_restore_remaining", partition="7") == 0
 
+    metrics.record_restore(8, restored=10, remaining=90)
+    metrics.forget_restore(8)  # revoked mid-restore
+    metrics.forget_restore(8)  # twice is harmless
+    remaining = {labels for (name, labels) in scrape() if name == "novamind_state_restore_remaining"}
+    assert frozenset({("partition", "8")}) not in remaining
+    assert frozenset({("partition", "7")}) in remaining
+
 
 async def test_aiohttp_handler_serves_the_text_exposition() -> None:
     metrics.record_events_in("patient-reports", 2)
