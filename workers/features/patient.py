@@ -1,13 +1,23 @@
 """Per-patient event-time state: validate -> dedup -> fold -> close/revise -> features.
 
-Time rules (all on EVENT time, UTC):
+Time rules (all on EVENT time, UTC; streams, marks and the floor are defined in
+:mod:`workers.features.streams`):
 
-* watermark = max event time seen for the patient (any stream);
-* an event older than ``watermark - lateness_ms`` (30 days) is a ``LateEvent``;
-* day D closes when the watermark reaches ``end of D + grace_ms``; closing publishes its
-  PatientDailyFeatures (revision 0; a day without data publishes ``missing=True``);
+* lateness is judged per stream (``biometrics``, ``reports``): an event older than its
+  stream's watermark minus ``lateness_ms`` (30 days), or older than the fold floor, is a
+  ``LateEvent``; each stream deduplicates its own ids over ``dedup_horizon_ms`` behind
+  its own watermark, so a backlogged stream keeps exactly what it can still fold;
+* the patient watermark is the newest event of any stream; day D closes when it reaches
+  ``end of D + grace_ms``; closing publishes its PatientDailyFeatures (revision 0; a day
+  without data publishes ``missing=True``). Closing follows the newest stream so that a
+  quiet stream never holds a patient's days back; a lagging stream revises them;
+* days are kept while any stream can still fold into them (plus ``rolling_days - 1``
+  before, for the rolling features): days before ``floor - rolling_days`` are evicted, and
+  ``retention_ms`` (90 days) behind the patient watermark is the hard cap;
 * an event folded into a closed day marks it (and the 6 following days, whose rolling
-  features change) dirty; dirty days are re-published with ``revision + 1``;
+  features and expected metrics change) dirty; dirty days are re-published with
+  ``revision + 1``; a backfill older than the first closed day publishes missing markers
+  for the days between, so every day from the first one on is published;
 * closing and revision flushes run when the watermark enters a new ``tick_ms`` slot
   (hourly), so output depends only on the event sequence, never on batching or clocks;
 * a sleep segment belongs to the night dated by ``segment end + 6 h`` (sleep ending
@@ -28,7 +38,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from workers.features.daily import NULL_FEATURES, Normalizer, base_features, rolling_7d
-from workers.features.day import DUPLICATES, LATE_FOLDED, NON_MONOTONIC, UNIT_MISMATCH, DayWindow
+from workers.features.day import (
+    DUPLICATES,
+    LATE_FOLDED,
+    NON_MONOTONIC,
+    REPORTS,
+    UNIT_MISMATCH,
+    DayWindow,
+)
+from workers.features.streams import BIOMETRICS, NEVER, STREAMS, StreamClock
+from workers.features.streams import REPORTS as REPORT_STREAM
 from workers.quality.scoring import day_quality
 from workers.validation.dedup import DedupWindow
 from workers.validation.exceptions import Duplicate, LateEvent, UnitMismatch, ValidationError
@@ -44,14 +63,20 @@ from workers.validation.rules import (
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+STATE_VERSION = 2
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True, slots=True)
 class WindowConfig:
-    """Lateness, grace and tick in ms; ``rolling_days`` = 7."""
+    """Lateness, retention cap, grace and tick in ms; ``rolling_days`` = 7.
+
+    ``dedup_horizon_ms`` must cover ``lateness_ms`` (each stream's dedup window keeps the
+    ids its stream can still fold); ``retention_ms`` must cover it too.
+    """
 
     lateness_ms: int = 30 * DAY_MS
+    retention_ms: int = 90 * DAY_MS
     grace_ms: int = HOUR_MS
     tick_ms: int = HOUR_MS
     sleep_shift_ms: int = 6 * HOUR_MS
@@ -60,6 +85,14 @@ class WindowConfig:
     dedup_max_entries: int = 250_000
     source: str = "workers.features"
     validation: ValidationConfig = field(default=DEFAULT_CONFIG)
+
+    def __post_init__(self) -> None:
+        if self.dedup_horizon_ms < self.lateness_ms:
+            raise ValueError(f"dedup_horizon_ms {self.dedup_horizon_ms} < lateness_ms {self.lateness_ms}")
+        if self.retention_ms < self.lateness_ms:
+            raise ValueError(f"retention_ms {self.retention_ms} < lateness_ms {self.lateness_ms}")
+        if self.lateness_ms < self.grace_ms + DAY_MS:
+            raise ValueError(f"lateness_ms {self.lateness_ms} must exceed grace_ms + one day")
 
 
 DEFAULT_WINDOWS = WindowConfig()
@@ -70,40 +103,54 @@ def day_date(day: int) -> date:
 
 
 class PatientState:
-    """All event-time state of one patient; a Faust table value via to_dict/from_dict."""
+    """All event-time state of one patient; a Faust table value via to_dict/from_dict.
+
+    ``dedup`` serves the records the caller folds outside the windows (EHR context); the
+    windowed streams deduplicate in ``stream_dedup``.
+    """
 
     __slots__ = (
         "_tick",
         "assessments",
+        "clock",
         "config",
         "cursor",
         "days",
         "dedup",
+        "devices",
         "norm",
         "outbox",
         "patient_id",
         "rejected",
-        "seen",
         "start_day",
-        "streams",
-        "watermark",
+        "stream_dedup",
     )
 
     def __init__(self, patient_id: str, config: WindowConfig = DEFAULT_WINDOWS) -> None:
         self.patient_id = patient_id
         self.config = config
-        self.watermark = -(2**62)
-        self._tick = self.watermark // config.tick_ms
+        self.clock = StreamClock(lateness_ms=config.lateness_ms, retention_ms=config.retention_ms)
+        self._tick = self.clock.watermark // config.tick_ms
         self.days: dict[int, DayWindow] = {}
-        self.dedup = DedupWindow(horizon_ms=config.dedup_horizon_ms, max_entries=config.dedup_max_entries)
-        self.streams: dict[str, int] = {}  # "device|metric" -> last event time
+        self.dedup = self._new_dedup()
+        self.stream_dedup = {s: self._new_dedup() for s in STREAMS}
+        # "device|metric" -> [newest event time, received_time] of its latest delivery
+        self.devices: dict[str, list[int | None]] = {}
         self.assessments: dict[str, list[list[int]]] = {}  # instrument -> sorted [t, total]
         self.norm = Normalizer()
         self.cursor: int | None = None  # every day <= cursor is closed
-        self.start_day: int | None = None
-        self.seen: set[str] = set()  # metrics this patient has produced
+        self.start_day: int | None = None  # first published day
         self.rejected: dict[str, int] = {}  # error_class -> count
         self.outbox: list[dict[str, Any]] = []
+
+    @property
+    def watermark(self) -> int:
+        """Newest event time of any stream (closes days)."""
+        return self.clock.watermark
+
+    def _new_dedup(self) -> DedupWindow:
+        cfg = self.config
+        return DedupWindow(horizon_ms=cfg.dedup_horizon_ms, max_entries=cfg.dedup_max_entries)
 
     # ---- ingestion -------------------------------------------------------------------
     def ingest(self, kind: str, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
@@ -122,22 +169,24 @@ class PatientState:
         if type(s) is not Sample:
             return self._reject(s, event)  # type: ignore[arg-type]
         t = s.t
-        err = self._admit(s.event_id, t)
+        err = self._admit(BIOMETRICS, s.event_id, t)
         if err is not None:
             return err
         day = t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
         metric = s.metric
         window.add_value(metric, (t - day * DAY_MS) // HOUR_MS, s.value, s.outlier)
+        # Monotonic time is judged the way a device sends its data: within one delivery
+        # (received_time) of a device stream. A later delivery of older samples (a
+        # backfill) is normal. Without received_time, arrival order is judged.
         key = f"{s.device_id}|{metric}"
-        last = self.streams.get(key)
-        if last is not None and t < last:
+        last = self.devices.get(key)
+        if last is None or last[1] != s.received:
+            self.devices[key] = [t, s.received]
+        elif t < last[0]:  # type: ignore[operator]
             window.q[NON_MONOTONIC] += 1
         else:
-            self.streams[key] = t
-        if metric not in self.seen:
-            self.seen.add(metric)
-            self._expected_changed()
+            last[0] = t
         if s.stage is not None:
             assert s.duration_s is not None
             night = (t + int(s.duration_s * 1000) + self.config.sleep_shift_ms) // DAY_MS
@@ -146,8 +195,7 @@ class PatientState:
             self._touch(sleep_window, late=True)
         if self.cursor is not None and day <= self.cursor:
             self._touch(window, late=True)
-        if t > self.watermark:
-            self._advance(t)
+        self._advance(BIOMETRICS, t)
         return None
 
     def ingest_symptom(self, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
@@ -155,14 +203,14 @@ class PatientState:
         s = validate_symptom(event, now_ms, self.config.validation)
         if isinstance(s, ValidationError):
             return self._reject(s, event)
-        err = self._admit(s.event_id, s.t)
+        err = self._admit(REPORT_STREAM, s.event_id, s.t)
         if err is not None:
             return err
         day = s.t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
         window.add_symptom(s.symptom_type, s.severity)
         self._touch(window, late=True)
-        self._advance(s.t)
+        self._advance(REPORT_STREAM, s.t)
         return None
 
     def ingest_assessment(self, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
@@ -170,7 +218,7 @@ class PatientState:
         a = validate_assessment(event, now_ms, self.config.validation)
         if isinstance(a, ValidationError):
             return self._reject(a, event)
-        err = self._admit(a.event_id, a.t)
+        err = self._admit(REPORT_STREAM, a.event_id, a.t)
         if err is not None:
             return err
         history = self.assessments.setdefault(a.instrument, [])
@@ -179,13 +227,13 @@ class PatientState:
         history.insert(i, entry)
         day = a.t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
-        window.q[6] += 1  # REPORTS
+        window.q[REPORTS] += 1
         self._touch(window, late=True)
         if i + 1 < len(history):  # the next assessment's change is now different
             nxt = self.days.get(history[i + 1][0] // DAY_MS)
             if nxt is not None:
                 self._touch(nxt, late=False)
-        self._advance(a.t)
+        self._advance(REPORT_STREAM, a.t)
         return None
 
     def drain(self) -> list[dict[str, Any]]:
@@ -194,11 +242,12 @@ class PatientState:
         return out
 
     def flush_revisions(self) -> None:
-        """Publish dirty closed days now (for timers; makes output timing-dependent)."""
-        for day in sorted(self.days):
-            w = self.days[day]
-            if w.dirty and self.cursor is not None and day <= self.cursor:
-                self._publish(day, w)
+        """Publish dirty closed days now (the caller does so at the end of each batch)."""
+        cursor = self.cursor
+        if cursor is None:
+            return
+        for day in sorted(d for d, w in self.days.items() if w.dirty and d <= cursor):
+            self._publish(day, self.days[day])
 
     # ---- internals -------------------------------------------------------------------
     def _reject(self, err: ValidationError, event: Mapping[str, Any]) -> ValidationError:
@@ -206,17 +255,19 @@ class PatientState:
         self.rejected[cls] = self.rejected.get(cls, 0) + 1
         if type(err) is UnitMismatch:
             t = to_millis(event.get("event_time"))
-            if type(t) is int and t >= self.watermark - self.config.lateness_ms:
+            if type(t) is int and self.clock.late_reason(BIOMETRICS, t) is None:
                 day = t // DAY_MS
                 (self.days.get(day) or self._open_day(day)).q[UNIT_MISMATCH] += 1
         return err
 
-    def _admit(self, event_id: str, t: int) -> ValidationError | None:
-        if t < self.watermark - self.config.lateness_ms:
+    def _admit(self, stream: str, event_id: str, t: int) -> ValidationError | None:
+        clock = self.clock
+        if t < clock.floor or t < clock.marks.get(stream, NEVER) - clock.lateness_ms:
+            reason = clock.late_reason(stream, t)
+            assert reason is not None
             self.rejected["LateEvent"] = self.rejected.get("LateEvent", 0) + 1
-            behind = (self.watermark - t) / DAY_MS
-            return LateEvent("event_time", f"{behind:.2f} days behind the patient watermark")
-        if not self.dedup.add(event_id, t):
+            return LateEvent("event_time", reason)
+        if not self.stream_dedup[stream].add(event_id, t):
             self.rejected["Duplicate"] = self.rejected.get("Duplicate", 0) + 1
             window = self.days.get(t // DAY_MS)
             if window is not None:
@@ -231,14 +282,13 @@ class PatientState:
             self.start_day = day
         elif day <= self.cursor:
             assert self.start_day is not None
-            window.published = 1 if day >= self.start_day else 0  # published as missing
+            if day >= self.start_day:
+                window.published = 1  # published as missing when it closed
+            else:  # a backfill before the first day: the days between were never published
+                for gap in range(day + 1, self.start_day):
+                    self._publish(gap, None)
+                self.start_day = day
         return window
-
-    def _expected_changed(self) -> None:
-        """A first sample of a metric changes every day's completeness: republish them."""
-        for window in self.days.values():
-            if window.published:
-                window.dirty = True
 
     def _touch(self, window: DayWindow, late: bool) -> None:
         """Mark a closed day (and the rolling days after it) for re-publication."""
@@ -255,28 +305,44 @@ class PatientState:
             if after is not None and after.published:
                 after.dirty = True
 
-    def _advance(self, t: int) -> None:
-        if t <= self.watermark:
-            return
-        self.watermark = t
-        tick = t // self.config.tick_ms
-        if tick == self._tick:
-            return
-        self._tick = tick
-        cfg = self.config
-        last = (t - cfg.grace_ms) // DAY_MS - 1
-        assert self.cursor is not None
+    def _advance(self, stream: str, t: int) -> None:
+        clock = self.clock
+        watermark = clock.watermark
+        evict = clock.observe(stream, t)
+        if clock.watermark > watermark:
+            tick = clock.watermark // self.config.tick_ms
+            if tick != self._tick:
+                self._tick = tick
+                self._close(clock.watermark)
+        if evict:
+            self._evict(clock.floor // DAY_MS - self.config.rolling_days)
+
+    def _close(self, watermark: int) -> None:
+        """Flush revisions, then close every day the watermark has passed (plus grace)."""
+        cursor = self.cursor
+        assert cursor is not None
         self.flush_revisions()
-        first = max(self.cursor + 1, (t - cfg.lateness_ms) // DAY_MS)
+        last = (watermark - self.config.grace_ms) // DAY_MS - 1
+        first = max(cursor + 1, self.clock.floor // DAY_MS)
+        # days no stream can fold into any more: only those with data are published
+        for day in sorted(d for d in self.days if cursor < d < first):
+            self._publish(day, self.days[day])
         for day in range(first, last + 1):
             self._publish(day, self.days.get(day))
-        if last > self.cursor:
+        if last > cursor:
             self.cursor = last
-        self._evict((t - cfg.lateness_ms) // DAY_MS - cfg.rolling_days)
 
     def _evict(self, oldest: int) -> None:
-        for day in [d for d in self.days if d < oldest]:
-            del self.days[day]
+        """Drop days before ``oldest``, publishing pending revisions first.
+
+        A dirty day is final once every stream is past it, but its revision reads the days
+        before it (rolling features): it is published before any of them is dropped.
+        """
+        gone = [d for d in self.days if d < oldest]
+        if gone:
+            self.flush_revisions()
+            for day in gone:
+                del self.days[day]
         for history in self.assessments.values():
             keep = bisect_left(history, [oldest * DAY_MS])
             if keep > 1:
@@ -301,6 +367,19 @@ class PatientState:
         if features["revision"] == 0 and not features["missing"]:
             self.norm.update(features)
 
+    def expected_metrics(self, day: int) -> set[str]:
+        """Metrics the patient's devices produced in the rolling window ending on ``day``.
+
+        A device gap keeps them expected (and lowers completeness) for ``rolling_days``;
+        a device given up stops being expected after that.
+        """
+        out: set[str] = set()
+        for d in range(day - self.config.rolling_days + 1, day + 1):
+            window = self.days.get(d)
+            if window is not None:
+                out.update(window.series)
+        return out
+
     def features(self, day: int) -> dict[str, Any]:
         """PatientDailyFeatures dict of ``day`` from the current state (no bookkeeping)."""
         window = self.days.get(day)
@@ -317,7 +396,7 @@ class PatientState:
             "revision": revision,
             "missing": base is None,
         }
-        out.update(day_quality(window, self.seen))
+        out.update(day_quality(window, self.expected_metrics(day)))
         out["late_events"] = window.q[LATE_FOLDED] if window is not None else 0
         if base is None:
             out.update(NULL_FEATURES)
@@ -336,32 +415,48 @@ class PatientState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (the config is not included: pass it to from_dict)."""
         return {
+            "version": STATE_VERSION,
             "patient_id": self.patient_id,
-            "watermark": self.watermark,
+            "clock": self.clock.to_dict(),
             "cursor": self.cursor,
             "start_day": self.start_day,
             "days": [w.to_dict() for _, w in sorted(self.days.items())],
             "dedup": self.dedup.to_dict(),
-            "streams": dict(self.streams),
+            "stream_dedup": {s: d.to_dict() for s, d in self.stream_dedup.items()},
+            "devices": {k: list(v) for k, v in self.devices.items()},
             "assessments": {k: [list(e) for e in v] for k, v in self.assessments.items()},
             "norm": self.norm.to_dict(),
-            "seen": sorted(self.seen),
             "rejected": dict(self.rejected),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], config: WindowConfig = DEFAULT_WINDOWS) -> PatientState:
+        """Inverse of :meth:`to_dict`; also reads version-1 states (one watermark, one dedup)."""
         self = cls(data["patient_id"], config)
-        self.watermark = data["watermark"]
-        self._tick = self.watermark // config.tick_ms
+        version = data.get("version", 1)
+        if version == STATE_VERSION:
+            self.clock = StreamClock.from_dict(
+                data["clock"], lateness_ms=config.lateness_ms, retention_ms=config.retention_ms
+            )
+            self.stream_dedup = {s: DedupWindow.from_dict(d) for s, d in data["stream_dedup"].items()}
+            self.dedup = DedupWindow.from_dict(data["dedup"])
+            self.devices = {k: list(v) for k, v in data["devices"].items()}
+        elif version == 1:  # every stream starts at the old patient watermark
+            wm = data["watermark"]
+            self.clock.marks = dict.fromkeys(STREAMS, wm)
+            self.clock.watermark = wm
+            self.clock.floor = wm - config.lateness_ms
+            # the one old window holds mostly biometric ids; redelivered reports and
+            # context records are still caught by the caller's offset fence
+            self.stream_dedup[BIOMETRICS] = DedupWindow.from_dict(data["dedup"])
+        else:
+            raise ValueError(f"unknown PatientState version {version!r}")
+        self._tick = self.clock.watermark // config.tick_ms
         self.cursor = data["cursor"]
         self.start_day = data["start_day"]
         self.days = {w["day"]: DayWindow.from_dict(w) for w in data["days"]}
-        self.dedup = DedupWindow.from_dict(data["dedup"])
-        self.streams = dict(data["streams"])
         self.assessments = {k: [list(e) for e in v] for k, v in data["assessments"].items()}
         self.norm = Normalizer.from_dict(data["norm"])
-        self.seen = set(data["seen"])
         self.rejected = dict(data["rejected"])
         return self
 

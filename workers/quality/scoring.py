@@ -6,18 +6,31 @@
   so they are exact under any arrival order; needs >= 10 samples of the metric. A day
   whose step total exceeds 60,000 counts all its step samples as outliers.
 * consistency = 1 - (unit mismatches + non-monotonic device samples + duplicates) /
-  (accepted + unit mismatches + duplicates); 1.0 when nothing was seen.
-* completeness = mean over the patient's expected streams (metrics the patient has ever
-  produced) of min(1, observed / expected), with expected sampling per day:
+  (accepted + unit mismatches + duplicates); 1.0 when nothing was seen. Monotonic time is
+  judged the way a device sends its data: within one delivery (samples of a device
+  stream sharing ``received_time``) timestamps must not go back; a later delivery of
+  older samples (a backfill, a late sync) is normal and not counted.
+* completeness = mean over the expected metrics (those the patient's devices produced in
+  the 7 days ending on the day, see ``PatientState.expected_metrics``) of:
 
   ==================  ===========================================================
-  HEART_RATE          1 per minute of wear; wear = hours with a sample, at least 20
+  HEART_RATE          wear = hours worn / 22, each UTC hour scored min(1, samples /
+                      the day's own cadence); cadence = median samples per hour
+                      with data
+  STEPS               wear (when heart rate is expected) if any sample, else 0: the
+                      step total misses the hours off the wrist, and step series
+                      cannot show wear themselves (devices omit idle intervals)
   SLEEP_STAGE         >= 240 minutes recorded (asleep + awake) for the night
-  other metrics       >= 1 sample (RHR, HRV, SpO2, respiratory rate: daily values;
-                      steps: interval series that devices omit when idle)
+  other metrics       >= 1 sample (RHR, HRV: daily values; SpO2, respiratory rate:
+                      nightly or occasional spot values)
   ==================  ===========================================================
 
-  With no expected streams (reports only) a day with data is complete. A missing day
+  Heart rate is judged against the device's own sampling, not a fixed rate: devices
+  differ by an order of magnitude (Fitbit intraday: one value a minute or finer; Apple
+  Watch background: one every ~5 minutes, irregular; the simulator: every 5 minutes).
+  22 of 24 hours leave room for charging. A device gap (hours or days without the
+  device) lowers the score; a whole day without it scores 0 for every expected metric.
+  With no expected metrics (reports only) a day with data is complete. A missing day
   scores completeness 0, outlier share 0, consistency 1.
 * meets_quality_standards = outlier_share < 0.10 and consistency > 0.8 and
   completeness > 0.9.
@@ -37,6 +50,7 @@ from workers.features.day import (
     UNIT_MISMATCH,
     DayWindow,
 )
+from workers.features.moments import SLOT
 from workers.validation.catalog import METRICS, STEPS_PER_DAY_MAX
 
 ROBUST_Z = 3.5
@@ -44,8 +58,7 @@ ROBUST_MIN_SAMPLES = 10
 MAX_OUTLIER_SHARE = 0.10
 MIN_CONSISTENCY = 0.8
 MIN_COMPLETENESS = 0.9
-HR_PER_HOUR = 60
-MIN_WEAR_HOURS = 20
+FULL_WEAR_HOURS = 22
 SLEEP_EXPECTED_MINUTES = 240.0
 
 
@@ -103,14 +116,27 @@ def consistency(window: DayWindow) -> float:
     return max(0.0, 1.0 - bad / seen)
 
 
+def wear_hours(series: array[float] | None) -> float:
+    """Hours of a day's hourly series with data, each scored against the day's cadence."""
+    if not series:
+        return 0.0
+    counts = sorted(series[1::SLOT])
+    mid = len(counts) // 2
+    cadence = counts[mid] if len(counts) % 2 else (counts[mid - 1] + counts[mid]) / 2
+    return sum(min(1.0, c / cadence) for c in counts)
+
+
 def completeness(window: DayWindow, expected: Iterable[str]) -> float:
+    expected = sorted(expected)
+    wear = 1.0
+    if "HEART_RATE" in expected:
+        wear = min(1.0, wear_hours(window.series.get("HEART_RATE")) / FULL_WEAR_HOURS)
     scores = []
-    for metric in sorted(expected):
+    for metric in expected:
         if metric == "HEART_RATE":
-            series = window.series.get(metric)
-            n = sum(series[1::6]) if series else 0.0
-            hours = len(series) // 6 if series else 0
-            scores.append(min(1.0, n / (HR_PER_HOUR * max(hours, MIN_WEAR_HOURS))))
+            scores.append(wear)
+        elif metric == "STEPS":  # a daily total: hours off the wrist are steps not counted
+            scores.append(wear if metric in window.series else 0.0)
         elif metric == "SLEEP_STAGE":
             sleep = window.sleep_seconds()
             minutes = sum(sleep.values()) / 60.0 if sleep else 0.0

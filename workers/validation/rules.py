@@ -60,9 +60,23 @@ def is_pseudonym(value: str) -> bool:
 
 
 class Sample:
-    """A validated biometric sample; ``outlier`` = outside the typical (plausible) range."""
+    """A validated biometric sample; ``outlier`` = outside the typical (plausible) range.
 
-    __slots__ = ("device_id", "duration_s", "event_id", "metric", "outlier", "stage", "t", "value")
+    ``received`` is ``received_time`` in epoch ms (None when absent or unreadable): samples
+    of one device stream sharing it came in one delivery (one sync).
+    """
+
+    __slots__ = (
+        "device_id",
+        "duration_s",
+        "event_id",
+        "metric",
+        "outlier",
+        "received",
+        "stage",
+        "t",
+        "value",
+    )
 
     def __init__(
         self,
@@ -74,6 +88,7 @@ class Sample:
         stage: str | None,
         duration_s: float | None,
         outlier: bool,
+        received: int | None,
     ) -> None:
         self.event_id = event_id
         self.t = t
@@ -83,6 +98,7 @@ class Sample:
         self.stage = stage
         self.duration_s = duration_s
         self.outlier = outlier
+        self.received = received
 
 
 class Symptom:
@@ -214,7 +230,13 @@ def validate_biometric(
         if duration is not None and abs(duration - value) > 1:
             return Inconsistent("duration_seconds", f"{duration} != value {value} s")
         duration = value
-    return Sample(event["event_id"], t, metric, value, device_id, stage, duration, outlier)
+    received = event.get("received_time")
+    if type(received) is not int:
+        if isinstance(received, datetime) and received.tzinfo is not None:
+            received = int(received.timestamp() * 1000)
+        else:
+            received = None
+    return Sample(event["event_id"], t, metric, value, device_id, stage, duration, outlier, received)
 
 
 def validate_symptom(

@@ -18,14 +18,14 @@ from workers.features.patient import PatientState
 
 D0 = T0 // DAY_MS
 SPAN = 3 * DAY_MS
-# keys that legitimately depend on arrival order (publication bookkeeping, device-order checks)
+# keys that legitimately depend on arrival order (publication bookkeeping). Quality does
+# not: each event here is its own delivery (received_time = event_time), and monotonic time
+# is judged within a delivery.
 ORDER_DEPENDENT = {
     "revision",
     "late_events",
     "event_id",
     "received_time",
-    "consistency",
-    "meets_quality_standards",
     "normalized",
 }
 

@@ -40,6 +40,17 @@ def test_valid_heart_rate_is_normalised_sample():
     assert (s.t, s.metric, s.value, s.outlier) == (T0, "HEART_RATE", 61.0, False)
 
 
+def test_received_time_is_carried_as_the_delivery_stamp():
+    when = datetime.fromtimestamp((T0 + 5000) / 1000, UTC)
+    assert validate_biometric(biometric("HEART_RATE", T0, 61.0, received_time=T0 + 7), NOW).received == T0 + 7
+    assert (
+        validate_biometric(biometric("HEART_RATE", T0, 61.0, received_time=when), NOW).received == T0 + 5000
+    )
+    for unreadable in (None, "yesterday", datetime(2024, 1, 1)):  # naive datetime: no stamp
+        s = validate_biometric(biometric("HEART_RATE", T0, 61.0, received_time=unreadable), NOW)
+        assert isinstance(s, Sample) and s.received is None
+
+
 def test_datetime_event_time_is_accepted_and_naive_rejected():
     aware = datetime.fromtimestamp(T0 / 1000, UTC)
     s = validate_biometric(biometric("HEART_RATE", T0, 61, event_time=aware), NOW)
