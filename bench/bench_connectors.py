@@ -166,6 +166,8 @@ def main() -> None:
         for seed in range(args.bundles):
             (folder / f"patient-{seed}.json").write_text(json.dumps(synthea_like_bundle(seed=seed)))
         fhir_bytes = sum(p.stat().st_size for p in folder.iterdir())
+        warm_up = FhirMapper(key=KEY.encode(), as_of=date(2025, 1, 1))  # build the R4B models once
+        sum(1 for _ in warm_up.map_path(folder / "patient-0.json"))
         fhir = connector_run(settings, ["fhir", str(folder), "--as-of", "2025-01-01"])
         mapper, counts = FhirMapper(key=KEY.encode(), as_of=date(2025, 1, 1)), ImportSummary()
         fhir_map_only = map_only(fhir_records(iter_resources(folder), mapper, counts), counts)
