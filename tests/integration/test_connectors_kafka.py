@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from connectors.ehr import FhirMapper
@@ -37,6 +38,7 @@ from connectors.wearables.apple_health import parse_export
 from connectors.wearables.fitbit import parse_fitbit
 from connectors.wearables.openmhealth import parse_omh
 from novamind.cli import build_parser
+from novamind.kafka import admin_config
 from novamind.lag import end_offsets
 from novamind.mongo import database, mongo_client
 from novamind.privacy.audit import AuditLog, AuditQuery
@@ -58,13 +60,18 @@ SYNTHEA_PHI = ("8c95253e-8ee8-9ae8", "Kuhn96", "Marcia", "999-44-7259", "1987-06
 
 # ------------------------------------------------------------------ helpers
 @pytest.fixture
-def scenario(settings: Settings, run_id: str, request: pytest.FixtureRequest) -> Settings:
-    """Settings with this test's own topics (created from the registry) and the pseudonym key."""
+def scenario(settings: Settings, run_id: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings with this test's own topics (created from the registry, deleted after) and the
+    pseudonym key."""
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40]
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"conn-{run_id}-{name}."})
     assert ensure_topics(kafka) == 0
     security = SecuritySettings(pseudonym_key=SecretStr(KEY))
-    return settings.model_copy(update={"kafka": kafka, "security": security})
+    yield settings.model_copy(update={"kafka": kafka, "security": security})
+    admin = AdminClient(admin_config(kafka))
+    created = [t for t in admin.list_topics(timeout=30).topics if t.startswith(kafka.topic_prefix)]
+    for future in admin.delete_topics(created, operation_timeout=30).values():
+        future.result()
 
 
 def connect(
