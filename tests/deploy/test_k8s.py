@@ -3,10 +3,14 @@ KEDA watches, the replica bound set by the partition count, secrets kept out of 
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from novamind.status import WORKERS_GROUP, worker_source_topics
@@ -190,3 +194,21 @@ def test_compose_worker_scales_and_stops_gracefully() -> None:
     assert "container_name" not in worker and not worker.get("ports")  # `--scale worker=N` works
     grace = re.fullmatch(r"(\d+)s", worker["stop_grace_period"])
     assert grace and int(grace.group(1)) >= 30
+
+
+KUSTOMIZE = shutil.which(os.environ.get("KUSTOMIZE", "kustomize"))
+
+
+@pytest.mark.skipif(KUSTOMIZE is None, reason="kustomize is not installed (or KUSTOMIZE unset)")
+def test_kustomize_renders_every_applied_resource() -> None:
+    result = subprocess.run(
+        [str(KUSTOMIZE), "build", str(K8S)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(result.stdout) if d}
+    expected = {
+        (d["kind"], d["metadata"]["name"])
+        for d in manifests()
+        if d["kind"] not in {"Kustomization", "Secret"}
+    }
+    assert rendered == expected
