@@ -64,4 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Re-enter through the importable module: commands raise ``novamind.cli.UsageError``,
+    # which is a different class from this ``__main__`` module's copy.
+    from novamind.cli import main as _main
+
+    sys.exit(_main())

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TypeVar
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from novamind.kafka import consumer_config
 from novamind.settings import KafkaSettings
 
 TIMEOUT_S = 10.0
+T = TypeVar("T")
+
+
+def _retrying(call: Callable[[], T], *, budget_s: float = 60.0) -> T:
+    """``call()``, again while the broker is not ready to answer (just restarted: partitions
+    without a leader yet, coordinator still loading), for up to ``budget_s``."""
+    deadline = time.monotonic() + budget_s
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except KafkaException:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
 
 
 def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
@@ -18,9 +37,10 @@ def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[tuple[str, 
     try:
         ends: dict[tuple[str, int], int] = {}
         for topic in topics:
-            metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
+            metadata = _retrying(partial(consumer.list_topics, topic, timeout=TIMEOUT_S)).topics[topic]
             for partition in metadata.partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=TIMEOUT_S)
+                tp = TopicPartition(topic, partition)
+                _, high = _retrying(partial(consumer.get_watermark_offsets, tp, timeout=TIMEOUT_S))
                 ends[(topic, partition)] = high
         return ends
     finally:
@@ -33,7 +53,7 @@ def group_lag(kafka: KafkaSettings, group: str, topics: Iterable[str]) -> dict[t
     consumer = Consumer(consumer_config(kafka, group_id=group, client_id="lag-probe"))
     try:
         partitions = [TopicPartition(t, p) for (t, p) in ends]
-        committed = consumer.committed(partitions, timeout=TIMEOUT_S) if partitions else []
+        committed = _retrying(lambda: consumer.committed(partitions, timeout=TIMEOUT_S)) if partitions else []
         done = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
     finally:
         consumer.close()

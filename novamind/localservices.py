@@ -66,6 +66,20 @@ class LocalServices:
         for name in ("kafka", "ferretdb"):
             self._stop(name)
 
+    def stop(self, name: str) -> None:
+        """Stop one service ("kafka" or "ferretdb"); its data stays."""
+        self._stop(self._known(name))
+
+    def start(self, name: str) -> None:
+        """Start one service again (it must have been set up by :meth:`up`)."""
+        {"kafka": self._start_kafka, "ferretdb": self._start_ferretdb}[self._known(name)]()
+
+    @staticmethod
+    def _known(name: str) -> str:
+        if name not in ("kafka", "ferretdb"):
+            raise ServiceError(f"unknown service {name!r}; expected kafka or ferretdb")
+        return name
+
     def status(self) -> list[ServiceStatus]:
         kafka = f"127.0.0.1:{self.settings.kafka_port}"
         mongo = f"127.0.0.1:{self.settings.mongo_port}"

@@ -26,11 +26,13 @@ from workers.runtime.worker import SOURCE_TOPICS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def isolated(settings: Settings, name: str) -> Settings:
-    """Settings whose topics, consumer group and database belong to this scenario only."""
+def isolated(settings: Settings, name: str, *, max_batch: int | None = None) -> Settings:
+    """Settings whose topics, consumer group and database belong to this scenario only;
+    ``max_batch`` makes the workers commit in smaller steps (more batches mid-stream)."""
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"{name}."})
     mongo = settings.mongo.model_copy(update={"database": f"{settings.mongo.database}_{name}"})
-    scenario = settings.model_copy(update={"kafka": kafka, "mongo": mongo})
+    worker = settings.worker.model_copy(update={"max_batch": max_batch or settings.worker.max_batch})
+    scenario = settings.model_copy(update={"kafka": kafka, "mongo": mongo, "worker": worker})
     assert ensure_topics(kafka) == 0
     return scenario
 
@@ -50,6 +52,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "NOVAMIND_MONGO__URI": settings.mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
         "NOVAMIND_LOG_FORMAT": "json",
+        "NOVAMIND_WORKER__MAX_BATCH": str(settings.worker.max_batch),
     }
 
 

@@ -1,140 +1,31 @@
 """Simulator cohort -> real Kafka -> worker replicas -> daily features and twins in MongoDB.
 
-Checks the invariants end to end: daily features equal a one-pass reference over the same
-source log; every stored twin equals the one-pass replay of its twin-input log (also after a
-worker is SIGKILLed mid-stream); dead letters hold exactly the bad inputs; every item-9
-answer raised an alert.
+Checks the invariants end to end (see tests/integration/checks.py), also after a worker is
+SIGKILLed mid-stream.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
-from typing import Any
 
-import pytest
-from pymongo import MongoClient
-
-from connectors.simulator import simulate
-from connectors.simulator.publish import publish
-from novamind.producer import EventProducer
 from novamind.settings import Settings
-from schemas.codec import AvroCodec
-from tests.integration.harness import isolated, read_topic, wait_caught_up, workers
-from workers.pipeline.ingest import Inbound, IngestProcessor
-from workers.pipeline.twin import replay
-from workers.twin.serialize import deserialize, state_digest
-
-# Fields that depend on how the three source topics interleave (when a day closed and how
-# often it was revised), not on the events themselves.
-VOLATILE = {"event_id", "event_time", "received_time", "revision", "normalized", "late_events"}
-codec = AvroCodec()
-
-
-def _publish_cohort(settings: Settings, *, patients: int, days: int, seed: int) -> Any:
-    cohort = simulate(patients, days, seed, dt.date(2026, 3, 2))
-    producer = EventProducer(kafka=settings.kafka, client_id="pipeline-test")
-    summary = publish(cohort.deliveries, producer=producer, codec=codec, topic_name=settings.kafka.topic)
-    assert summary["unacknowledged"] == 0
-    return cohort
-
-
-def _inbound(message: Any) -> Inbound:
-    return Inbound(
-        message.key(),
-        message.value(),
-        message.topic(),
-        message.partition(),
-        message.offset(),
-        message.timestamp()[1],
-    )
-
-
-def _final_features(records: list[dict[str, Any]]) -> dict[tuple[str, dt.date], dict[str, Any]]:
-    final: dict[tuple[str, dt.date], dict[str, Any]] = {}
-    for record in records:
-        key = (record["patient_id"], record["date"])
-        if key not in final or record["revision"] >= final[key]["revision"]:
-            final[key] = record
-    return {key: {k: v for k, v in r.items() if k not in VOLATILE} for key, r in final.items()}
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, float) and isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-9, abs=1e-9)
-    return bool(a == b)
-
-
-def _reference(settings: Settings) -> tuple[dict[tuple[str, dt.date], dict[str, Any]], list[dict[str, Any]]]:
-    """Daily features and dead letters from one pass over the source log, no workers."""
-    processor = IngestProcessor(codec=codec, entries={})
-    features: list[dict[str, Any]] = []
-    dead: list[dict[str, Any]] = []
-    for topic in ("ehr-clinical-events", "patient-reports", "wearable-biometrics"):
-        result = processor.process(_inbound(m) for m in read_topic(settings, topic))
-        features.extend(result.features)
-        dead.extend(result.dead_letters)
-    return _final_features(features), dead
-
-
-def _assert_twins_equal_replay(settings: Settings) -> int:
-    inputs = [codec.decode_dict(m.value()) for m in read_topic(settings, "twin-inputs")]
-    reference = replay(inputs)
-    db = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
-    stored = {doc["_id"]: deserialize(bytes(doc["state"])) for doc in db.twins.find({}, {"state": 1})}
-    assert sorted(stored) == sorted(reference)
-    for patient, state in reference.items():
-        assert state_digest(stored[patient]) == state_digest(state), patient
-    return len(stored)
-
-
-def _check_outputs(settings: Settings, cohort: Any) -> None:
-    live = _final_features(
-        [codec.decode_dict(m.value())[1] for m in read_topic(settings, "patient-daily-features")]
-    )
-    reference, reference_dead = _reference(settings)
-    assert live.keys() == reference.keys()
-    for key in reference:
-        differing = {
-            f: (live[key][f], reference[key][f])
-            for f in reference[key]
-            if not _close(live[key][f], reference[key][f])
-        }
-        assert not differing, (key, differing)
-
-    dead = [codec.decode_dict(m.value())[1] for m in read_topic(settings, "pipeline-deadletter")]
-    positions = {(d["source_topic"], d["source_partition"], d["source_offset"]) for d in dead}
-    assert positions == {
-        (d["source_topic"], d["source_partition"], d["source_offset"]) for d in reference_dead
-    }
-    bad = sum(1 for d in cohort.deliveries if d.get("defect"))
-    assert len(positions) >= bad  # every deliberately bad record, plus any late beyond 30 days
-
-    alerts = [codec.decode_dict(m.value())[1] for m in read_topic(settings, "twin-alerts")]
-    item9 = {a["trigger_event_id"] for a in alerts if a["alert_type"] == "ITEM9_SAFETY"}
-    positives = {
-        d["record"]["event_id"]
-        for d in cohort.deliveries
-        if d["record_type"] == "AssessmentResult" and d["record"]["item9_positive"] and not d.get("defect")
-    }
-    assert positives <= item9
+from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
+from tests.integration.harness import isolated, wait_caught_up, workers
 
 
 def test_cohort_flows_to_features_and_twins(settings: Settings, run_id: str, tmp_path: Path) -> None:
     scenario = isolated(settings, f"pipe-{run_id}")
-    cohort = _publish_cohort(scenario, patients=4, days=21, seed=11)
+    cohort = publish_cohort(scenario, patients=4, days=21, seed=11)
     with workers(scenario, tmp_path, count=1) as running:
         wait_caught_up(scenario, running)
-    _check_outputs(scenario, cohort)
-    assert _assert_twins_equal_replay(scenario) == 4
+    check_outputs(scenario, cohort)
+    assert assert_twins_equal_replay(scenario) == 4
 
 
 def test_twins_survive_a_sigkilled_worker(settings: Settings, run_id: str, tmp_path: Path) -> None:
     scenario = isolated(settings, f"kill-{run_id}")
-    cohort = _publish_cohort(scenario, patients=4, days=21, seed=12)
+    cohort = publish_cohort(scenario, patients=4, days=21, seed=12)
     with workers(scenario, tmp_path, count=1) as first:
         deadline = time.monotonic() + 120
         while "twin_batch" not in first[0].log() and time.monotonic() < deadline:
@@ -146,5 +37,5 @@ def test_twins_survive_a_sigkilled_worker(settings: Settings, run_id: str, tmp_p
     # offsets, and aborts nothing of its own: the dead replica's open transaction expires.
     with workers(scenario, tmp_path / "after", count=1) as second:
         wait_caught_up(scenario, second)
-    _check_outputs(scenario, cohort)
-    assert _assert_twins_equal_replay(scenario) == 4
+    check_outputs(scenario, cohort)
+    assert assert_twins_equal_replay(scenario) == 4

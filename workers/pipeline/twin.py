@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.codec import AvroCodec
 from schemas.exceptions import SchemaError
@@ -73,14 +73,11 @@ class TwinProcessor:
     def process(self, messages: Iterable[Inbound], entries: MutableMapping[str, TwinEntry]) -> TwinResult:
         result = TwinResult()
         for m in messages:
-            try:
-                name, record = self.codec.decode_dict(m.value)
-            except SchemaError as exc:
-                result.dead_letters.append(_dead_letter(m, type(exc).__name__, str(exc)))
+            accepted = accept(self.codec, m)
+            if isinstance(accepted, Rejected):
+                result.dead_letters.append(_dead_letter(m, accepted.error_class, accepted.reason))
                 continue
-            if name not in APPLY:
-                result.dead_letters.append(_dead_letter(m, "UnexpectedRecord", f"{name} is not a twin input"))
-                continue
+            name, record = accepted
             patient_id = record["patient_id"]
             entry = entries[patient_id]
             if m.offset <= entry.offset:
@@ -93,6 +90,30 @@ class TwinProcessor:
                 result.updates.append(outputs.update)
             result.alerts.extend(a for a in outputs.alerts if a["alert_type"] not in PUBLISHED_UPSTREAM)
         return result
+
+
+class Rejected(NamedTuple):
+    error_class: str
+    reason: str
+
+
+def accept(codec: AvroCodec, m: Inbound) -> tuple[str, dict[str, Any]] | Rejected:
+    """A twin input's record, or why it is not one (the live stage and replay agree on this)."""
+    try:
+        name, record = codec.decode_dict(m.value)
+    except SchemaError as exc:
+        return Rejected(type(exc).__name__, str(exc))
+    if name not in APPLY:
+        return Rejected("UnexpectedRecord", f"{name} is not a twin input")
+    if m.key != record["patient_id"].encode():
+        return Rejected("KeyMismatch", "message key is not the record's patient pseudonym")
+    return name, record
+
+
+def replay_log(codec: AvroCodec, messages: Iterable[Inbound]) -> dict[str, TwinState]:
+    """:func:`replay` over raw ``twin-inputs`` messages, skipping what the live stage rejects."""
+    accepted = (accept(codec, m) for m in messages)
+    return replay(a for a in accepted if not isinstance(a, Rejected))
 
 
 def replay(records: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, TwinState]:

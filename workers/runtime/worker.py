@@ -90,6 +90,7 @@ class Worker:
         self.health = Health()
         self._events: list[tuple[str, list[TopicPartition]]] = []  # rebalances seen by consume()
         self._committed: dict[tuple[str, int], int] = {}
+        self._released: set[tuple[str, int]] = set()  # revoked, state kept until reassigned
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
         self.consumer = Consumer(clients.main_consumer(settings))
         self.restorer = Consumer(clients.restore_consumer(settings))
@@ -106,13 +107,13 @@ class Worker:
         store.on_retry = self._store_retrying
 
     def _store_retrying(self, operation: str, attempt: int, error: str) -> None:
-        if attempt >= 3:  # a blip is retried quietly; an outage is raised
-            self.alerts.raise_alert(
-                "twin_store",
-                "CRITICAL",
-                "MongoDB writes are failing; retrying with backoff",
-                {"operation": operation, "attempt": str(attempt), "error": error},
-            )
+        # Each attempt already waited for server selection: a failed one is an outage.
+        self.alerts.raise_alert(
+            "twin_store",
+            "CRITICAL",
+            "MongoDB writes are failing; retrying with backoff",
+            {"operation": operation, "attempt": str(attempt), "error": error},
+        )
 
     def unprefix(self, topic: str) -> str:
         return topic.removeprefix(self.settings.kafka.topic_prefix)
@@ -126,7 +127,7 @@ class Worker:
             topics,
             on_assign=lambda _c, parts: self._events.append(("assign", parts)),
             on_revoke=lambda _c, parts: self._events.append(("revoke", parts)),
-            on_lost=lambda _c, parts: self._events.append(("revoke", parts)),
+            on_lost=lambda _c, parts: self._events.append(("lost", parts)),
         )
         log.info("worker_started", topics=len(topics), group=clients.group_id(self.settings))
         try:
@@ -152,21 +153,38 @@ class Worker:
 
     # ---- rebalances ----------------------------------------------------------------------
     async def _handle_rebalances(self) -> None:
+        """Apply the rebalances ``consume`` reported, in order.
+
+        Revoked partitions stay in memory until the next assignment: every rebalance revokes
+        everything (eager range assignment), and a partition that comes straight back needs no
+        restore because nobody else owned it meanwhile. Lost partitions (the group evicted this
+        replica) may have moved on, so their state is dropped at once.
+        """
         events, self._events = self._events, []
         for kind, parts in events:
             tps = {(tp.topic, tp.partition) for tp in parts}
-            if kind == "revoke":
-                self.health.assigned -= tps
-                gone = {p for t, p in tps if t != self.topic(TWIN_INPUTS)}
-                self.states.drop_partitions(gone)
-                twin_gone = {p for t, p in tps if t == self.topic(TWIN_INPUTS)}
-                for patient_id in [k for k, e in self.twins.items() if e.partition in twin_gone]:
-                    del self.twins[patient_id]
-                log.info("partitions_revoked", partitions=_describe(tps))
-            else:
+            if kind == "assign":
+                self._forget(self._released - tps)
+                self._released = set()
                 self.health.assigned |= tps
                 await self._restore({p for t, p in tps if t != self.topic(TWIN_INPUTS)})
                 log.info("partitions_assigned", partitions=_describe(tps))
+                continue
+            self.health.assigned -= tps
+            if kind == "lost":
+                self._forget(tps)
+            else:
+                self._released |= tps
+            log.info(f"partitions_{kind}", partitions=_describe(tps))
+
+    def _forget(self, tps: set[tuple[str, int]]) -> None:
+        twin_topic = self.topic(TWIN_INPUTS)
+        self.states.drop_partitions({p for t, p in tps if t != twin_topic})
+        twin_gone = {p for t, p in tps if t == twin_topic}
+        for patient_id in [k for k, e in self.twins.items() if e.partition in twin_gone]:
+            del self.twins[patient_id]
+        for tp in tps:
+            self._committed.pop(tp, None)
 
     async def _restore(self, partitions: set[int]) -> None:
         partitions -= set(self.states.partition_of.values())
@@ -241,13 +259,11 @@ class Worker:
                     )
             with timed(Step.CHECKPOINT):
                 offsets = self._positions(messages)
-                await self._blocking(
-                    self.txn_producer.send_offsets_to_transaction,
-                    offsets,
-                    self.consumer.consumer_group_metadata(),
-                    30,
+                metadata = self.consumer.consumer_group_metadata()
+                await self._retrying(
+                    lambda: self.txn_producer.send_offsets_to_transaction(offsets, metadata, 30)
                 )
-                await self._blocking(self.txn_producer.commit_transaction, 60)
+                await self._retrying(lambda: self.txn_producer.commit_transaction(60))
         except KafkaException as exc:
             await self._recover(exc)
             return
@@ -274,6 +290,28 @@ class Worker:
             send("patient-daily-features", "PatientDailyFeatures", features["patient_id"].encode(), features)
         for name, record in result.twin_inputs:
             send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
+
+    async def _retrying(self, call: Callable[[], None]) -> None:
+        """Run a transaction call again while Kafka says the failure is retriable (the broker
+        restarting, a coordinator moving); other errors go to :meth:`_recover`."""
+        attempt = 0
+        while True:
+            try:
+                await self._blocking(call)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not error.retriable():
+                    raise
+                attempt += 1
+                if attempt >= 3:
+                    self.alerts.raise_alert(
+                        "checkpoint",
+                        "WARNING",
+                        "Kafka is not accepting the batch's transaction; retrying",
+                        {"error": error.name(), "attempt": str(attempt)},
+                    )
+                await asyncio.sleep(min(0.25 * 2**attempt, 10.0))
 
     async def _recover(self, exc: KafkaException) -> None:
         """A transaction failed: abort it, forget state, re-read from the committed offsets."""
@@ -341,7 +379,7 @@ class Worker:
 
     async def _apply_twin_inputs(self, messages: list[Inbound]) -> None:
         started = time.perf_counter()
-        patients = {m.key.decode(): m.partition for m in messages if m.key}
+        patients = {m.key.decode("utf-8", "replace"): m.partition for m in messages if m.key}
         loaded = await self.store.load(patients.keys() - self.twins.keys())
         for patient_id, partition in patients.items():
             if patient_id not in self.twins:

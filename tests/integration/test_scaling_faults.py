@@ -1,0 +1,132 @@
+"""Scaling and fault tolerance on the real services; after each scenario the outputs equal the
+one-pass references (tests/integration/checks.py): nothing acknowledged is lost, nothing is
+applied twice, twins equal the replay, dead letters hold exactly the bad inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from novamind import lag
+from novamind.localservices import LocalServices
+from novamind.producer import EventProducer
+from novamind.settings import Settings
+from schemas.codec import AvroCodec
+from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
+from tests.integration.harness import WorkerProcess, isolated, read_topic, wait_caught_up, workers
+from tests.services import ServiceAddresses
+from workers.app import APP_ID
+from workers.runtime.worker import SOURCE_TOPICS
+
+codec = AvroCodec()
+
+
+def _left(settings: Settings) -> int:
+    topics = [settings.kafka.topic(t) for t in SOURCE_TOPICS]
+    return sum(lag.group_lag(settings.kafka, settings.kafka.topic(APP_ID), topics).values())
+
+
+def _wait_progress(settings: Settings, running: list[WorkerProcess], below: int, timeout_s: float = 120) -> int:
+    """Until fewer than ``below`` source records are left to commit; returns how many are left."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for worker in running:
+            assert worker.alive(), worker.log()[-3000:]
+        left = _left(settings)
+        if left < below:
+            return left
+        time.sleep(0.2)
+    raise AssertionError(f"no progress below {below} records within {timeout_s}s")
+
+
+def _local(services: ServiceAddresses) -> LocalServices:
+    if services.origin != "local":
+        pytest.skip("stops and starts the Docker-free local services")
+    return LocalServices(settings=Settings().local)
+
+
+def test_replicas_join_and_leave_mid_stream(settings: Settings, run_id: str, tmp_path: Path) -> None:
+    scenario = isolated(settings, f"scale-{run_id}", max_batch=400)  # many small commits
+    cohort = publish_cohort(scenario, patients=16, days=14, seed=21)  # 2+ patients per partition
+    total = _left(scenario)
+    with workers(scenario, tmp_path, count=2) as running:
+        _wait_progress(scenario, running, below=int(total * 0.85))
+        third = WorkerProcess(scenario, tmp_path, "worker-joined")  # joins mid-stream
+        running.append(third)
+        _wait_progress(scenario, running, below=int(total * 0.5))
+        running[0].stop()  # leaves mid-stream: SIGTERM finishes its batch and leaves the group
+        wait_caught_up(scenario, running[1:])
+        for worker in running:  # every replica did part of the work
+            assert "ingest_batch" in worker.log(), worker.log_path.name
+        assert "worker_stopped" in running[0].log()
+    check_outputs(scenario, cohort)
+    assert assert_twins_equal_replay(scenario) == 16
+
+
+def test_broker_restart_under_load(
+    settings: Settings, services: ServiceAddresses, run_id: str, tmp_path: Path
+) -> None:
+    local = _local(services)
+    scenario = isolated(settings, f"brk-{run_id}", max_batch=1500)
+    cohort = publish_cohort(scenario, patients=6, days=28, seed=22)
+    total = _left(scenario)
+    with workers(scenario, tmp_path, count=2) as running:
+        _wait_progress(scenario, running, below=int(total * 0.8))
+        local.stop("kafka")
+        time.sleep(3)
+        local.start("kafka")
+        wait_caught_up(scenario, running, timeout_s=300)
+    check_outputs(scenario, cohort)
+    assert assert_twins_equal_replay(scenario) == 6
+
+
+def test_mongodb_outage_under_load(
+    settings: Settings, services: ServiceAddresses, run_id: str, tmp_path: Path
+) -> None:
+    local = _local(services)
+    scenario = isolated(settings, f"mgo-{run_id}", max_batch=1500)
+    cohort = publish_cohort(scenario, patients=6, days=28, seed=23)
+    total = _left(scenario)
+    with workers(scenario, tmp_path, count=1) as running:
+        _wait_progress(scenario, running, below=int(total * 0.8))
+        local.stop("ferretdb")
+        time.sleep(12)  # writes back off meanwhile; the worker must neither crash nor skip
+        assert running[0].alive(), running[0].log()[-3000:]
+        local.start("ferretdb")
+        wait_caught_up(scenario, running, timeout_s=300)
+        assert "mongo_retry" in running[0].log()
+    check_outputs(scenario, cohort)
+    assert assert_twins_equal_replay(scenario) == 6
+    alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-alerts")]
+    assert "twin_store" in {a["step"] for a in alerts}
+
+
+def test_poison_messages_in_every_topic(settings: Settings, run_id: str, tmp_path: Path) -> None:
+    scenario = isolated(settings, f"psn-{run_id}")
+    cohort = publish_cohort(scenario, patients=3, days=10, seed=24)
+    producer = EventProducer(kafka=scenario.kafka, client_id="poison")
+    patient = cohort.deliveries[0]["record"]["patient_id"]
+    valid = codec.encode_dict(cohort.deliveries[0]["record_type"], cohort.deliveries[0]["record"])
+    poison = [
+        (b"\xff\xfe not a pseudonym", b"\x00\x01 garbage"),  # undecodable key and value
+        (patient.encode(), b"\xc3\x01" + b"\x00" * 8 + b"truncated"),  # right marker, bad body
+        (b"p_" + b"0" * 32, valid),  # valid record under another patient's key
+    ]
+    for topic in (*SOURCE_TOPICS, "twin-inputs"):
+        for key, value in poison:
+            producer.send(scenario.kafka.topic(topic), key=key, value=value)
+    assert producer.flush(30) == 0
+    with workers(scenario, tmp_path, count=1) as running:
+        wait_caught_up(scenario, running)
+        assert running[0].alive()
+    check_outputs(scenario, cohort)  # source-topic dead letters equal the reference's
+    assert_twins_equal_replay(scenario)
+    dead = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-deadletter")]
+    from_twin_inputs = [d for d in dead if d["source_topic"] == scenario.kafka.topic("twin-inputs")]
+    assert sorted(d["original_value"] for d in from_twin_inputs) == sorted(v for _, v in poison)
+    for topic in SOURCE_TOPICS:
+        values = {d["original_value"] for d in dead if d["source_topic"] == scenario.kafka.topic(topic)}
+        assert {v for _, v in poison} <= values, topic
