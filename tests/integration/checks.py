@@ -4,6 +4,7 @@ Daily features equal a one-pass reference over the same source log; every stored
 the one-pass replay of its twin-input log; dead letters hold exactly the bad inputs; every
 item-9 answer raised an alert.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -121,5 +122,3 @@ def check_outputs(settings: Settings, cohort: Any) -> None:
         if d["record_type"] == "AssessmentResult" and d["record"]["item9_positive"] and not d.get("defect")
     }
     assert positives <= item9
-
-

@@ -29,7 +29,9 @@ def _left(settings: Settings) -> int:
     return sum(lag.group_lag(settings.kafka, settings.kafka.topic(APP_ID), topics).values())
 
 
-def _wait_progress(settings: Settings, running: list[WorkerProcess], below: int, timeout_s: float = 120) -> int:
+def _wait_progress(
+    settings: Settings, running: list[WorkerProcess], below: int, timeout_s: float = 120
+) -> int:
     """Until fewer than ``below`` source records are left to commit; returns how many are left."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
