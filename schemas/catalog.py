@@ -26,9 +26,7 @@ from schemas.exceptions import CatalogError, UnknownRecord
 NAMESPACE = "health.novamind.v1"
 AVSC_DIR = Path(__file__).parent / "avsc"
 HISTORY_DIR = AVSC_DIR / "history"
-_PRIMITIVES = frozenset(
-    {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
-)
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _EMPTY64 = 0xC15D213AA4D7A795
 
 
@@ -131,9 +129,7 @@ def expand(schema: dict[str, Any], types: dict[str, dict[str, Any]]) -> dict[str
             namespace = node.get("namespace", namespace)
             defined.add(full_name(node["name"], namespace))
         if kind in ("record", "error"):
-            node["fields"] = [
-                {**fld, "type": walk(fld["type"], namespace)} for fld in node["fields"]
-            ]
+            node["fields"] = [{**fld, "type": walk(fld["type"], namespace)} for fld in node["fields"]]
         elif kind == "array":
             node["items"] = walk(node["items"], namespace)
         elif kind == "map":

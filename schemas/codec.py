@@ -134,9 +134,7 @@ class AvroCodec:
         """Framed Avro bytes of a model (``topic`` only for topic subject strategies)."""
         return self.encode_dict(model.avro_name, model.model_dump(), topic=topic)
 
-    def encode_dict(
-        self, record_name: str, record: dict[str, Any], *, topic: str | None = None
-    ) -> bytes:
+    def encode_dict(self, record_name: str, record: dict[str, Any], *, topic: str | None = None) -> bytes:
         """Framed Avro bytes of a plain dict shaped like the record (fast path)."""
         key = (record_name, topic if self._needs_topic else None)
         entry = self._encoders.get(key) or self._encoders.setdefault(key, self._prepare(*key))
@@ -238,9 +236,7 @@ class AvroCodec:
         return self._by_header.setdefault(bytes(data[:CONFLUENT_HEADER]), entry)
 
 
-def _describe_encode_failure(
-    name: str, parsed: dict[str, Any], record: Any, exc: Exception
-) -> str:
+def _describe_encode_failure(name: str, parsed: dict[str, Any], record: Any, exc: Exception) -> str:
     """Names the fields that do not fit the schema, never their values."""
     if not isinstance(record, dict):
         return f"cannot encode {name}: expected a dict, got {type(record).__name__}"

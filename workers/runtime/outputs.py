@@ -52,8 +52,9 @@ class Outputs:
         if err is not None:
             self._failed.append(f"{err.name()}: {err.str()}")
 
-    def flush(self, timeout_s: float = 60.0) -> None:
-        """Block until Kafka has acknowledged every output; raise if any was refused."""
+    def flush(self, timeout_s: float = 600.0) -> None:
+        """Block until Kafka has acknowledged every output (a broker restart only delays
+        that; a record fails once its ``message.timeout.ms`` passes); raise if any was refused."""
         remaining = self.producer.flush(timeout_s)
         failed, self._failed = self._failed, []
         if remaining:
