@@ -50,13 +50,16 @@ def parse_time(text: str) -> datetime:
 async def open_audit_log(settings: Settings, *, producer: Any = None) -> AsyncIterator[Any]:
     """An :class:`AuditLog` on the configured database (indexes ensured); closes the client."""
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AuditLog
+    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
     from schemas.codec import AvroCodec
 
     client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-audit")
     try:
         log = AuditLog(
-            db=database(client, settings.mongo), codec=AvroCodec.from_settings(settings), producer=producer
+            db=database(client, settings.mongo),
+            codec=AvroCodec.from_settings(settings.kafka),
+            producer=producer,
+            topic=settings.kafka.topic(AUDIT_TOPIC),  # the environment's prefix applies here too
         )
         await log.ensure_indexes()
         yield log

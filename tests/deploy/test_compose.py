@@ -44,3 +44,13 @@ def test_connectors_and_intake_run_the_product_cli() -> None:
 def test_compose_secret_files_exist() -> None:
     for secret in _compose()["secrets"].values():
         assert (ROOT / secret["file"]).exists()
+
+
+def test_every_service_command_parses_with_the_product_cli() -> None:
+    from novamind.cli import build_parser
+
+    parser = build_parser()
+    for name, service in _compose()["services"].items():
+        if "build" in service:  # product image: its command is a ``novamind`` command line
+            args = parser.parse_args([str(a).replace("${IMPORT_MRN:-}", "123") for a in service["command"]])
+            assert callable(args.handler), name
