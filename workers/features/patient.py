@@ -443,9 +443,11 @@ class PatientState:
             self.devices = {k: list(v) for k, v in data["devices"].items()}
         elif version == 1:  # every stream starts at the old patient watermark
             wm = data["watermark"]
-            self.clock.marks = dict.fromkeys(STREAMS, wm)
-            self.clock.watermark = wm
-            self.clock.floor = wm - config.lateness_ms
+            self.clock = StreamClock.from_dict(
+                {"marks": dict.fromkeys(STREAMS, wm), "watermark": wm, "floor": wm - config.lateness_ms},
+                lateness_ms=config.lateness_ms,
+                retention_ms=config.retention_ms,
+            )
             # the one old window holds mostly biometric ids; redelivered reports and
             # context records are still caught by the caller's offset fence
             self.stream_dedup[BIOMETRICS] = DedupWindow.from_dict(data["dedup"])

@@ -90,12 +90,15 @@ class StreamClock:
                 if mark < low:
                     low = mark
             self.slowest = low
-        floor = max(low - self.lateness_ms, self.watermark - self.retention_ms)
-        if floor <= self.floor:
+        floor = low - self.lateness_ms
+        cap = self.watermark - self.retention_ms
+        if cap > floor:
+            floor = cap
+        previous = self.floor
+        if floor <= previous:
             return False
-        moved = floor // DAY_MS != self.floor // DAY_MS
         self.floor = floor
-        return moved
+        return floor // DAY_MS != previous // DAY_MS
 
     def to_dict(self) -> dict[str, Any]:
         return {"marks": dict(self.marks), "watermark": self.watermark, "floor": self.floor}

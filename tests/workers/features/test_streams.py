@@ -242,6 +242,8 @@ def test_version_1_state_loads_with_every_stream_at_the_old_watermark():
     assert state.watermark == wm and state.rejected == {"LateEvent": 3}
     assert isinstance(state.ingest_symptom(symptom(wm - 31 * DAY_MS, "ANXIETY", 1), NOW), LateEvent)
     assert state.ingest_biometric(biometric("HEART_RATE", wm - 29 * DAY_MS, 60.0), NOW) is None
+    feed(state, [hr(45, 0, 60.0), symptom(T0 + 44 * DAY_MS, "ANXIETY", 1)])
+    assert state.clock.floor == T0 + 14 * DAY_MS  # the slowest stream - 30 days, not the cap
     with pytest.raises(ValueError, match="unknown PatientState version"):
         PatientState.from_dict({**state.to_dict(), "version": 9})
 
