@@ -386,15 +386,28 @@ class Worker:
                 entry = loaded.get(patient_id) or TwinEntry(new_twin(patient_id))
                 entry.partition = partition
                 self.twins[patient_id] = entry
-        result = self.twin.process(messages, self.twins)
+        with timed(Step.TWIN_APPLY):
+            result = self.twin.process(messages, self.twins)
+        self.twin_outputs.sent.clear()
+        with timed(Step.PUBLISH):
+            for alert in result.alerts:
+                self.twin_outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
+            for update in result.updates:
+                self.twin_outputs.send("twin-updates", "TwinUpdate", update["patient_id"].encode(), update)
+            for letter in result.dead_letters:
+                self.twin_outputs.send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
+            await self._blocking(self.twin_outputs.flush)
+        snapshots = sum(1 for p in result.changed if self.twins[p].snapshot_due)
+        with timed(Step.TWIN_STORE):
+            saved = await self.store.save(
+                {p: self.twins[p] for p in result.changed}, now=dt.datetime.now(dt.UTC)
+            )
+        monitor.count_out(self.twin_outputs.sent)
+        monitor.count_dead_letters(result.dead_letters, self.unprefix)
+        metrics.record_twin_updates(len(result.updates))
+        metrics.record_model_versions(snapshots)
         for alert in result.alerts:
-            self.twin_outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
-        for update in result.updates:
-            self.twin_outputs.send("twin-updates", "TwinUpdate", update["patient_id"].encode(), update)
-        for letter in result.dead_letters:
-            self.twin_outputs.send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
-        await self._blocking(self.twin_outputs.flush)
-        saved = await self.store.save({p: self.twins[p] for p in result.changed}, now=dt.datetime.now(dt.UTC))
+            metrics.record_twin_alert(alert["alert_type"], alert["severity"])
         try:
             await self._blocking(
                 lambda: self.consumer.commit(offsets=self._positions(messages), asynchronous=False)
