@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from novamind import metrics
 from schemas.exceptions import SchemaError
 
 MappedRecord = tuple[str, str, dict[str, Any]]  # (patient pseudonym, record type, record)
@@ -135,7 +136,9 @@ class Delivery:
         routes: Mapping[str, str] = SOURCE_TOPICS,
         summary: ImportSummary | None = None,
         on_patient: Callable[[str], None] | None = None,
+        connector: str = "simulator",
     ) -> None:
+        self.connector = connector  # the ``connector`` label of its Prometheus counters
         self.producer = producer
         self.codec = codec
         self.topic_name = topic_name
@@ -152,12 +155,14 @@ class Delivery:
         if topic is None:
             reason = f"no topic carries {record_type} records from this connector"
             self.summary.reject(Rejected(record.get("event_id"), record_type, reason))
+            metrics.record_connector(self.connector, metrics.ConnectorOutcome.INVALID)
             return False
         try:
             value = self.codec.encode_dict(record_type, record)
         except SchemaError as exc:  # a record the contract cannot carry
             self.encode_errors[type(exc).__name__] += 1
             self.summary.reject(Rejected(record.get("event_id"), record_type, str(exc)))
+            metrics.record_connector(self.connector, metrics.ConnectorOutcome.INVALID)
             return False
         if patient_id not in self._patients:
             if self.on_patient is not None:
@@ -175,12 +180,16 @@ class Delivery:
 
     def _reporter(self, topic: str) -> Callable[[Any, Any], None]:
         acknowledged, failed = self.summary.acknowledged, self.summary.failed
+        produced = metrics.CONNECTOR_RECORDS.labels(connector=self.connector, outcome="produced")
+        refused = metrics.CONNECTOR_RECORDS.labels(connector=self.connector, outcome="failed")
 
         def report(err: Any, _msg: Any) -> None:
             if err is None:
                 acknowledged[topic] += 1
+                produced.inc()
             else:
                 failed[err.name()] += 1
+                refused.inc()
 
         return report
 

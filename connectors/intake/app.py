@@ -32,6 +32,7 @@ from connectors.intake.models import (
 )
 from connectors.intake.openapi import ASSESSMENTS_PATH, SYMPTOM_REPORTS_PATH, openapi_document
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder, TextEncryptor, utc_now
+from novamind.metrics import metrics_handler
 from schemas.models import AssessmentResult, SymptomReport
 
 log = structlog.get_logger(__name__)
@@ -49,9 +50,11 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         return response
     except web.HTTPException as exc:
         status = exc.status
-        return web.json_response(error_body(exc.reason, type_="http_error"), status=exc.status,
-                                 headers={k: v for k, v in exc.headers.items()
-                                          if k.lower() == "allow"})
+        return web.json_response(
+            error_body(exc.reason, type_="http_error"),
+            status=exc.status,
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
     except Exception as exc:  # no traceback: locals could hold the body
         log.error("intake_unhandled_error", error_class=type(exc).__name__)
         return web.json_response(error_body("internal error", type_="internal"), status=500)
@@ -84,24 +87,28 @@ def create_intake_app(
     def build_symptom(
         req: SymptomReportRequest, patient_id: str, event_id: str, now: dt.datetime
     ) -> tuple[SymptomReport, SymptomReportAccepted]:
-        record = records.symptom_report(req, patient_id=patient_id, event_id=event_id,
-                                        received_time=now, encryptor=encryptor)
-        return record, SymptomReportAccepted(event_id=record.event_id,
-                                             submission_id=req.submission_id)
+        record = records.symptom_report(
+            req, patient_id=patient_id, event_id=event_id, received_time=now, encryptor=encryptor
+        )
+        return record, SymptomReportAccepted(event_id=record.event_id, submission_id=req.submission_id)
 
     def build_assessment(
         req: AssessmentRequest, patient_id: str, event_id: str, now: dt.datetime
     ) -> tuple[AssessmentResult, AssessmentAccepted]:
-        result = records.assessment_result(req, patient_id=patient_id, event_id=event_id,
-                                           received_time=now)
+        result = records.assessment_result(req, patient_id=patient_id, event_id=event_id, received_time=now)
         return result, AssessmentAccepted(
-            event_id=result.event_id, submission_id=result.submission_id,
-            instrument=result.instrument, total=result.total, band=result.band,
-            item9_positive=result.item9_positive, loinc_total=result.loinc_total or "",
+            event_id=result.event_id,
+            submission_id=result.submission_id,
+            instrument=result.instrument,
+            total=result.total,
+            band=result.band,
+            item9_positive=result.item9_positive,
+            loinc_total=result.loinc_total or "",
         )
 
-    submissions = SubmissionHandler(settings=settings, producer=producer, codec=codec,
-                                    tokens=tokens, audit=audit, clock=clock)
+    submissions = SubmissionHandler(
+        settings=settings, producer=producer, codec=codec, tokens=tokens, audit=audit, clock=clock
+    )
     symptom = Endpoint("symptom-report", SymptomReportRequest, build_symptom)
     assessment = Endpoint("assessment", AssessmentRequest, build_assessment)
     document = openapi_document()
@@ -123,4 +130,5 @@ def create_intake_app(
     app.router.add_post(ASSESSMENTS_PATH, post_assessment)
     app.router.add_get("/openapi.json", get_openapi)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler())
     return app

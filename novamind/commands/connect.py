@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
     common.add_argument(
         "--flush-timeout", type=float, default=60.0, help="seconds to wait for acknowledgements (60)"
     )
+    common.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port while running"
+    )
     fhir_opts = argparse.ArgumentParser(add_help=False)
     fhir_opts.add_argument("--source", default="fhir:ehr", help="source label of the records (fhir:ehr)")
     fhir_opts.add_argument(
@@ -142,6 +145,14 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
 
+    if getattr(args, "metrics_port", None) is not None:
+        from novamind.cli import UsageError
+        from novamind.metrics import MetricsError, start_http_exporter
+
+        try:
+            start_http_exporter(args.metrics_port)
+        except MetricsError as exc:
+            raise UsageError(str(exc)) from exc
     producer = EventProducer(kafka=settings.kafka, client_id=f"connect-{job.label}")
     audit = ExtractionAudit.open(settings, loop=loop, producer=producer, job=job, purpose=args.purpose)
     summary = ImportSummary()
@@ -154,6 +165,7 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
         routes=job.routes,
         summary=summary,
         on_patient=audit,
+        connector=job.label,
     )
     stop, error = StopFlag(), None
     try:

@@ -232,3 +232,22 @@ def test_progress_off_a_terminal_prints_whole_lines():
     clock.now += 10.0
     progress.tick()
     assert stream.getvalue() == "fitbit: 3 read, 0 sent, 0 acknowledged, 0 records/s\n"
+
+
+def test_outcomes_are_counted_for_prometheus_per_connector():
+    from novamind import metrics
+
+    def count(outcome: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "novamind_connector_records_total", {"connector": "fitbit-test", "outcome": outcome}
+        )
+        return value or 0.0
+
+    before = {o: count(o) for o in ("produced", "invalid", "failed")}
+    producer = RecordingProducer(refuse=frozenset({"ehr-clinical-events"}))
+    delivery = Delivery(producer=producer, codec=CODEC, connector="fitbit-test")
+    delivery.send(P1, "BiometricSample", sample(P1, 1))
+    delivery.send(P1, "BiometricSample", sample(P1, 2) | {"value": "fast"})  # cannot be encoded
+    delivery.send_bytes("ehr-clinical-events", b"", b"refused")
+    delivery.finish()
+    assert {o: count(o) - before[o] for o in before} == {"produced": 1.0, "invalid": 1.0, "failed": 1.0}
