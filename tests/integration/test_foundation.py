@@ -40,6 +40,17 @@ def _phq9(items: list[int]) -> AssessmentResult:
     )
 
 
+def _item9_alerts(scenario: Settings, codec: AvroCodec, timeout_s: float = 60) -> list[dict]:
+    """ITEM9_SAFETY alerts on the topic; the item-9 watch publishes on its own schedule."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "twin-alerts")]
+        item9 = [a for a in alerts if a["alert_type"] == "ITEM9_SAFETY"]
+        if item9 or time.monotonic() > deadline:
+            return item9
+        time.sleep(0.5)
+
+
 def test_avro_record_flows_from_kafka_through_a_worker_into_mongodb(
     settings: Settings, run_id: str, tmp_path: Path
 ) -> None:
@@ -56,10 +67,10 @@ def test_avro_record_flows_from_kafka_through_a_worker_into_mongodb(
         while time.monotonic() < deadline and twins.find_one({"_id": PATIENT}) is None:
             assert running[0].alive(), running[0].log()[-3000:]
             time.sleep(0.5)
+        item9 = _item9_alerts(scenario, codec)
     twin = twins.find_one({"_id": PATIENT})
     assert twin is not None, "no twin stored"
     assert twin["phq9_band"] == "MODERATE"  # total 13
     assert twin["risk_level"] == "CRITICAL"  # item 9 answered 1
     assert "ITEM9_SAFETY" in twin["active_alerts"]
-    alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "twin-alerts")]
-    assert [a["alert_type"] for a in alerts if a["alert_type"] == "ITEM9_SAFETY"] == ["ITEM9_SAFETY"]
+    assert [(a["patient_id"], a["trigger_event_id"]) for a in item9] == [(PATIENT, result.event_id)]

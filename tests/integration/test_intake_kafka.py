@@ -22,7 +22,7 @@ from schemas.codec import AvroCodec
 from schemas.models import AssessmentResult, AuditOutcome, Band, SymptomReport
 from tests.connectors.intake.conftest import cipher, decrypt_notes
 
-PATIENT = "p_" + "c3" * 16
+PATIENT = "p_" + "f6" * 16  # unique to this test: audit events are queried by patient
 TOKEN = "integration-token-0123456789abcdef"
 NOTES = "felt panicky on the tram, called my mother"
 

@@ -44,6 +44,14 @@ def _wait_progress(
     raise AssertionError(f"no progress below {below} records within {timeout_s}s")
 
 
+def _wait_for_log(worker: WorkerProcess, event: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while event not in worker.log():
+        assert worker.alive(), worker.log()[-3000:]
+        assert time.monotonic() < deadline, f"{worker.log_path.name}: no {event} within {timeout_s}s"
+        time.sleep(0.2)
+
+
 def _local(services: ServiceAddresses) -> LocalServices:
     if services.origin != "local":
         pytest.skip("stops and starts the Docker-free local services")
@@ -52,14 +60,18 @@ def _local(services: ServiceAddresses) -> LocalServices:
 
 def test_replicas_join_and_leave_mid_stream(settings: Settings, run_id: str, tmp_path: Path) -> None:
     scenario = isolated(settings, f"scale-{run_id}", max_batch=400)  # many small commits
-    cohort = publish_cohort(scenario, patients=16, days=14, seed=21)  # 2+ patients per partition
+    cohort = publish_cohort(scenario, patients=16, days=21, seed=21)  # 2+ patients per partition
     total = _left(scenario)
-    with workers(scenario, tmp_path, count=2) as running:
-        _wait_progress(scenario, running, below=int(total * 0.85))
-        third = WorkerProcess(scenario, tmp_path, "worker-joined")  # joins mid-stream
-        running.append(third)
-        _wait_progress(scenario, running, below=int(total * 0.5))
-        running[0].stop()  # leaves mid-stream: SIGTERM finishes its batch and leaves the group
+    # One replica starts (and moves every partition forward); two join mid-stream, so three
+    # share the partitions; then the first leaves while records are still flowing.
+    with workers(scenario, tmp_path, count=1) as running:
+        _wait_progress(scenario, running, below=int(total * 0.9))
+        joined = [WorkerProcess(scenario, tmp_path, f"worker-joined-{i}") for i in (1, 2)]
+        running.extend(joined)
+        for worker in joined:
+            _wait_for_log(worker, "ingest_batch")  # got partitions and works on them
+        assert _left(scenario) > 0, "the stream ended before the replicas joined"
+        running[0].stop()  # SIGTERM: finishes its batch, commits, leaves the group
         wait_caught_up(scenario, running[1:])
         for worker in running:  # every replica did part of the work
             assert "ingest_batch" in worker.log(), worker.log_path.name

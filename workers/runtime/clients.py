@@ -35,7 +35,10 @@ def main_consumer(settings: Settings) -> dict[str, Any]:
         "session.timeout.ms": 15_000,
         "heartbeat.interval.ms": 3_000,
         "max.poll.interval.ms": 600_000,  # a long MongoDB outage backs off inside a batch
-        "queued.max.messages.kbytes": 16_384,  # bounded prefetch: memory and rebalance speed
+        # Small prefetch: the fetched queue is FIFO across partitions, so a deep biometric
+        # prefetch would make twin inputs and reports wait behind it (and hold memory).
+        "queued.max.messages.kbytes": 2_048,
+        "queued.min.messages": 2_000,
     }
 
 
