@@ -14,6 +14,7 @@ BENCHES = (
     "bench_connectors",
     "bench_features",
     "bench_fhir",
+    "bench_latency",
     "bench_twin_fidelity",
     "bench_worker",
 )
