@@ -1,0 +1,187 @@
+"""``make demo``: the stages in order, and the clean-up.
+
+Everything of a run lives under ``demo-output/<timestamp>/`` (vendor files, logs, the
+intake's tokens and field key, the PNG) and under its own topic prefix and database. The
+worker replicas and the intake are stopped on the way out, also after Ctrl-C, SIGTERM or an
+error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, NoReturn
+
+from novamind.demo.exceptions import DemoError, DemoInterrupted
+from novamind.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH, plan_rounds, route_totals
+from novamind.settings import PROJECT_ROOT, Settings
+
+OUTPUT = PROJECT_ROOT / "demo-output"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m novamind.demo",
+        description="Run the pipeline end to end on the local services: a simulated cohort through "
+        "the connectors and the intake, worker replicas, then a summary and one twin's trajectory.",
+    )
+    parser.add_argument("--patients", type=int, default=20, help="simulated patients (default 20)")
+    parser.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
+    parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    parser.add_argument("--replicas", type=int, default=2, help="worker replicas (default 2)")
+    args = parser.parse_args(argv)
+    if args.patients < 1 or args.days < 1 or args.replicas < 1:
+        parser.error("--patients, --days and --replicas must be at least 1")
+
+    from confluent_kafka import KafkaException
+    from pymongo.errors import PyMongoError
+
+    from novamind.cli import UsageError
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    try:
+        _run(args)
+    except (KeyboardInterrupt, DemoInterrupted):
+        print("\nmake demo: interrupted; the workers and the intake are stopped", file=sys.stderr)
+        return 130
+    except (DemoError, UsageError) as exc:
+        print(f"\nmake demo: {exc}", file=sys.stderr)
+        return 1
+    except (KafkaException, PyMongoError) as exc:
+        hint = "are the services up? make services"
+        print(f"\nmake demo: {type(exc).__name__}: {exc} ({hint})", file=sys.stderr)
+        return 1
+    print(f"\ndone in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def step(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from connectors.simulator import simulate
+    from novamind.demo import environment, processes, progress
+    from novamind.logs import configure_logging
+    from workers.runtime.clients import group_id
+
+    run = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    out = OUTPUT / run
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=args.days + 1)
+    cohort = simulate(args.patients, args.days, args.seed, start)
+    setup = environment.configure(Settings(), run, out, cohort.patients)
+    settings = setup.settings
+    configure_logging(settings)
+    step(f"topics with prefix {settings.kafka.topic_prefix!r}")
+    created = environment.create_topics(settings)
+    print(f"  {created} topics created, {settings.kafka.partitions} partitions per patient topic")
+
+    step(f"simulating {args.patients} patients x {args.days} days from {start} (seed {args.seed})")
+    rounds = plan_rounds(cohort)
+    totals = route_totals(rounds)
+    defects = sum(1 for d in cohort.deliveries if d["defect"] is not None)
+    print(
+        f"  {len(cohort.deliveries):,} records: {totals[FITBIT] + totals[OPENMHEALTH]:,} wearable samples "
+        f"for vendor files, {totals[INTAKE]:,} reports for the intake, {totals[FHIR]:,} EHR records, "
+        f"{totals[DIRECT]:,} to publish directly ({defects:,} of them deliberately defective)"
+    )
+
+    logs = out / "logs"
+    logs.mkdir(parents=True)
+    with ExitStack() as stack:
+        step(f"starting {args.replicas} worker replicas and the intake (logs in {_rel(logs)})")
+        workers = processes.start_workers(args.replicas, env=setup.env, logs=logs)
+        for worker in workers:
+            stack.callback(worker.stop)
+        intake = processes.start_intake(env=setup.env, logs=logs)
+        stack.callback(intake.stop)  # last in, first out: the intake stops first
+        services = [*workers, intake]
+        processes.wait_until(lambda: processes.intake_ready(intake), services=services, what="the intake")
+        expected = 4 * settings.kafka.partitions  # three source topics and twin-inputs
+        processes.wait_until(
+            lambda: sum(processes.assigned_partitions(workers) or [0]) == expected,
+            services=services,
+            what=f"{args.replicas} worker replicas owning all {expected} partitions",
+        )
+        owned = processes.assigned_partitions(workers) or []
+        print(f"  replicas own {' + '.join(map(str, owned))} partitions; intake on port {intake.port}")
+
+        feed = _feed(setup, cohort, out, intake.port, services, stack)
+        step(
+            f"feeding {len(rounds)} UTC days: vendor files through novamind connect, reports through "
+            "the intake, the rest straight to the topics; the workers catch up after each day"
+        )
+        progress.feed_rounds(feed, rounds)
+        step("workers finishing the twin inputs")
+        progress.catch_up(settings, group_id(settings), services)
+        for service in reversed(services):
+            service.stop()
+    _report(settings, feed.totals, out, [s.log_path for s in services])
+
+
+def _feed(setup: Any, cohort: Any, out: Path, port: int, services: list[Any], stack: ExitStack) -> Any:
+    from novamind.demo import feed as feeding
+    from novamind.producer import EventProducer
+    from schemas.codec import AvroCodec
+    from workers.runtime.clients import group_id
+
+    settings = setup.settings
+    intake = feeding.IntakeClient(port, setup.tokens)
+    stack.callback(intake.close)
+    topics = [settings.kafka.topic(t) for t in feeding.SOURCE_TOPICS]
+    probe = feeding.LagProbe(settings.kafka, group_id(settings), topics)
+    stack.callback(probe.close)
+    return feeding.Feed(
+        result=cohort,
+        settings=settings,
+        vendor_dir=out / "vendor",
+        connectors=feeding.Connectors(settings),
+        intake=intake,
+        producer=EventProducer(kafka=settings.kafka, client_id="demo-direct"),
+        codec=AvroCodec.from_settings(settings.kafka),
+        probe=probe,
+        services=services,
+    )
+
+
+def _report(settings: Settings, totals: Any, out: Path, log_paths: list[Path]) -> None:
+    from novamind.demo import summary
+    from novamind.demo.plot import plot_trajectory
+
+    results = summary.collect(settings)
+    logs, errors = {}, []
+    for path in log_paths:
+        levels, found = summary.log_levels(path.read_text(errors="replace").splitlines())
+        logs[path.stem] = levels
+        errors += [f"{path.name}: {line}" for line in found]
+    step("summary")
+    for line in summary.summary_lines(results, totals, logs):
+        print(f"  {line}")
+    for line in errors[:10]:
+        print(f"  ! {line}")
+    patient = summary.pick_patient(results.twins, results.alerts)
+    if patient is not None:
+        png = out / "twin-trajectory.png"
+        plot_trajectory(patient, results.features, results.updates, results.alerts, png)
+        print(f"  {'trajectory':<13}{patient}: {_rel(png)}")
+    step("explore further (in this shell)")
+    for command in summary.explore_commands(settings, patient):
+        print(f"  {command}")
+    print(f"  vendor files: {_rel(out / 'vendor')}   logs: {_rel(out / 'logs')}")
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
