@@ -44,8 +44,8 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy novamind schemas connectors workers
 
-demo: services  ## run the main job on the local services
-	$(BIN)/python -m novamind.demo
+demo: services  ## the main job end to end on the local services (options: DEMO_ARGS="--help")
+	$(BIN)/python -m novamind.demo $(DEMO_ARGS)
 
 bench: services  ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench.run_all
