@@ -26,6 +26,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.delivery import SOURCE_TOPICS as ROUTES_OF_RECORDS
+from connectors.delivery import Encoder, Producer
 from connectors.simulator import SimulationResult
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
 from connectors.simulator.publish import publish
@@ -155,8 +156,8 @@ class Feed:
         vendor_dir: Path,
         connectors: Connectors,
         intake: IntakeClient,
-        producer: Any,
-        codec: Any,
+        producer: Producer,
+        codec: Encoder,
         probe: LagProbe,
         services: Sequence[Service],
     ) -> None:

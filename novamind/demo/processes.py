@@ -60,10 +60,14 @@ class Service:
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return None
 
+    def terminate(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after a minute; the exit code."""
         if self.alive():
-            self.process.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -71,6 +75,14 @@ class Service:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
         self._log.close()
         return self.process.returncode
+
+
+def stop_all(services: Sequence[Service]) -> None:
+    """SIGTERM to every service at once, then wait for each (SIGKILL after a minute)."""
+    for service in services:
+        service.terminate()
+    for service in services:
+        service.stop()
 
 
 def start_workers(count: int, *, env: dict[str, str], logs: Path) -> list[Service]:

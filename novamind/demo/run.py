@@ -15,11 +15,17 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from novamind.demo.exceptions import DemoError, DemoInterrupted
 from novamind.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH, plan_rounds, route_totals
 from novamind.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from connectors.simulator import SimulationResult
+    from novamind.demo.environment import Environment
+    from novamind.demo.feed import Feed, FeedTotals
+    from novamind.demo.processes import Service
 
 OUTPUT = PROJECT_ROOT / "demo-output"
 
@@ -65,7 +71,7 @@ def _interrupt(_signum: int, _frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def step(text: str) -> None:
+def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
@@ -82,11 +88,11 @@ def _run(args: argparse.Namespace) -> None:
     setup = environment.configure(Settings(), run, out, cohort.patients)
     settings = setup.settings
     configure_logging(settings)
-    step(f"topics with prefix {settings.kafka.topic_prefix!r}")
+    _step(f"topics with prefix {settings.kafka.topic_prefix!r}")
     created = environment.create_topics(settings)
     print(f"  {created} topics created, {settings.kafka.partitions} partitions per patient topic")
 
-    step(f"simulating {args.patients} patients x {args.days} days from {start} (seed {args.seed})")
+    _step(f"simulating {args.patients} patients x {args.days} days from {start} (seed {args.seed})")
     rounds = plan_rounds(cohort)
     totals = route_totals(rounds)
     defects = sum(1 for d in cohort.deliveries if d["defect"] is not None)
@@ -99,13 +105,13 @@ def _run(args: argparse.Namespace) -> None:
     logs = out / "logs"
     logs.mkdir(parents=True)
     with ExitStack() as stack:
-        step(f"starting {args.replicas} worker replicas and the intake (logs in {_rel(logs)})")
+        _step(f"starting {args.replicas} worker replicas and the intake (logs in {_rel(logs)})")
+        services: list[processes.Service] = []  # stopped on the way out, whatever happens
+        stack.callback(processes.stop_all, services)
         workers = processes.start_workers(args.replicas, env=setup.env, logs=logs)
-        for worker in workers:
-            stack.callback(worker.stop)
+        services += workers
         intake = processes.start_intake(env=setup.env, logs=logs)
-        stack.callback(intake.stop)  # last in, first out: the intake stops first
-        services = [*workers, intake]
+        services.append(intake)
         processes.wait_until(lambda: processes.intake_ready(intake), services=services, what="the intake")
         expected = 4 * settings.kafka.partitions  # three source topics and twin-inputs
         processes.wait_until(
@@ -117,19 +123,24 @@ def _run(args: argparse.Namespace) -> None:
         print(f"  replicas own {' + '.join(map(str, owned))} partitions; intake on port {intake.port}")
 
         feed = _feed(setup, cohort, out, intake.port, services, stack)
-        step(
+        _step(
             f"feeding {len(rounds)} UTC days: vendor files through novamind connect, reports through "
             "the intake, the rest straight to the topics; the workers catch up after each day"
         )
         progress.feed_rounds(feed, rounds)
-        step("workers finishing the twin inputs")
+        _step("workers finishing the twin inputs")
         progress.catch_up(settings, group_id(settings), services)
-        for service in reversed(services):
-            service.stop()
     _report(settings, feed.totals, out, [s.log_path for s in services])
 
 
-def _feed(setup: Any, cohort: Any, out: Path, port: int, services: list[Any], stack: ExitStack) -> Any:
+def _feed(
+    setup: Environment,
+    cohort: SimulationResult,
+    out: Path,
+    port: int,
+    services: list[Service],
+    stack: ExitStack,
+) -> Feed:
     from novamind.demo import feed as feeding
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
@@ -154,7 +165,7 @@ def _feed(setup: Any, cohort: Any, out: Path, port: int, services: list[Any], st
     )
 
 
-def _report(settings: Settings, totals: Any, out: Path, log_paths: list[Path]) -> None:
+def _report(settings: Settings, totals: FeedTotals, out: Path, log_paths: list[Path]) -> None:
     from novamind.demo import summary
     from novamind.demo.plot import plot_trajectory
 
@@ -164,7 +175,7 @@ def _report(settings: Settings, totals: Any, out: Path, log_paths: list[Path]) -
         levels, found = summary.log_levels(path.read_text(errors="replace").splitlines())
         logs[path.stem] = levels
         errors += [f"{path.name}: {line}" for line in found]
-    step("summary")
+    _step("summary")
     for line in summary.summary_lines(results, totals, logs):
         print(f"  {line}")
     for line in errors[:10]:
@@ -174,7 +185,7 @@ def _report(settings: Settings, totals: Any, out: Path, log_paths: list[Path]) -
         png = out / "twin-trajectory.png"
         plot_trajectory(patient, results.features, results.updates, results.alerts, png)
         print(f"  {'trajectory':<13}{patient}: {_rel(png)}")
-    step("explore further (in this shell)")
+    _step("explore further (in this shell)")
     for command in summary.explore_commands(settings, patient):
         print(f"  {command}")
     print(f"  vendor files: {_rel(out / 'vendor')}   logs: {_rel(out / 'logs')}")
