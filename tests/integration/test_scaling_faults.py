@@ -80,40 +80,50 @@ def test_replicas_join_and_leave_mid_stream(settings: Settings, run_id: str, tmp
     assert assert_twins_equal_replay(scenario) == 16
 
 
-def test_broker_restart_under_load(
-    settings: Settings, services: ServiceAddresses, run_id: str, tmp_path: Path
-) -> None:
+def _outage(
+    settings: Settings,
+    services: ServiceAddresses,
+    tmp_path: Path,
+    *,
+    name: str,
+    service: str,
+    replicas: int,
+    down_s: float,
+    seed: int,
+) -> tuple[Settings, list[WorkerProcess]]:
+    """Stop ``service`` for ``down_s`` while the workers are mid-stream; check the outputs after."""
     local = _local(services)
-    scenario = isolated(settings, f"brk-{run_id}", max_batch=1500)
-    cohort = publish_cohort(scenario, patients=6, days=28, seed=22)
+    scenario = isolated(settings, name, max_batch=1500)
+    cohort = publish_cohort(scenario, patients=6, days=28, seed=seed)
     total = _left(scenario)
-    with workers(scenario, tmp_path, count=2) as running:
+    with workers(scenario, tmp_path, count=replicas) as running:
         _wait_progress(scenario, running, below=int(total * 0.8))
-        local.stop("kafka")
-        time.sleep(3)
-        local.start("kafka")
+        local.stop(service)
+        time.sleep(down_s)
+        for worker in running:  # backing off, neither crashing nor skipping
+            assert worker.alive(), worker.log()[-3000:]
+        local.start(service)
         wait_caught_up(scenario, running, timeout_s=300)
     check_outputs(scenario, cohort)
     assert assert_twins_equal_replay(scenario) == 6
+    return scenario, running
+
+
+def test_broker_restart_under_load(
+    settings: Settings, services: ServiceAddresses, run_id: str, tmp_path: Path
+) -> None:
+    _outage(
+        settings, services, tmp_path, name=f"brk-{run_id}", service="kafka", replicas=2, down_s=3, seed=22
+    )
 
 
 def test_mongodb_outage_under_load(
     settings: Settings, services: ServiceAddresses, run_id: str, tmp_path: Path
 ) -> None:
-    local = _local(services)
-    scenario = isolated(settings, f"mgo-{run_id}", max_batch=1500)
-    cohort = publish_cohort(scenario, patients=6, days=28, seed=23)
-    total = _left(scenario)
-    with workers(scenario, tmp_path, count=1) as running:
-        _wait_progress(scenario, running, below=int(total * 0.8))
-        local.stop("ferretdb")
-        time.sleep(12)  # writes back off meanwhile; the worker must neither crash nor skip
-        assert running[0].alive(), running[0].log()[-3000:]
-        local.start("ferretdb")
-        wait_caught_up(scenario, running, timeout_s=300)
-        assert "mongo_retry" in running[0].log()
-    check_outputs(scenario, cohort)
-    assert assert_twins_equal_replay(scenario) == 6
+    scenario, running = _outage(
+        settings, services, tmp_path, name=f"mgo-{run_id}", service="ferretdb", replicas=1, down_s=12, seed=23
+    )
+    assert "mongo_retry" in running[0].log()
     alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-alerts")]
     assert "twin_store" in {a["step"] for a in alerts}
 

@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from novamind import metrics
 from novamind.metrics import Step, timed
@@ -36,7 +44,7 @@ from schemas.codec import AvroCodec
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
 from workers.pipeline.twin import TwinEntry, TwinProcessor
 from workers.runtime import clients, monitor
-from workers.runtime.outputs import Outputs
+from workers.runtime.outputs import DeliveryFailed, Outputs
 from workers.runtime.state import PatientStates, encode_entry, read_changelog
 from workers.twin.store import TwinStore
 from workers.twin.twin import new_twin
@@ -45,6 +53,7 @@ log = structlog.get_logger(__name__)
 
 SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
 TWIN_INPUTS = "twin-inputs"
+OUTPUT_FLUSH_TIMEOUT_S = 60.0  # then the twin batch is read again with a fresh producer
 CHANGELOG = "patient-windows"
 
 
@@ -293,7 +302,9 @@ class Worker:
 
     async def _retrying(self, call: Callable[[], None]) -> None:
         """Run a transaction call again while Kafka says the failure is retriable (the broker
-        restarting, a coordinator moving); other errors go to :meth:`_recover`."""
+        restarting, a coordinator moving), until the transaction would have expired anyway;
+        then, and on other errors, raise for :meth:`_recover`."""
+        deadline = time.monotonic() + self.settings.worker.transaction_timeout_ms / 1000
         attempt = 0
         while True:
             try:
@@ -301,7 +312,7 @@ class Worker:
                 return
             except KafkaException as exc:
                 error = exc.args[0]
-                if not error.retriable():
+                if not error.retriable() or time.monotonic() > deadline:
                     raise
                 attempt += 1
                 if attempt >= 3:
@@ -311,28 +322,79 @@ class Worker:
                         "Kafka is not accepting the batch's transaction; retrying",
                         {"error": error.name(), "attempt": str(attempt)},
                     )
-                await asyncio.sleep(min(0.25 * 2**attempt, 10.0))
+                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
 
     async def _recover(self, exc: KafkaException) -> None:
-        """A transaction failed: abort it, forget state, re-read from the committed offsets."""
+        """A batch's transaction failed: roll it back, forget the window state and read again
+        from the committed offsets (the restored state matches them exactly).
+
+        A producer that cannot even abort (stuck after a broker restart) is replaced: a new
+        one with the same transactional id fences the old one and aborts its transaction.
+        Being fenced by another process with our id is fatal: two replicas share a name.
+        """
         error = exc.args[0]
+        fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
         self.alerts.raise_alert(
             "checkpoint",
-            "WARNING",
+            "CRITICAL" if fenced else "WARNING",
             "a batch transaction failed and was rolled back",
-            {"error": error.name(), "fatal": str(not error.txn_requires_abort())},
+            {"error": error.name(), "fenced": str(fenced)},
         )
-        if not error.txn_requires_abort():
-            raise exc  # fatal (e.g. fenced by a newer replica with our id): let the process exit
-        await self._blocking(self.txn_producer.abort_transaction, 30)
+        if fenced:
+            raise exc
+        try:
+            if error.txn_requires_abort() or error.retriable():
+                await self._blocking(self.txn_producer.abort_transaction, 15)
+            else:
+                raise exc
+        except KafkaException:
+            await self._replace_producer()
         self.states.clear()
         assigned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned)]
-        committed = await self._blocking(self.consumer.committed, assigned, 30)
+        committed = await self._blocking(self.consumer.committed, assigned, 60)
         for tp in committed:
             if tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
             self.consumer.seek(tp)
         await self._restore({p for t, p in self.health.assigned if t != self.topic(TWIN_INPUTS)})
+
+    async def _replace_producer(self) -> None:
+        log.warning("transactional_producer_replaced")
+        self.txn_producer = Producer(clients.transactional_producer(self.settings))
+        self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
+        delay = 1.0
+        while True:  # the broker may still be coming back: wait for it, do not exit
+            try:
+                await self._blocking(self.txn_producer.init_transactions, 60)
+                return
+            except KafkaException as exc:
+                if not exc.args[0].retriable():
+                    raise
+                log.warning("init_transactions_retry", error=exc.args[0].name())
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    async def _retry_twin_batch(self, messages: list[Inbound], exc: DeliveryFailed) -> None:
+        """Kafka did not take a twin batch's outputs (e.g. a producer stuck after a broker
+        restart): nothing was stored or committed, so forget the twins applied in memory,
+        replace the producer and read the batch again."""
+        self.out_producer.purge()
+        self.out_producer = Producer(clients.output_producer(self.settings))
+        self.twin_outputs = Outputs(self.out_producer, codec=self.codec, topic_name=self.topic)
+        self.alerts.producer = self.out_producer
+        self.alerts.raise_alert(
+            "publish",
+            "WARNING",
+            "twin outputs were not acknowledged; the batch is read again",
+            {"error": str(exc)[:120]},
+        )
+        for patient_id in {m.key.decode("utf-8", "replace") for m in messages if m.key}:
+            self.twins.pop(patient_id, None)
+        read = sorted({(m.topic, m.partition) for m in messages})
+        committed = await self._blocking(self.consumer.committed, [TopicPartition(t, p) for t, p in read], 60)
+        for tp in committed:
+            tp.offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(tp)
 
     def _record_lag(self) -> None:
         """Consumer lag per owned partition, from the high watermarks of the last fetches."""
@@ -396,7 +458,11 @@ class Worker:
                 self.twin_outputs.send("twin-updates", "TwinUpdate", update["patient_id"].encode(), update)
             for letter in result.dead_letters:
                 self.twin_outputs.send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
-            await self._blocking(self.twin_outputs.flush)
+            try:
+                await self._blocking(self.twin_outputs.flush, OUTPUT_FLUSH_TIMEOUT_S)
+            except DeliveryFailed as exc:
+                await self._retry_twin_batch(messages, exc)
+                return
         snapshots = sum(1 for p in result.changed if self.twins[p].snapshot_due)
         with timed(Step.TWIN_STORE):
             saved = await self.store.save(
