@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lock services services-down services-status topics test test-unit lint demo bench clean
+.PHONY: help install lock services services-down services-status topics test test-unit lint demo bench bench-ci clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ demo: services  ## the main job end to end on the local services (options: DEMO_
 
 bench: services  ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench.run_all
+
+bench-ci: $(STAMP)  ## time a fresh clone passing CI (slow: the whole suite); bench/results/make_test.json
+	$(BIN)/python -m bench.time_make_test
 
 clean:  ## remove the virtualenv (service data under .local stays)
 	rm -rf $(VENV)

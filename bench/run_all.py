@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.headline import headline_rows
+
 BENCHES = (
     "bench_codec",
     "bench_connectors",
@@ -37,7 +39,8 @@ def main() -> int:
         "results": results,
     }
     (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    lines = ["| benchmark | file | seconds |", "|---|---|---|"]
+    lines = [f"Machine: {summary['machine']}, Python {summary['python']}.", "", *headline_rows(results), ""]
+    lines += ["| benchmark | file | seconds |", "|---|---|---|"]
     lines += [f"| {n} | bench/results/{n.removeprefix('bench_')}.json | {s} |" for n, s in timings.items()]
     (RESULTS / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

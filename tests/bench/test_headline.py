@@ -1,0 +1,28 @@
+"""The ``make bench`` summary reads the result files it names, and says what is missing."""
+
+from __future__ import annotations
+
+from bench.headline import headline_rows
+
+
+def test_rows_quote_the_results() -> None:
+    results = {
+        "worker": {
+            "worker_events_per_s_sustained": 9349,
+            "bare_consume_decode_per_s": 31547,
+            "ratio_worker_to_bare": 0.296,
+            "worker_rss_mb": 206.0,
+        },
+        "latency": {"item9_alert_ms": {"backlog": {"p50": 62.7, "p99": 111.9, "n": 2}}},
+        "make_test": {"seconds": 605.4, "exit_code": 0, "commit": "0123456789abcdef"},
+    }
+    rows = "\n".join(headline_rows(results))
+    assert "9,349/s sustained vs bare consume+decode 31,547/s (ratio 0.296); RSS 206 MB" in rows
+    assert "| item-9 alert latency, under biometric backfill | p50 62.7 ms, p99 112 ms (n=2) |" in rows
+    assert "10 min 5 s, exit 0 (commit 01234567)" in rows
+
+
+def test_missing_results_are_named_not_invented() -> None:
+    rows = headline_rows({})
+    assert rows[:2] == ["| figure | value |", "|---|---|"]
+    assert all("not measured" in row for row in rows[2:])
