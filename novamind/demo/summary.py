@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from novamind.demo.feed import FeedTotals
 from novamind.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH
 from novamind.demo.plot import latest_features
 from novamind.settings import Settings
+
+_RDKAFKA = re.compile(r"^%(\d)\|")  # librdkafka's own log lines start with %<syslog level>|
 
 
 @dataclass(frozen=True)
@@ -132,18 +135,31 @@ def pick_patient(twins: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> s
     return min(twins, key=lambda t: (-raised[t["_id"]], -t["twin_version"], t["_id"]))["_id"]
 
 
-def log_levels(lines: Iterable[str]) -> tuple[Counter[str], list[str]]:
-    """Log lines by level, and the error lines themselves (JSON lines; others are ignored)."""
-    levels: Counter[str] = Counter()
-    errors = []
-    for line in lines:
+def line_level(line: str) -> str | None:
+    """The level of one log line: structlog JSON, a librdkafka line (``%<syslog level>|``)
+    or the start of a Python traceback; None for anything else."""
+    if line.startswith("{"):
         try:
             entry = json.loads(line)
         except ValueError:
+            return None
+        return str(entry.get("level", "?")).lower() if isinstance(entry, dict) else None
+    if (match := _RDKAFKA.match(line)) is not None:
+        severity = int(match.group(1))
+        return "error" if severity <= 3 else "warning" if severity == 4 else "info"
+    if line.startswith("Traceback"):
+        return "error"
+    return None
+
+
+def log_levels(lines: Iterable[str]) -> tuple[Counter[str], list[str]]:
+    """Log lines by level, and the error lines themselves."""
+    levels: Counter[str] = Counter()
+    errors = []
+    for line in lines:
+        level = line_level(line)
+        if level is None:
             continue
-        if not isinstance(entry, dict):
-            continue
-        level = str(entry.get("level", "?")).lower()
         levels[level] += 1
         if level in ("error", "critical", "exception"):
             errors.append(line.strip())

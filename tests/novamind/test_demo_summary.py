@@ -89,19 +89,26 @@ def test_the_drawn_twin_has_the_most_alerts_then_the_most_updates() -> None:
     assert pick_patient([], [{"patient_id": "p_c"}]) is None
 
 
-def test_log_levels_count_json_lines_and_keep_the_errors() -> None:
+def test_log_levels_count_json_librdkafka_and_traceback_lines_and_keep_the_errors() -> None:
     error = json.dumps({"event": "audit_failed", "level": "error"})
+    refused = "%3|1795705138.918|FAIL|rdkafka#producer-1| [thrd:127.0.0.1:9092/bootstrap]: Connection refused"
     lines = [
         json.dumps({"event": "ingest_batch", "level": "info"}),
         json.dumps({"event": "consume_error", "level": "warning"}),
         error,
-        "%4|1795705270.355|GETPID|worker#producer-4| not JSON",
+        "%4|1795705270.355|GETPID|worker#producer-4| [thrd:main]: Coordinator load in progress: retrying",
+        refused,
+        "%6|1795705270.355|INFO|worker#consumer-1| joined",
+        "Traceback (most recent call last):",
+        '  File "/work/main/workers/app.py", line 66, in main',
+        "cimpl.KafkaException: KafkaError{code=NOT_LEADER_FOR_PARTITION}",
+        "{not json",
         "[1, 2]",
         "",
     ]
     levels, errors = log_levels(lines)
-    assert levels == Counter({"info": 1, "warning": 1, "error": 1})
-    assert errors == [error]
+    assert levels == Counter({"info": 2, "warning": 2, "error": 3})
+    assert errors == [error, refused, "Traceback (most recent call last):"]
 
 
 def totals_factory(**intake_status: int) -> FeedTotals:
