@@ -16,7 +16,7 @@ TIMEOUT_S = 10.0
 T = TypeVar("T")
 
 
-def _retrying(call: Callable[[], T], *, budget_s: float = 60.0) -> T:
+def retrying(call: Callable[[], T], *, budget_s: float = 60.0) -> T:
     """``call()``, again while the broker is not ready to answer (just restarted: partitions
     without a leader yet, coordinator still loading), for up to ``budget_s``."""
     deadline = time.monotonic() + budget_s
@@ -37,10 +37,10 @@ def end_offsets(kafka: KafkaSettings, topics: Iterable[str]) -> dict[tuple[str, 
     try:
         ends: dict[tuple[str, int], int] = {}
         for topic in topics:
-            metadata = _retrying(partial(consumer.list_topics, topic, timeout=TIMEOUT_S)).topics[topic]
+            metadata = retrying(partial(consumer.list_topics, topic, timeout=TIMEOUT_S)).topics[topic]
             for partition in metadata.partitions:
                 tp = TopicPartition(topic, partition)
-                _, high = _retrying(partial(consumer.get_watermark_offsets, tp, timeout=TIMEOUT_S))
+                _, high = retrying(partial(consumer.get_watermark_offsets, tp, timeout=TIMEOUT_S))
                 ends[(topic, partition)] = high
         return ends
     finally:
@@ -53,7 +53,7 @@ def group_lag(kafka: KafkaSettings, group: str, topics: Iterable[str]) -> dict[t
     consumer = Consumer(consumer_config(kafka, group_id=group, client_id="lag-probe"))
     try:
         partitions = [TopicPartition(t, p) for (t, p) in ends]
-        committed = _retrying(lambda: consumer.committed(partitions, timeout=TIMEOUT_S)) if partitions else []
+        committed = retrying(lambda: consumer.committed(partitions, timeout=TIMEOUT_S)) if partitions else []
         done = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
     finally:
         consumer.close()

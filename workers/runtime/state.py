@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from functools import partial
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from novamind.lag import retrying
 from workers.features.patient import DEFAULT_WINDOWS, WindowConfig
 from workers.pipeline.ingest import PatientEntry
 
@@ -89,7 +91,8 @@ def read_changelog(
         return restored
     pending = set(wanted)
     for p in wanted:  # empty partitions report no EOF to a fresh assignment on some brokers
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        tp = TopicPartition(topic, p)
+        low, high = retrying(partial(consumer.get_watermark_offsets, tp, timeout=10))  # leader may be moving
         if high <= low:
             pending.discard(p)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
