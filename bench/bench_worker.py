@@ -54,8 +54,8 @@ def bare_ceiling(settings: Settings, topic: str, total: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--patients", type=int, default=10)
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--patients", type=int, default=20)
+    parser.add_argument("--days", type=int, default=14)
     args = parser.parse_args()
     run = f"bench-{time.strftime('%H%M%S')}"
     base = Settings()
