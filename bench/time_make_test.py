@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -26,6 +27,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def pytest_outcome(log: str) -> str | None:
+    """pytest's final summary line (e.g. "783 passed, 5 skipped in 584.41s"), if any."""
+    found = re.findall(r"^=*\s*(\d+ (?:passed|failed).*? in [\d.]+s.*?)\s*=*$", log, flags=re.MULTILINE)
+    return found[-1] if found else None
 
 
 def main() -> int:
@@ -54,7 +61,7 @@ def main() -> int:
         subprocess.run(
             [str(clone / ".venv/bin/novamind"), "services", "down"], cwd=clone, env=env, check=False
         )
-    tail = log.read_text(errors="replace").splitlines()[-3:]
+    outcome = pytest_outcome(log.read_text(errors="replace"))
     result = {
         "bench": "make_test",
         "commit": commit,
@@ -64,7 +71,7 @@ def main() -> int:
         "command": "git clone + bash .ci/run (make test: install, services, lint, every test)",
         "exit_code": code,
         "seconds": round(seconds, 1),
-        "tail": tail,
+        "pytest": outcome,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "make_test.json").write_text(json.dumps(result, indent=2))

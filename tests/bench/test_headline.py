@@ -26,3 +26,11 @@ def test_missing_results_are_named_not_invented() -> None:
     rows = headline_rows({})
     assert rows[:2] == ["| figure | value |", "|---|---|"]
     assert all("not measured" in row for row in rows[2:])
+
+
+def test_the_ci_timing_keeps_pytests_summary_line() -> None:
+    from bench.time_make_test import pytest_outcome
+
+    log = "....\n==== 783 passed, 5 skipped in 584.41s (0:09:44) ====\n%3|noise after the run\n"
+    assert pytest_outcome(log) == "783 passed, 5 skipped in 584.41s (0:09:44)"
+    assert pytest_outcome("no summary here") is None
