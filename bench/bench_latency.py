@@ -9,7 +9,7 @@ Workload
     Each sparse sample closes its patient's previous day, so the twin stage gets a daily-features
     input (and publishes a TwinUpdate) for nearly every one of them and stays busy throughout.
     *Probes*, produced by the bench at steady rates from the moment one ``novamind worker`` has
-    joined until ``--idle-s`` seconds after the backlog drained: symptom reports
+    joined until ``--drained-s`` seconds after the backlog drained: symptom reports
     (``--report-rate``/s) and PHQ-9 results with item 9 >= 1 (``--item9-rate``/s), for patients
     of their own (reports for a backfill patient would carry today's time and close all of that
     patient's backfilled days at once; see README, Known limits).
@@ -35,7 +35,8 @@ Times
     at the output record's broker LogAppendTime: the bench sets ``message.timestamp.type`` to
     LogAppendTime on its own ``twin-updates``, ``twin-alerts`` and ``twin-inputs`` topics, and
     broker and bench share the host clock. ``backlog`` probes were acknowledged while the worker
-    group still had ``wearable-biometrics`` lag (sampled every 0.5 s); ``idle`` ones after.
+    group still had ``wearable-biometrics`` lag (sampled every 0.5 s); ``drained`` ones after
+    (the twin stage may still be working off its own inputs then).
 
 Twin updates per second
     ``per_busy_s``: TwinUpdates ÷ the twin stage's busy time, the sum of the worker's
@@ -55,12 +56,14 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +80,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -98,8 +102,21 @@ LOG_APPEND_TOPICS = ("twin-updates", "twin-alerts", "twin-inputs")
 WORKER_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events", "twin-inputs")
 PROBE_START = dt.date(2026, 1, 1)  # event days of the probe patients (their own timeline)
 BACKLOG = "backlog"
-IDLE = "idle"
+DRAINED = "drained"
 TIMEOUT_S = 30.0
+METHOD = {
+    "timestamps": "start: producer delivery report (acks=all), bench clock; end: broker LogAppendTime "
+    "(set on the run's twin-updates, twin-alerts and twin-inputs topics)",
+    "phases": "backlog: acknowledged while the worker group had wearable-biometrics lag; drained: after",
+    "symptom_report": "the patient's first TwinUpdate with as_of_date >= the report's day; each measured "
+    "report (20:00) is followed at once by the patient's 01:30 report, which closes the day (a "
+    "SymptomReport alone yields no TwinUpdate); ingest stage: to the report's own twin-inputs record; "
+    "twin stage: from there to the update",
+    "item9": "first ITEM9_SAFETY TwinAlert whose trigger_event_id is the PHQ-9 result's event_id",
+    "phq9_update": "the patient's TwinUpdate whose event_time is the PHQ-9 result's",
+    "twin_updates_per_s": "per_busy_s: TwinUpdates / sum of the worker's twin_batch durations; wall_clock: "
+    "TwinUpdates / first-to-last update; twin_apply_s, twin_store_s: the worker's step seconds (/metrics)",
+}
 
 
 class BenchError(RuntimeError):
@@ -268,7 +285,7 @@ def percentiles(values: Iterable[float]) -> dict[str, float | int]:
 def by_phase(probes: Sequence[Probe], latency: dict[str, float]) -> dict[str, dict[str, float | int]]:
     return {
         phase: percentiles(latency[p.event_id] for p in probes if p.phase == phase and p.event_id in latency)
-        for phase in (BACKLOG, IDLE)
+        for phase in (BACKLOG, DRAINED)
     }
 
 
@@ -280,6 +297,7 @@ class StageLog:
     ms: dict[str, float] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
     updates: int = 0
+    twins_saved: int = 0
     safety_ms: list[float] = field(default_factory=list)
 
 
@@ -296,6 +314,7 @@ def stage_log(lines: Iterable[str]) -> StageLog:
             out.ms[name] = out.ms.get(name, 0.0) + float(entry["ms"])
             out.events[name] = out.events.get(name, 0) + int(entry["events"])
             out.updates += int(entry.get("updates", 0))
+            out.twins_saved += int(entry.get("twins", 0))
         elif name == "safety_alerts":
             out.safety_ms.append(float(entry["ms"]))
     return out
@@ -377,7 +396,7 @@ class Prober:
             elif timed:
                 now = time.time() * 1000
                 drained = self.drained_ms
-                phase = BACKLOG if drained is None or now < drained else IDLE
+                phase = BACKLOG if drained is None or now < drained else DRAINED
                 self.probes.append(
                     Probe(
                         kind,
@@ -392,6 +411,15 @@ class Prober:
 
         value = self.codec.encode_dict(name, record)
         self.producer.produce(self.topic, key=record["patient_id"].encode(), value=value, on_delivery=acked)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        self.thread.start()
+        try:
+            yield
+        finally:
+            self.stop.set()
+            self.thread.join(TIMEOUT_S)
 
     def _run(self) -> None:
         try:
@@ -422,7 +450,8 @@ class Prober:
 
 
 @contextmanager
-def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(settings: Settings, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A ``novamind worker`` (JSON log lines to ``log``) and its web port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -442,7 +471,7 @@ def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
             stderr=sink,
         )
         try:
-            yield worker
+            yield worker, port
         finally:
             worker.terminate()
             try:
@@ -450,6 +479,18 @@ def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait(timeout=30)
+
+
+def step_seconds(port: int) -> dict[str, float]:
+    """Seconds spent per step so far (``novamind_step_seconds_sum``) from the worker's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=TIMEOUT_S) as response:
+        text = response.read().decode()
+    return {
+        sample.labels["step"]: round(sample.value, 2)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "novamind_step_seconds_sum"
+    }
 
 
 def rss_mb(pid: int) -> float:
@@ -524,31 +565,35 @@ def measure(args: argparse.Namespace, settings: Settings, admin: AdminClient) ->
     wearable = settings.kafka.topic("wearable-biometrics")
     twin_inputs = settings.kafka.topic("twin-inputs")
     twin_lag: list[int] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "worker.log"
-        with worker_process(settings, log) as worker:
-            wait_assigned(admin, [main_group, safety_group], worker)
-            joined = time.time()
-            prober.thread.start()
-            deadline = time.monotonic() + args.timeout_s
-            while prober.drained_ms is None or time.time() * 1000 - prober.drained_ms < args.idle_s * 1000:
+    log = Path(tempfile.mkdtemp(prefix="bench-latency-")) / "worker.log"  # kept when the run fails
+    with worker_process(settings, log) as (worker, port):
+        wait_assigned(admin, [main_group, safety_group], worker)
+        joined = time.time()
+        deadline = time.monotonic() + args.timeout_s
+        with prober.running():
+            while prober.drained_ms is None or time.time() * 1000 - prober.drained_ms < args.drained_s * 1000:
                 if prober.failed:
                     raise BenchError(f"a probe was not acknowledged: {prober.failed[0]}")
                 if worker.poll() is not None or time.monotonic() > deadline:
-                    raise BenchError("worker exited or the backlog did not drain within --timeout-s")
+                    raise BenchError(f"worker exited or the backlog did not drain in time (log: {log})")
                 lag = lags.lag()
                 twin_lag.append(lag.get(twin_inputs, 0))
+                if len(twin_lag) % 20 == 0:
+                    print(
+                        f"lag: wearable {lag.get(wearable, 0)}, twin-inputs {lag.get(twin_inputs, 0)}",
+                        flush=True,
+                    )
                 if prober.drained_ms is None and lag.get(wearable, 0) == 0:
                     prober.drained_ms = time.time() * 1000
                 time.sleep(0.5)
-            prober.stop.set()
-            prober.thread.join(TIMEOUT_S)
-            while any(lags.lag().values()) or any(safety_lag.lag().values()):
-                if worker.poll() is not None or time.monotonic() > deadline:
-                    raise BenchError("the worker did not catch up with the probes within --timeout-s")
-                time.sleep(0.5)
-            worker_rss = rss_mb(worker.pid)
-        stages = stage_log(log.read_text(errors="replace").splitlines())
+        while any(lags.lag().values()) or any(safety_lag.lag().values()):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"the worker did not catch up with the probes in time (log: {log})")
+            time.sleep(0.5)
+        worker_rss = rss_mb(worker.pid)
+        steps = step_seconds(port)
+    stages = stage_log(log.read_text(errors="replace").splitlines())
+    shutil.rmtree(log.parent)
     lags.close()
     safety_lag.close()
     if prober.failed:
@@ -571,6 +616,7 @@ def measure(args: argparse.Namespace, settings: Settings, admin: AdminClient) ->
                 sum(1 for n in twin_lag if n) / max(len(twin_lag), 1), 2
             ),
             "worker_rss_mb": worker_rss,
+            "worker_step_seconds": steps,
         },
     )
 
@@ -633,7 +679,7 @@ def analyse(
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "parameters": {k: v for k, v in vars(args).items() if k != "keep"},
-        "timestamps": "start: producer delivery report (acks=all), bench clock; end: broker LogAppendTime",
+        "method": METHOD,
         "symptom_report_to_twin_update_ms": {
             **by_phase(reports, report_ms),
             "ingest_stage_backlog": by_phase(reports, ingest_ms)[BACKLOG],
@@ -659,7 +705,15 @@ def analyse(
             "inputs_per_batch": round(stages.events.get("twin_batch", 0) / twin_batches)
             if twin_batches
             else 0,
+            "twins_per_batch": round(stages.twins_saved / twin_batches) if twin_batches else 0,
             "busy_s": round(busy_s, 1),
+            "twin_apply_s": context["worker_step_seconds"].get("twin_apply"),
+            "twin_store_s": context["worker_step_seconds"].get("twin_store"),
+            "store_ms_per_twin_saved": round(
+                1000 * context["worker_step_seconds"].get("twin_store", 0.0) / stages.twins_saved, 1
+            )
+            if stages.twins_saved
+            else None,
             "ingest_busy_s": round(stages.ms.get("ingest_batch", 0.0) / 1000, 1),
             "span_s": round(span_s, 1),
         },
@@ -671,13 +725,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--patients", type=int, default=20, help="patients in the wearable backfill")
     parser.add_argument("--days", type=int, default=30, help="days of the wearable backfill")
-    parser.add_argument("--sparse-patients", type=int, default=600, help="patients with one sample a day")
-    parser.add_argument("--sparse-days", type=int, default=40)
+    parser.add_argument("--sparse-patients", type=int, default=100, help="patients with one sample a day")
+    parser.add_argument("--sparse-days", type=int, default=60)
     parser.add_argument("--report-rate", type=float, default=5.0, help="measured symptom reports per second")
     parser.add_argument("--item9-rate", type=float, default=2.0, help="item-9 PHQ-9 results per second")
     parser.add_argument("--reporters", type=int, default=10, help="patients sending the symptom reports")
     parser.add_argument("--item9-patients", type=int, default=10)
-    parser.add_argument("--idle-s", type=float, default=8.0, help="probing after the backlog drained")
+    parser.add_argument("--drained-s", type=float, default=8.0, help="probing after the backlog drained")
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and database")
     args = parser.parse_args()
