@@ -57,7 +57,7 @@ from novamind.kafka import admin_config
 from novamind.producer import EventProducer
 from novamind.settings import PROJECT_ROOT, Settings
 from novamind.topicreader import read_all
-from tests.integration.harness import isolated, wait_caught_up, workers
+from tests.integration.harness import isolated, wait_caught_up, worker_env, workers
 
 NOVAMIND = str(Path(sys.executable).parent / "novamind")
 PATIENTS, DAYS = 3, 14
@@ -235,13 +235,7 @@ def _env(settings: Settings, tmp: Path) -> dict[str, str]:
     keys = tmp / "field-keys.json"
     keys.write_text(json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}))
     return {
-        **os.environ,
-        "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "NOVAMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
-        "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "NOVAMIND_MONGO__URI": settings.mongo.uri.get_secret_value(),
-        "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
-        "NOVAMIND_LOG_FORMAT": "json",
+        **worker_env(settings),
         "NOVAMIND_LOG_LEVEL": "DEBUG",
         "NOVAMIND_SECURITY__PSEUDONYM_KEY": SIM_KEY.decode(),
         "NOVAMIND_SECURITY__FIELD_KEYS_FILE": str(keys),
