@@ -19,8 +19,9 @@ from novamind.producer import EventProducer
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from tests.integration.harness import read_topic
-from workers.pipeline.ingest import Inbound, IngestProcessor
+from workers.pipeline.ingest import IngestProcessor
 from workers.pipeline.twin import replay_log
+from workers.runtime.worker import inbound
 from workers.twin.serialize import deserialize, state_digest
 
 # Fields that depend on how the three source topics interleave (when a day closed and how
@@ -35,17 +36,6 @@ def publish_cohort(settings: Settings, *, patients: int, days: int, seed: int) -
     summary = publish(cohort.deliveries, producer=producer, codec=codec, topic_name=settings.kafka.topic)
     assert summary["unacknowledged"] == 0
     return cohort
-
-
-def _inbound(message: Any) -> Inbound:
-    return Inbound(
-        message.key(),
-        message.value(),
-        message.topic(),
-        message.partition(),
-        message.offset(),
-        message.timestamp()[1],
-    )
 
 
 def _final_features(records: list[dict[str, Any]]) -> dict[tuple[str, dt.date], dict[str, Any]]:
@@ -71,14 +61,14 @@ def _reference(settings: Settings) -> tuple[dict[tuple[str, dt.date], dict[str, 
     features: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []
     for topic in ("ehr-clinical-events", "patient-reports", "wearable-biometrics"):
-        result = processor.process(_inbound(m) for m in read_topic(settings, topic))
+        result = processor.process(inbound(m) for m in read_topic(settings, topic))
         features.extend(result.features)
         dead.extend(result.dead_letters)
     return _final_features(features), dead
 
 
 def assert_twins_equal_replay(settings: Settings) -> int:
-    reference = replay_log(codec, (_inbound(m) for m in read_topic(settings, "twin-inputs")))
+    reference = replay_log(codec, (inbound(m) for m in read_topic(settings, "twin-inputs")))
     db = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     stored = {doc["_id"]: deserialize(bytes(doc["state"])) for doc in db.twins.find({}, {"state": 1})}
     assert sorted(stored) == sorted(reference)

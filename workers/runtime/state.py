@@ -79,21 +79,25 @@ class PatientStates(MutableMapping[str, PatientEntry]):
 
 
 def read_changelog(
-    consumer: Consumer, topic: str, partitions: Iterable[int], *, progress: Callable[[int, int], None]
+    consumer: Consumer, topic: str, partitions: Iterable[int], *, progress: Callable[[int, int, int], None]
 ) -> dict[int, dict[str, bytes]]:
     """The latest committed value per key of each changelog partition (tombstones delete).
 
-    ``progress(partition, records_read)`` is called as the read advances.
+    ``progress(partition, records_read, offsets_left)`` is called as the read advances
+    (``offsets_left`` counts to the end seen at the start; 0 once the partition is read).
     """
     wanted = sorted(set(partitions))
     restored: dict[int, dict[str, bytes]] = {p: {} for p in wanted}
     if not wanted:
         return restored
     pending = set(wanted)
+    ends: dict[int, int] = {}
+    next_offset = dict.fromkeys(wanted, 0)
     for p in wanted:  # empty partitions report no EOF to a fresh assignment on some brokers
         tp = TopicPartition(topic, p)
-        low, high = retrying(partial(consumer.get_watermark_offsets, tp, timeout=10))  # leader may be moving
-        if high <= low:
+        low, ends[p] = retrying(partial(consumer.get_watermark_offsets, tp, timeout=10))  # leader may move
+        next_offset[p] = low
+        if ends[p] <= low:
             pending.discard(p)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
     counts = dict.fromkeys(wanted, 0)
@@ -114,8 +118,9 @@ def read_changelog(
                 else:
                     restored[p][key] = value
                 counts[p] += 1
+                next_offset[p] = (message.offset() or 0) + 1
             for p in wanted:
-                progress(p, counts[p])
+                progress(p, counts[p], 0 if p not in pending else max(ends[p] - next_offset[p], 0))
     finally:
         consumer.unassign()
     return restored

@@ -6,6 +6,7 @@ says so). Every patient view is audited: reading a twin or windows is an access 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -65,6 +66,4 @@ def build_web(worker: Worker, *, audit_access: AuditAccess) -> web.Application:
 
 
 def _dumps(value: Any) -> str:
-    import json
-
     return json.dumps(value, default=str)

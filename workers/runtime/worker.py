@@ -202,10 +202,10 @@ class Worker:
         started = time.perf_counter()
         self.health.restoring |= partitions
 
-        def progress(partition: int, records: int) -> None:
+        def progress(partition: int, records: int, left: int) -> None:
             before = self.health.restored_records.get(partition, 0)
             self.health.restored_records[partition] = records
-            metrics.record_restore(partition, max(records - before, 0), 0)
+            metrics.record_restore(partition, max(records - before, 0), left)
 
         for partition in partitions:
             self.health.restored_records[partition] = 0

@@ -1,0 +1,36 @@
+"""Restoring window state: the latest committed value per key, tombstones delete, progress ends
+at zero offsets left."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from novamind.kafka import admin_config
+from novamind.settings import Settings
+from workers.runtime import clients
+from workers.runtime.state import read_changelog
+
+
+def test_read_changelog_keeps_the_latest_committed_value(settings: Settings, run_id: str) -> None:
+    topic = f"restore-{run_id}"
+    admin = AdminClient(admin_config(settings.kafka))
+    admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "transactional.id": topic})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for key, value in ((b"a", b"1"), (b"b", b"1"), (b"a", b"2"), (b"b", None)):
+        producer.produce(topic, key=key, value=value, partition=0)
+    producer.commit_transaction(30)
+    producer.begin_transaction()
+    producer.produce(topic, key=b"a", value=b"aborted", partition=0)
+    producer.abort_transaction(30)
+
+    seen: list[tuple[int, int, int]] = []
+    consumer = Consumer(clients.restore_consumer(settings))
+    try:
+        restored = read_changelog(consumer, topic, [0, 1], progress=lambda *p: seen.append(p))
+    finally:
+        consumer.close()
+    assert restored == {0: {"a": b"2"}, 1: {}}
+    assert seen[-2:] == [(0, 4, 0), (1, 0, 0)]
