@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -66,7 +67,11 @@ def apply_plan(admin: AdminClient, plan: list[TopicAction | Drift], *, replicati
     ]
     if creates:
         for future in admin.create_topics(creates, operation_timeout=TIMEOUT_S).values():
-            future.result(timeout=TIMEOUT_S)
+            try:
+                future.result(timeout=TIMEOUT_S)
+            except KafkaException as exc:  # created meanwhile (metadata lagged): already there
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
     alters = [a for a in plan if isinstance(a, TopicAction) and a.kind is ActionKind.ALTER_CONFIG]
     for action in alters:
         entries = [

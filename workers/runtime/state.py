@@ -102,14 +102,16 @@ def read_changelog(
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
     counts = dict.fromkeys(wanted, 0)
     try:
+        # Done at the end seen at the start, not at the first end-of-partition: right after
+        # another replica's commit its markers may not be written yet, and an end-of-partition
+        # at the last stable offset would then miss that committed state.
         while pending:
             for message in consumer.consume(10_000, timeout=0.5):
                 error = message.error()
                 if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(message.partition())
-                        continue
-                    raise RuntimeError(f"changelog read failed: {error.str()}")
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise RuntimeError(f"changelog read failed: {error.str()}")
+                    continue
                 p = message.partition() or 0
                 key = (message.key() or b"").decode()
                 value = message.value()
@@ -118,7 +120,10 @@ def read_changelog(
                 else:
                     restored[p][key] = value
                 counts[p] += 1
-                next_offset[p] = (message.offset() or 0) + 1
+            for tp in consumer.position([TopicPartition(topic, p) for p in sorted(pending)]):
+                next_offset[tp.partition] = max(next_offset[tp.partition], tp.offset)
+                if tp.offset >= ends[tp.partition]:
+                    pending.discard(tp.partition)
             for p in wanted:
                 progress(p, counts[p], 0 if p not in pending else max(ends[p] - next_offset[p], 0))
     finally:
