@@ -101,6 +101,15 @@ class EventProducer:
         except KafkaException as exc:  # pragma: no cover - broker gone while flushing
             raise DeliveryFailed(str(exc)) from exc
 
+    def discard_unsent(self) -> int:
+        """Drop what Kafka has not taken (after a flush that timed out), so the client stops
+        retrying an unreachable broker; returns how many records were dropped."""
+        left = len(self._producer)
+        if left:
+            self._producer.purge()
+            self._producer.flush(0)  # serves the purged records' reports
+        return left
+
     def outstanding(self) -> int:
         return len(self._producer)
 

@@ -177,6 +177,7 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
         error = str(exc)
     finally:
         audit.close()
+        producer.discard_unsent()  # counted as unacknowledged; a rerun sends them again
     audit_topic = settings.kafka.topic(AUDIT_TOPIC)
     audit_unacknowledged = producer.stats.produced[audit_topic] - producer.stats.acknowledged[audit_topic]
     if error is None and audit_unacknowledged:

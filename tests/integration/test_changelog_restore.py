@@ -3,6 +3,9 @@ at zero offsets left."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -28,9 +31,37 @@ def test_read_changelog_keeps_the_latest_committed_value(settings: Settings, run
 
     seen: list[tuple[int, int, int]] = []
     consumer = Consumer(clients.restore_consumer(settings))
+    probe = Consumer(clients.offset_probe(settings))
     try:
-        restored = read_changelog(consumer, topic, [0, 1], progress=lambda *p: seen.append(p))
+        restored = read_changelog(consumer, topic, [0, 1], probe=probe, progress=lambda *p: seen.append(p))
     finally:
         consumer.close()
+        probe.close()
     assert restored == {0: {"a": b"2"}, 1: {}}
     assert seen[-2:] == [(0, 4, 0), (1, 0, 0)]
+
+
+def test_read_changelog_waits_for_a_transaction_open_at_the_log_end(settings: Settings, run_id: str) -> None:
+    """A state write whose markers are still pending is read, not skipped at the stable offset."""
+    topic = f"restore-open-{run_id}"
+    admin = AdminClient(admin_config(settings.kafka))
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "transactional.id": topic})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, key=b"a", value=b"pending", partition=0)
+    producer.flush(30)
+
+    consumer = Consumer(clients.restore_consumer(settings))
+    probe = Consumer(clients.offset_probe(settings))
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reading = pool.submit(read_changelog, consumer, topic, [0], probe=probe, progress=lambda *p: None)
+            time.sleep(2.0)
+            assert not reading.done()  # the open transaction's fate is not known yet
+            producer.commit_transaction(30)
+            restored = reading.result(timeout=60)
+    finally:
+        consumer.close()
+        probe.close()
+    assert restored == {0: {"a": b"pending"}}

@@ -67,6 +67,16 @@ def restore_consumer(settings: Settings) -> dict[str, Any]:
     }
 
 
+def offset_probe(settings: Settings) -> dict[str, Any]:
+    """Asks for log ends: read-uncommitted, so past transactions whose markers are pending."""
+    return {
+        **consumer_config(
+            settings.kafka, group_id=group_id(settings), client_id=f"probe-{replica_id(settings)}"
+        ),
+        "isolation.level": "read_uncommitted",
+    }
+
+
 def transactional_producer(settings: Settings) -> dict[str, Any]:
     """Outputs, state and source offsets of a batch commit together or not at all."""
     return {

@@ -79,9 +79,20 @@ class PatientStates(MutableMapping[str, PatientEntry]):
 
 
 def read_changelog(
-    consumer: Consumer, topic: str, partitions: Iterable[int], *, progress: Callable[[int, int, int], None]
+    consumer: Consumer,
+    topic: str,
+    partitions: Iterable[int],
+    *,
+    probe: Consumer,
+    progress: Callable[[int, int, int], None],
 ) -> dict[int, dict[str, bytes]]:
     """The latest committed value per key of each changelog partition (tombstones delete).
+
+    ``consumer`` reads committed records only; ``probe`` is a read-uncommitted client whose
+    watermarks are the log ends. The read ends at the log end seen at the start, not at the
+    last stable offset: right after another replica's commit its transaction markers may not
+    be written yet, and the last stable offset would then stop before that committed state.
+    A transaction still open there is waited for (committed or aborted by its timeout).
 
     ``progress(partition, records_read, offsets_left)`` is called as the read advances
     (``offsets_left`` counts to the end seen at the start; 0 once the partition is read).
@@ -95,16 +106,13 @@ def read_changelog(
     next_offset = dict.fromkeys(wanted, 0)
     for p in wanted:  # empty partitions report no EOF to a fresh assignment on some brokers
         tp = TopicPartition(topic, p)
-        low, ends[p] = retrying(partial(consumer.get_watermark_offsets, tp, timeout=10))  # leader may move
+        low, ends[p] = retrying(partial(probe.get_watermark_offsets, tp, timeout=10))  # leader may move
         next_offset[p] = low
         if ends[p] <= low:
             pending.discard(p)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
     counts = dict.fromkeys(wanted, 0)
     try:
-        # Done at the end seen at the start, not at the first end-of-partition: right after
-        # another replica's commit its markers may not be written yet, and an end-of-partition
-        # at the last stable offset would then miss that committed state.
         while pending:
             for message in consumer.consume(10_000, timeout=0.5):
                 error = message.error()

@@ -103,6 +103,7 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
         self.consumer = Consumer(clients.main_consumer(settings))
         self.restorer = Consumer(clients.restore_consumer(settings))
+        self.probe = Consumer(clients.offset_probe(settings))
         self.txn_producer = Producer(clients.transactional_producer(settings))
         self.out_producer = Producer(clients.output_producer(settings))
         self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
@@ -153,6 +154,7 @@ class Worker:
             self.health.stopping = True
             await self._blocking(self.consumer.close)  # leaves the group: partitions move at once
             self.restorer.close()
+            self.probe.close()
             self.out_producer.flush(30)
             self._executor.shutdown(wait=True)
             log.info("worker_stopped")
@@ -213,7 +215,7 @@ class Worker:
             with timed(Step.RESTORE):
                 restored = await self._blocking(
                     lambda: read_changelog(
-                        self.restorer, self.topic(CHANGELOG), partitions, progress=progress
+                        self.restorer, self.topic(CHANGELOG), partitions, probe=self.probe, progress=progress
                     )
                 )
         finally:
