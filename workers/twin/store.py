@@ -5,6 +5,13 @@ beside its serialized state and the last ``twin-inputs`` offset applied, written
 one document so a restore is exact and a replayed input is fenced off. ``twin_models`` keeps
 versioned snapshots (the model registry); old versions beyond ``keep_versions`` are pruned.
 Only FerretDB-1.24-compatible features are used: upserts, ``bulk_write``, plain indexes.
+
+The fence is one conditional update per twin on MongoDB. FerretDB 1.24 (SQLite) pushes only
+a bare ``{_id: ...}`` filter down to its index: any other condition scans the collection, so
+a conditional write costs O(twins stored). There the store reads the stored offsets of the
+batch in one query and writes by ``_id`` only the twins that are newer (measured: the
+conditional write ran at 184/s with 20 twins stored and 91/s with 60; by ``_id`` 310-370/s
+at both).
 """
 
 from __future__ import annotations
@@ -53,6 +60,14 @@ class TwinStore:
         self.keep_versions = keep_versions
         self.max_backoff_s = max_backoff_s
         self.on_retry = on_retry  # (operation, attempt, error class): e.g. raise a pipeline alert
+        self._atomic_fence: bool | None = None  # known after the first write
+
+    async def _fence_is_atomic(self) -> bool:
+        """True on MongoDB; False on FerretDB, whose buildInfo names its own version."""
+        if self._atomic_fence is None:
+            info = await self._retry("build_info", lambda: self.db.client.admin.command("buildInfo"))
+            self._atomic_fence = "ferretdbVersion" not in info
+        return self._atomic_fence
 
     async def ensure_indexes(self) -> None:
         # One index per command: FerretDB 1.24 drops the connection when a multi-index
@@ -121,11 +136,26 @@ class TwinStore:
     async def _write_fenced(self, updates: list[dict[str, Any]]) -> None:
         """One unordered ``update`` command. Issued raw: FerretDB 1.24 answers a batch whose
         only outcome is a write error without the counts PyMongo's bulk API requires."""
+        if not await self._fence_is_atomic():
+            updates = await self._newer_than_stored(updates)
+            if not updates:
+                return
         reply = await self.db.command({"update": TWINS, "updates": updates, "ordered": False})
         # A duplicate key on upsert means the stored twin is newer: leave it.
         errors = [e for e in reply.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
         if errors:
             raise OperationFailure(f"twin write failed: {errors[0].get('errmsg', '')[:200]}")
+
+    async def _newer_than_stored(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The updates whose twin is newer than the stored one, each filtered by ``_id`` only."""
+        ids = [u["q"]["_id"] for u in updates]
+        cursor = self.db[TWINS].find({"_id": {"$in": ids}}, {"applied_offset": 1})
+        stored = {doc["_id"]: int(doc["applied_offset"]) async for doc in cursor}
+        return [
+            {**u, "q": {"_id": u["q"]["_id"]}}
+            for u in updates
+            if stored.get(u["q"]["_id"], -1) < u["q"]["applied_offset"]["$lt"]
+        ]
 
     async def _retry(self, operation: str, call: Any) -> Any:
         delay = 0.1
