@@ -142,7 +142,8 @@ def wait_caught_up(settings: Settings, running: list[WorkerProcess], timeout_s: 
         if stable >= 3:
             return
         time.sleep(1.0)
-    raise AssertionError(f"workers did not catch up within {timeout_s}s; lag: {lagging}")
+    tails = "\n".join(f"--- {w.log_path.name} (last lines)\n{w.log()[-4000:]}" for w in running)
+    raise AssertionError(f"workers did not catch up within {timeout_s}s; lag: {lagging}\n{tails}")
 
 
 def read_topic(settings: Settings, name: str) -> list[Any]:

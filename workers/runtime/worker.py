@@ -44,6 +44,7 @@ from schemas.codec import AvroCodec
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
 from workers.pipeline.twin import TwinEntry, TwinProcessor
 from workers.runtime import clients, monitor
+from workers.runtime.deadline import CallStuck, call_with_deadline
 from workers.runtime.outputs import DeliveryFailed, Outputs
 from workers.runtime.state import PatientStates, encode_entry, read_changelog
 from workers.twin.store import TwinStore
@@ -54,6 +55,9 @@ log = structlog.get_logger(__name__)
 SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
 TWIN_INPUTS = "twin-inputs"
 OUTPUT_FLUSH_TIMEOUT_S = 60.0  # then the twin batch is read again with a fresh producer
+SEND_OFFSETS_TIMEOUT_S = 30.0
+COMMIT_TIMEOUT_S = 60.0
+STUCK_MARGIN_S = 10.0  # a transactional call this late past its own timeout is stuck
 CHANGELOG = "patient-windows"
 
 
@@ -272,10 +276,10 @@ class Worker:
                 offsets = self._positions(messages)
                 metadata = self.consumer.consumer_group_metadata()
                 await self._retrying(
-                    lambda: self.txn_producer.send_offsets_to_transaction(offsets, metadata, 30)
+                    "send_offsets_to_transaction", offsets, metadata, timeout_s=SEND_OFFSETS_TIMEOUT_S
                 )
-                await self._retrying(lambda: self.txn_producer.commit_transaction(60))
-        except KafkaException as exc:
+                await self._retrying("commit_transaction", timeout_s=COMMIT_TIMEOUT_S)
+        except (KafkaException, CallStuck) as exc:
             await self._recover(exc)
             return
         monitor.count_out(self.txn_outputs.sent)
@@ -302,15 +306,21 @@ class Worker:
         for name, record in result.twin_inputs:
             send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
 
-    async def _retrying(self, call: Callable[[], None]) -> None:
+    async def _txn_call(self, name: str, *args: Any, timeout_s: float) -> None:
+        """A transactional-producer call, given up as stuck ``STUCK_MARGIN_S`` after its own
+        timeout (see :mod:`workers.runtime.deadline`)."""
+        method = getattr(self.txn_producer, name)
+        await call_with_deadline(lambda: method(*args, timeout_s), timeout_s + STUCK_MARGIN_S, name=name)
+
+    async def _retrying(self, name: str, *args: Any, timeout_s: float) -> None:
         """Run a transaction call again while Kafka says the failure is retriable (the broker
         restarting, a coordinator moving), until the transaction would have expired anyway;
-        then, and on other errors, raise for :meth:`_recover`."""
+        then, on other errors and when the call is stuck, raise for :meth:`_recover`."""
         deadline = time.monotonic() + self.settings.worker.transaction_timeout_ms / 1000
         attempt = 0
         while True:
             try:
-                await self._blocking(call)
+                await self._txn_call(name, *args, timeout_s=timeout_s)
                 return
             except KafkaException as exc:
                 error = exc.args[0]
@@ -326,31 +336,25 @@ class Worker:
                     )
                 await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
 
-    async def _recover(self, exc: KafkaException) -> None:
+    async def _recover(self, exc: KafkaException | CallStuck) -> None:
         """A batch's transaction failed: roll it back, forget the window state and read again
         from the committed offsets (the restored state matches them exactly).
 
-        A producer that cannot even abort (stuck after a broker restart) is replaced: a new
-        one with the same transactional id fences the old one and aborts its transaction.
-        Being fenced by another process with our id is fatal: two replicas share a name.
+        A producer that is stuck in a call or cannot even abort (after a broker restart) is
+        replaced: a new one with the same transactional id fences the old one and aborts its
+        transaction. Being fenced by another process with our id is fatal: two replicas share
+        a name.
         """
-        error = exc.args[0]
-        fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
-        self.alerts.raise_alert(
-            "checkpoint",
-            "CRITICAL" if fenced else "WARNING",
-            "a batch transaction failed and was rolled back",
-            {"error": error.name(), "fenced": str(fenced)},
-        )
-        if fenced:
-            raise exc
-        try:
-            if error.txn_requires_abort() or error.retriable():
-                await self._blocking(self.txn_producer.abort_transaction, 15)
-            else:
-                raise exc
-        except KafkaException:
+        if isinstance(exc, CallStuck):
+            self.alerts.raise_alert(
+                "checkpoint",
+                "WARNING",
+                "the transactional producer stopped answering; it is replaced and the batch read again",
+                {"call": exc.name, "timeout_s": f"{exc.timeout_s:g}"},
+            )
             await self._replace_producer()
+        else:
+            await self._abort(exc)
         self.states.clear()
         assigned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned)]
         committed = await self._blocking(self.consumer.committed, assigned, 60)
@@ -360,21 +364,42 @@ class Worker:
             self.consumer.seek(tp)
         await self._restore({p for t, p in self.health.assigned if t != self.topic(TWIN_INPUTS)})
 
+    async def _abort(self, exc: KafkaException) -> None:
+        error = exc.args[0]
+        fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
+        self.alerts.raise_alert(
+            "checkpoint",
+            "CRITICAL" if fenced else "WARNING",
+            "a batch transaction failed and was rolled back",
+            {"error": error.name(), "fenced": str(fenced)},
+        )
+        if fenced or not (error.txn_requires_abort() or error.retriable()):
+            raise exc
+        try:
+            await self._txn_call("abort_transaction", timeout_s=15)
+        except (KafkaException, CallStuck):
+            await self._replace_producer()
+
     async def _replace_producer(self) -> None:
-        log.warning("transactional_producer_replaced")
-        self.txn_producer = Producer(clients.transactional_producer(self.settings))
-        self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
-        delay = 1.0
+        delay, fresh = 1.0, True
         while True:  # the broker may still be coming back: wait for it, do not exit
+            if fresh:
+                log.warning("transactional_producer_replaced")
+                self.txn_producer = Producer(clients.transactional_producer(self.settings))
+                self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
             try:
-                await self._blocking(self.txn_producer.init_transactions, 60)
+                await self._txn_call("init_transactions", timeout_s=60)
                 return
             except KafkaException as exc:
                 if not exc.args[0].retriable():
                     raise
+                fresh = False
                 log.warning("init_transactions_retry", error=exc.args[0].name())
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 15.0)
+            except CallStuck as exc:
+                fresh = True  # that producer is lost to its stuck call
+                log.warning("init_transactions_retry", error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
 
     async def _retry_twin_batch(self, messages: list[Inbound], exc: DeliveryFailed) -> None:
         """Kafka did not take a twin batch's outputs (e.g. a producer stuck after a broker
