@@ -12,6 +12,7 @@ from connectors.ehr import codes
 from connectors.exceptions import FhirMappingError
 from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.records import biometric_sample, envelope, event_id
+from novamind.privacy.fieldcrypt import field_context
 
 Records = list[tuple[str, dict[str, Any]]]
 _TAGS = re.compile(r"<[^>]+>")
@@ -27,15 +28,17 @@ class MapContext:
     source: str
     as_of: date
     received_time: datetime
-    encrypt_text: Callable[[str], dict[str, Any]] | None = None
+    encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None  # (text, associated data)
     emit_biometrics: bool = False
 
-    def narrative(self, texts: Iterable[str | None]) -> dict[str, Any] | None:
-        """Encrypt free text with the hook, or drop it when there is none."""
+    def narrative(self, texts: Iterable[str | None], patient_id: str) -> dict[str, Any] | None:
+        """Encrypt free text with the hook, bound to this patient's ClinicalEvent narrative
+        (a ciphertext moved to another patient or field does not decrypt), or drop it when
+        there is no hook."""
         text = "\n".join(t for t in texts if t)
         if not text or self.encrypt_text is None:
             return None
-        return self.encrypt_text(text)
+        return self.encrypt_text(text, field_context(patient_id, "ClinicalEvent", "narrative"))
 
     def envelope(self, resource: Any, record_type: str, patient_id: str,
                  when: datetime) -> dict[str, Any]:
@@ -104,7 +107,7 @@ def map_vital(obs: Any, code: str, pid: str, ctx: MapContext) -> Records:
     rec = ctx.envelope(obs, "ClinicalEvent", pid, when)
     rec.update(kind="OBSERVATION", code_system="LOINC", code=code, display=coding.display,
                value_number=float(qty.value), value_unit=unit, value_code=None,
-               status=obs.status, narrative=ctx.narrative(n.text for n in obs.note or ()))
+               status=obs.status, narrative=ctx.narrative((n.text for n in obs.note or ()), pid))
     out: Records = [("ClinicalEvent", rec)]
     if ctx.emit_biometrics:
         out.append(("BiometricSample", _vital_sample(obs, code, float(qty.value), unit, pid, ctx,
@@ -163,7 +166,7 @@ def map_condition(cond: Any, pid: str, ctx: MapContext) -> Records:
     rec = ctx.envelope(cond, "ClinicalEvent", pid, when)
     rec.update(kind="CONDITION", code_system=_code_system(coding.system), code=coding.code,
                display=coding.display, value_number=None, value_unit=None, value_code=None,
-               status=status[0].code if status else None, narrative=ctx.narrative(texts))
+               status=status[0].code if status else None, narrative=ctx.narrative(texts, pid))
     return [("ClinicalEvent", rec)]
 
 

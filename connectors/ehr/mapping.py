@@ -98,7 +98,7 @@ class FhirMapper:
     """
 
     def __init__(self, *, key: bytes, as_of: date, source: str = "fhir:ehr",
-                 encrypt_text: Callable[[str], dict[str, Any]] | None = None,
+                 encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None,
                  received_time: datetime | None = None, emit_biometrics: bool = False,
                  patient_index: dict[str, str] | None = None) -> None:
         self.ctx = MapContext(key=key, source=source, as_of=as_of,

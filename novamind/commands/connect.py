@@ -24,6 +24,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,6 +111,7 @@ class Job:
     records: Callable[[Any], Iterator[Any]]  # (ImportSummary) -> mapped records
     fraction: Callable[[], float | None] | None = None
     commit: Callable[[], None] | None = None  # only after every record was acknowledged
+    free_text: str | None = None  # FHIR notes and narratives: "encrypted" or "dropped"
     close: Callable[[], None] | None = None
 
 
@@ -124,7 +126,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.new_event_loop()
     try:
         try:
-            job = BUILDERS[args.connector](args, key, loop)
+            builder = BUILDERS[args.connector]
+            if args.connector in ("fhir", "fhir-sync"):
+                builder = partial(builder, encrypt_text=_narrative_encryptor(settings))
+            job = builder(args, key, loop)
         except ConnectorError as exc:
             raise UsageError(str(exc)) from exc
         try:
@@ -186,6 +191,8 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
     if complete and job.commit is not None:
         job.commit()
     out = summary.as_dict() | {"connector": job.label, "audited": audit.recorded}
+    if job.free_text is not None:
+        out["free_text"] = job.free_text
     if error is not None:
         out["error"] = error
         print(f"novamind connect {job.label}: {error}", file=sys.stderr)
@@ -200,6 +207,22 @@ def _note(progress: Any, text: str) -> None:
         progress.note(text)
     else:
         print(text, file=sys.stderr)
+
+
+def _narrative_encryptor(settings: Settings) -> Callable[[str, bytes], dict[str, Any]] | None:
+    """FHIR free text is field-encrypted when field keys are configured, else dropped."""
+    from novamind.cli import UsageError
+    from novamind.privacy.exceptions import KeyConfigurationError
+    from novamind.privacy.fieldcrypt import FieldCipher
+
+    security = settings.security
+    if not security.field_keys and security.field_keys_file is None:
+        return None
+    try:
+        cipher = FieldCipher.from_settings(security)
+    except KeyConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
+    return lambda text, context: cipher.encrypt(text, context=context).model_dump()
 
 
 def _pseudonym_key(settings: Settings) -> bytes:
@@ -287,7 +310,13 @@ class ExtractionAudit:
 
 
 # ------------------------------------------------------------------ the connectors
-def _fhir_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEventLoop) -> Job:
+def _fhir_job(
+    args: argparse.Namespace,
+    key: bytes,
+    _loop: asyncio.AbstractEventLoop,
+    *,
+    encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None,
+) -> Job:
     from itertools import chain
 
     from connectors.delivery import EHR_TOPICS
@@ -297,7 +326,7 @@ def _fhir_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEvent
     from schemas.topics import Principal
 
     input_files(args.paths, FHIR_SUFFIXES)  # every path exists and holds something to read
-    mapper = FhirMapper(key=key, as_of=args.as_of or _today(), source=args.source)
+    mapper = FhirMapper(key=key, as_of=args.as_of or _today(), source=args.source, encrypt_text=encrypt_text)
     resources = chain.from_iterable(iter_resources(p) for p in args.paths)
     return Job(
         label="fhir",
@@ -306,10 +335,17 @@ def _fhir_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEvent
         scopes=" ".join(f"system/{t}.read" for t in MODELS),
         routes=EHR_TOPICS,
         records=lambda summary: fhir_records(resources, mapper, summary),
+        free_text="dropped" if encrypt_text is None else "encrypted",
     )
 
 
-def _fhir_sync_job(args: argparse.Namespace, key: bytes, loop: asyncio.AbstractEventLoop) -> Job:
+def _fhir_sync_job(
+    args: argparse.Namespace,
+    key: bytes,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None,
+) -> Job:
     import aiohttp
 
     from connectors.delivery import EHR_TOPICS
@@ -343,7 +379,13 @@ def _fhir_sync_job(args: argparse.Namespace, key: bytes, loop: asyncio.AbstractE
         patients = json.loads(index.read_text(encoding="utf-8")) if index.exists() else {}
     except ValueError as exc:
         raise AdapterError("patient index is not valid JSON", path=str(index)) from exc
-    mapper = FhirMapper(key=key, as_of=args.as_of or _today(), source=args.source, patient_index=patients)
+    mapper = FhirMapper(
+        key=key,
+        as_of=args.as_of or _today(),
+        source=args.source,
+        patient_index=patients,
+        encrypt_text=encrypt_text,
+    )
 
     async def session() -> aiohttp.ClientSession:
         return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
@@ -374,6 +416,7 @@ def _fhir_sync_job(args: argparse.Namespace, key: bytes, loop: asyncio.AbstractE
         records=lambda summary: fhir_records(_blocking(loop, sync.resources()), mapper, summary),
         commit=commit,
         close=lambda: loop.run_until_complete(http.close()),
+        free_text="dropped" if encrypt_text is None else "encrypted",
     )
 
 
@@ -496,7 +539,7 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-BUILDERS: dict[str, Callable[[argparse.Namespace, bytes, asyncio.AbstractEventLoop], Job]] = {
+BUILDERS: dict[str, Callable[..., Job]] = {  # (args, pseudonym key, loop) -> Job
     "fhir": _fhir_job,
     "fhir-sync": _fhir_sync_job,
     "fitbit": _fitbit_job,

@@ -42,11 +42,13 @@ from novamind.kafka import admin_config
 from novamind.lag import end_offsets
 from novamind.mongo import database, mongo_client
 from novamind.privacy.audit import AuditLog, AuditQuery
+from novamind.privacy.fieldcrypt import FieldCipher, field_context, generate_key
 from novamind.producer import EventProducer
 from novamind.settings import PROJECT_ROOT, SecuritySettings, Settings
 from novamind.topicadmin import ensure_topics
 from novamind.topicreader import read_all
 from schemas.codec import AvroCodec
+from schemas.models import EncryptedText
 
 FIXTURES = Path(__file__).resolve().parents[1] / "connectors" / "fixtures"
 KEY = "integration-pseudonym-key-0123456789"
@@ -177,6 +179,7 @@ def test_fhir_bundle_file_exact_records_keys_ids_audit(scenario: Settings, capsy
     assert Counter(name for _, name, _ in got) == Counter(t for _, t, _ in expected)
     assert by_id([r for _, _, r in got]) == by_id([r for _, _, r in expected])
 
+    assert summary["free_text"] == "dropped"  # no field keys configured
     code, again, _ = connect(scenario, capsys, "fhir", str(bundle), "--as-of", AS_OF.isoformat())
     assert code == 0 and again["produced"] == {"ehr-clinical-events": 8}
     ids = Counter(r["event_id"] for _, _, r in decoded(scenario, "ehr-clinical-events"))
@@ -197,6 +200,30 @@ def test_fhir_bundle_file_exact_records_keys_ids_audit(scenario: Settings, capsy
     audit_keys = {m.key() for m in messages(scenario, "audit-events")}
     assert audit_keys == {pid.encode()}
     assert_no_phi(scenario, SYNTHEA_PHI)
+
+
+def test_fhir_free_text_reaches_kafka_only_field_encrypted(scenario: Settings, capsys, tmp_path: Path):
+    keys = tmp_path / "field-keys.json"
+    keys.write_text(json.dumps({"k1": generate_key()}))
+    security = scenario.security.model_copy(update={"field_keys_file": keys, "active_field_key_id": "k1"})
+    secured = scenario.model_copy(update={"security": security})
+    bundle = FIXTURES / "fhir/synthea_patient_bundle.json"
+    code, summary, err = connect(secured, capsys, "fhir", str(bundle), "--as-of", AS_OF.isoformat())
+    assert code == 0, err
+    assert summary["free_text"] == "encrypted" and summary["produced"] == {"ehr-clinical-events": 8}
+
+    cipher = FieldCipher.from_settings(security)
+    def opened(record: dict[str, Any]) -> str:
+        context = field_context(record["patient_id"], "ClinicalEvent", "narrative")
+        return cipher.decrypt(EncryptedText(**record["narrative"]), context=context)
+
+    narratives = {
+        r["kind"]: opened(r)
+        for _, name, r in decoded(secured, "ehr-clinical-events")
+        if name == "ClinicalEvent" and r["narrative"] is not None
+    }
+    assert "sister Anna is main support" in narratives["CONDITION"]
+    assert_no_phi(secured, (*SYNTHEA_PHI, "sister Anna", "divorce", "anxious"))
 
 
 def test_fhir_ndjson_directory_reports_each_bad_resource(scenario: Settings, capsys):

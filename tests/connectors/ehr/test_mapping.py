@@ -2,10 +2,15 @@ import json
 from collections import Counter
 from datetime import UTC, date, datetime
 
+import pytest
+
 from connectors.ehr import FhirMapper
 from connectors.ehr.reader import iter_resources
 from connectors.pseudonyms import pseudonymize
 from connectors.simulator.synthea import synthea_like_bundle
+from novamind.privacy.exceptions import DecryptionFailed
+from novamind.privacy.fieldcrypt import FieldCipher, field_context
+from schemas.models import EncryptedText
 from tests.connectors.conftest import PSEUDONYM_KEY
 
 AS_OF = date(2024, 6, 1)
@@ -65,17 +70,24 @@ def test_no_names_dates_or_free_text_leave_without_the_hook(fixtures):
     assert all(rec.get("narrative") is None for _, t, rec in out if t == "ClinicalEvent")
 
 
-def test_free_text_goes_through_the_encrypt_hook(fixtures):
+def test_free_text_is_encrypted_bound_to_the_patient_and_field(fixtures):
+    cipher = FieldCipher({"k1": bytes(range(32))}, "k1")
     seen = []
 
-    def encrypt(text):
+    def encrypt(text, context):
         seen.append(text)
-        return {"key_id": "k1", "nonce": b"\0" * 12, "ciphertext": b"sealed"}
+        return cipher.encrypt(text, context=context).model_dump()
 
     out = list(mapper(encrypt_text=encrypt).map_path(fixtures / "fhir/synthea_patient_bundle.json"))
     cond = next(r for _, t, r in out if t == "ClinicalEvent" and r["kind"] == "CONDITION")
-    assert cond["narrative"] == {"key_id": "k1", "nonce": b"\0" * 12, "ciphertext": b"sealed"}
+    sealed = EncryptedText(**cond["narrative"])
+    text = cipher.decrypt(sealed, context=field_context(cond["patient_id"], "ClinicalEvent", "narrative"))
+    assert "sister Anna is main support" in text
     assert any("sister Anna" in t for t in seen) and any("anxious" in t for t in seen)
+    with pytest.raises(DecryptionFailed):  # moved to another patient, it does not open
+        cipher.decrypt(sealed, context=field_context("p_" + "0" * 32, "ClinicalEvent", "narrative"))
+    blob = json.dumps([rec for _, _, rec in out], default=str)
+    assert "Anna" not in blob and "anxious" not in blob
 
 
 def test_r4_encounter_with_class_coding_parses(fixtures):
