@@ -195,7 +195,7 @@ class LocalServices:
     def _format_kafka_storage(self, config: Path) -> None:
         if (self.kafka_data / "meta.properties").exists():
             return  # formatted before: the data survives restarts
-        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         _run_or_explain(
             [
                 "java",
@@ -335,6 +335,15 @@ def _require_free_port(port: int, what: str, variable: str) -> None:
             f"port {port} for {what} is taken by another process: stop it, or choose another "
             f"port with {variable}=..."
         )
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (base64url UUID) that does not start with "-": the storage
+    tool would read such an id as an option (Kafka's own ``Uuid.randomUuid`` skips them too)."""
+    while True:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _run_or_explain(

@@ -18,8 +18,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
-from base64 import urlsafe_b64encode
 from pathlib import Path
 from string import Template
 from types import TracebackType
@@ -34,6 +32,7 @@ from novamind.localservices import (
     _require_free_port,
     _run_or_explain,
     _tail,
+    new_cluster_id,
 )
 from novamind.settings import KafkaSettings
 
@@ -191,7 +190,7 @@ class SecureBroker:
     def _format_storage(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return  # formatted before; the credentials are already in the metadata log
-        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         scram = f"{MECHANISM}=[name={ADMIN},password={self._admin_password.get_secret_value()}]"
         _run_or_explain(
             [

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import uuid
+from base64 import urlsafe_b64encode
 from pathlib import Path
 
 import pytest
 
-from novamind.localservices import LocalServices, ServiceError
+from novamind import localservices
+from novamind.localservices import LocalServices, ServiceError, new_cluster_id
 from novamind.settings import LocalServicesSettings
 
 
@@ -93,3 +96,11 @@ def test_cli_prints_one_line_not_a_traceback(tmp_path, monkeypatch, capsys) -> N
     err = capsys.readouterr().err
     assert err.startswith("novamind services: Maven (mvn) is needed")
     assert "Traceback" not in err
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The storage tool reads an id starting with "-" as an option; such ids are drawn again."""
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x10" * 16)])
+    monkeypatch.setattr(localservices.uuid, "uuid4", lambda: next(drawn))
+    assert urlsafe_b64encode(b"\xf8" + b"\x00" * 15).startswith(b"-")
+    assert new_cluster_id() == urlsafe_b64encode(b"\x10" * 16).decode().rstrip("=")
