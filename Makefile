@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lock services services-down services-status topics test test-unit lint demo bench bench-ci clean
+.PHONY: help install lock services services-down services-status topics test test-unit lint demo demo-clean bench bench-ci clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: $(STAMP)  ## ruff and mypy
 
 demo: services  ## the main job end to end on the local services (options: DEMO_ARGS="--help")
 	$(BIN)/python -m novamind.demo $(DEMO_ARGS)
+
+demo-clean: services  ## remove earlier demo runs (topics, consumer groups, databases, demo-output/)
+	$(BIN)/python -m novamind.demo --clean
 
 bench: services  ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench.run_all

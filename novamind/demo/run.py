@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     parser.add_argument("--replicas", type=int, default=2, help="worker replicas (default 2)")
+    parser.add_argument(
+        "--clean",
+        action="store_true",
+        help="remove every earlier run (topics, consumer groups, database, demo-output folder) and exit",
+    )
     args = parser.parse_args(argv)
     if args.patients < 1 or args.days < 1 or args.replicas < 1:
         parser.error("--patients, --days and --replicas must be at least 1")
@@ -52,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        _run(args)
+        if args.clean:
+            _clean()
+        else:
+            _run(args)
     except (KeyboardInterrupt, DemoInterrupted):
         print("\nmake demo: interrupted; the workers and the intake are stopped", file=sys.stderr)
         return 130
@@ -73,6 +81,17 @@ def _interrupt(_signum: int, _frame: Any) -> NoReturn:
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
+
+
+def _clean() -> None:
+    from novamind.demo import cleanup
+
+    settings = Settings()
+    runs = cleanup.find_runs(settings, OUTPUT)
+    _step(f"removing {cleanup.describe(runs)}")
+    cleanup.remove_runs(settings, runs)
+    for run in sorted(runs):
+        print(f"  removed demo run {run}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -189,6 +208,16 @@ def _report(settings: Settings, totals: FeedTotals, out: Path, log_paths: list[P
     for command in summary.explore_commands(settings, patient):
         print(f"  {command}")
     print(f"  vendor files: {_rel(out / 'vendor')}   logs: {_rel(out / 'logs')}")
+    _mention_earlier_runs(settings, out.name)
+
+
+def _mention_earlier_runs(settings: Settings, this_run: str) -> None:
+    from novamind.demo import cleanup
+
+    earlier = {run: left for run, left in cleanup.find_runs(settings, OUTPUT).items() if run != this_run}
+    if earlier:
+        held = cleanup.describe(earlier)
+        print(f"  earlier runs: {held} (make demo-clean removes every run, this one included)")
 
 
 def _rel(path: Path) -> str:
