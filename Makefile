@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TOOLS := .local/bin
+PROMTOOL := $(TOOLS)/promtool
+PROMTOOL_VERSION := v0.316.0
+KUSTOMIZE := $(TOOLS)/kustomize
+KUSTOMIZE_VERSION := v5.7.1
 
 .PHONY: help install lock services services-down services-status topics test test-unit lint demo demo-clean bench bench-ci clean
 
@@ -34,8 +39,15 @@ services-status: $(STAMP)  ## report the local services
 topics: services  ## create or check every topic of the registry
 	$(BIN)/novamind topics create
 
-test: services lint  ## install, start the services, lint, run every test
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+test: services lint $(PROMTOOL) $(KUSTOMIZE)  ## install, start the services, lint, run every test
+	PROMTOOL=$(CURDIR)/$(PROMTOOL) KUSTOMIZE=$(CURDIR)/$(KUSTOMIZE) $(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# Checkers the deploy tests run (alerting rules, dashboard queries, k8s manifests), built from the Go module proxy.
+$(PROMTOOL):
+	GOBIN=$(CURDIR)/$(TOOLS) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/$(TOOLS) GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 test-unit: $(STAMP)  ## run the tests that need no services
 	$(BIN)/python -m pytest -q -m "not integration"; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
