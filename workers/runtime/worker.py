@@ -248,10 +248,10 @@ class Worker:
             m = inbound(message)
             (twin_inputs if m.topic == self.topic(TWIN_INPUTS) else source).append(m)
         monitor.count_in(self.unprefix(m.topic) for m in (*source, *twin_inputs))
+        if twin_inputs:  # first: a report's twin update does not wait for this batch's ingest
+            await self._apply_twin_inputs(twin_inputs)
         if source:
             await self._ingest(source)
-        if twin_inputs:
-            await self._apply_twin_inputs(twin_inputs)
         self._record_lag()
         self.health.batches += 1
         self.health.last_batch_at = time.time()
