@@ -27,7 +27,10 @@ def plot_trajectory(
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+
+    from schemas.assessments import instrument_spec
 
     days = sorted((f for f in features if f["patient_id"] == patient), key=lambda f: f["date"])
     mine = [u for u in updates if u["patient_id"] == patient]
@@ -39,14 +42,32 @@ def plot_trajectory(
     for alert in (a for a in alerts if a["patient_id"] == patient):
         top.axvline(alert["event_time"].date(), color="red", alpha=0.4)
     top.set_ylabel("severity 0-10")
+    top.set_ylim(0, 10.5)
     top.legend(loc="upper left")
     phq = [(f["date"], f["phq9_total"]) for f in days if f["phq9_total"] is not None]
     bottom.plot([d for d, _ in phq], [v for _, v in phq], "o-", label="PHQ-9")
     bottom.plot(
         [u["as_of_date"] for u in mine], [u["forecast_phq9"] for u in mine], "--", label="PHQ-9 forecast"
     )
+    phq9 = instrument_spec("PHQ9")
+    for lower, band in phq9.bands[1:]:  # the band boundaries, named at the right edge
+        bottom.axhline(lower, color="grey", linestyle=":", linewidth=0.8)
+        bottom.annotate(
+            band.value.lower().replace("_", " "),
+            (1.0, lower),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 2),
+            textcoords="offset points",
+            ha="right",
+            fontsize=7,
+            color="grey",
+        )
+    bottom.set_ylim(0, phq9.max_total + 0.5)
     bottom.set_ylabel("PHQ-9 total")
     bottom.legend(loc="upper left")
+    locator = mdates.AutoDateLocator()
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fig.suptitle(f"Twin trajectory of {patient} (red: alerts)")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
