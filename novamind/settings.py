@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -89,12 +89,29 @@ class WorkerSettings(BaseModel):
     replica_id: str | None = Field(
         default=None, description="stable replica name (e.g. the pod name); default host and pid"
     )
+    lateness_days: int = Field(
+        default=30, ge=2, description="events this far behind their stream still fold into their day"
+    )
+    dedup_horizon_days: int = Field(
+        default=31, ge=2, description="event ids are remembered this long (covers lateness_days)"
+    )
+    window_retention_days: int = Field(
+        default=90, ge=2, description="longest a patient-day is kept while a quiet stream may fold into it"
+    )
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     view_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="actor -> bearer token allowed to read patient views; none: patient views are off",
     )
+
+    @model_validator(mode="after")
+    def _windows_cover_lateness(self) -> WorkerSettings:
+        for name in ("dedup_horizon_days", "window_retention_days"):
+            days = getattr(self, name)
+            if days < self.lateness_days:
+                raise ValueError(f"{name} ({days}) must cover lateness_days ({self.lateness_days})")
+        return self
 
 
 class SecuritySettings(BaseModel):

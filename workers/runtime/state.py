@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from dataclasses import replace
 from functools import partial
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from novamind.lag import retrying
-from workers.features.patient import DEFAULT_WINDOWS, WindowConfig
+from novamind.settings import WorkerSettings
+from workers.features.patient import DAY_MS, DEFAULT_WINDOWS, WindowConfig
 from workers.pipeline.ingest import PatientEntry
+
+
+def window_config(worker: WorkerSettings) -> WindowConfig:
+    """The windows a replica keeps, from ``NOVAMIND_WORKER__*`` (lateness, dedup, retention)."""
+    return replace(
+        DEFAULT_WINDOWS,
+        lateness_ms=worker.lateness_days * DAY_MS,
+        dedup_horizon_ms=worker.dedup_horizon_days * DAY_MS,
+        retention_ms=worker.window_retention_days * DAY_MS,
+    )
 
 
 def encode_entry(entry: PatientEntry) -> bytes:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -46,7 +47,7 @@ from workers.pipeline.twin import TwinEntry, TwinProcessor
 from workers.runtime import clients, monitor
 from workers.runtime.deadline import CallStuck, call_with_deadline
 from workers.runtime.outputs import DeliveryFailed, Outputs
-from workers.runtime.state import PatientStates, encode_entry, read_changelog
+from workers.runtime.state import PatientStates, decode_entry, encode_entry, read_changelog, window_config
 from workers.twin.store import TwinStore
 from workers.twin.twin import new_twin
 
@@ -96,8 +97,9 @@ class Worker:
         self.codec = codec or AvroCodec.from_settings(settings.kafka)
         self.store = store
         self.topic = settings.kafka.topic
-        self.states = PatientStates()
-        self.ingest = IngestProcessor(codec=self.codec, entries=self.states)
+        windows = window_config(settings.worker)
+        self.states = PatientStates(decode=partial(decode_entry, config=windows))
+        self.ingest = IngestProcessor(codec=self.codec, entries=self.states, config=windows)
         self.twin = TwinProcessor(codec=self.codec)
         self.twins: dict[str, TwinEntry] = {}
         self.health = Health()

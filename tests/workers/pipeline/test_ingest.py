@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from pydantic import ValidationError
+
+from novamind.settings import WorkerSettings
 from schemas.codec import AvroCodec
 from workers.pipeline.ingest import Inbound, IngestProcessor, safety_alerts_of
+from workers.runtime.state import window_config
 
 codec = AvroCodec()
 PATIENT = "p_" + "1" * 32
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
+DAY = 86_400_000
 
 
 def _sample(minute: int, value: float = 70.0, unit: str = "beats/min") -> dict:
@@ -114,3 +120,34 @@ def test_twin_relevant_events_are_forwarded_in_order() -> None:
         [_message(0, "AssessmentResult", {**_phq9([0] * 9), "band": "MINIMAL"}, topic="patient-reports")]
     )
     assert [name for name, _ in result.twin_inputs] == ["AssessmentResult"]
+
+
+def test_the_configured_lateness_decides_what_folds_and_what_is_late() -> None:
+    received = int(T0.timestamp() * 1000) + 6 * DAY  # all read six days after T0
+
+    def message(offset: int, minute: int) -> Inbound:
+        value = codec.encode_dict("BiometricSample", _sample(minute, value=60.0 + offset))
+        return Inbound(PATIENT.encode(), value, "wearable-biometrics", 0, offset, received)
+
+    # the stream moves five days on, then a sample from the first day arrives
+    batch = [message(0, 0), message(1, 5 * 24 * 60), message(2, 1)]
+    day0 = int(T0.timestamp() * 1000) // DAY
+
+    default_entries: dict = {}
+    folded = IngestProcessor(codec=codec, entries=default_entries).process(batch)
+    assert folded.dead_letters == []
+    assert default_entries[PATIENT].state.days[day0].moments("HEART_RATE").n == 2
+
+    short = window_config(WorkerSettings(lateness_days=2, dedup_horizon_days=2, window_retention_days=3))
+    assert (short.lateness_ms, short.dedup_horizon_ms, short.retention_ms) == (2 * DAY, 2 * DAY, 3 * DAY)
+    short_entries: dict = {}
+    rejected = IngestProcessor(codec=codec, entries=short_entries, config=short).process(batch)
+    assert [(d["source_offset"], d["error_class"]) for d in rejected.dead_letters] == [(2, "LateEvent")]
+    assert short_entries[PATIENT].state.days[day0].moments("HEART_RATE").n == 1
+
+
+def test_windows_must_cover_the_lateness() -> None:
+    with pytest.raises(ValidationError, match=r"dedup_horizon_days \(20\) must cover lateness_days \(30\)"):
+        WorkerSettings(dedup_horizon_days=20)
+    with pytest.raises(ValidationError, match=r"window_retention_days \(10\) must cover lateness_days"):
+        WorkerSettings(window_retention_days=10)
