@@ -24,7 +24,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,8 +127,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             builder = BUILDERS[args.connector]
             if args.connector in ("fhir", "fhir-sync"):
-                builder = partial(builder, encrypt_text=_narrative_encryptor(settings))
-            job = builder(args, key, loop)
+                encrypt_text = _narrative_encryptor(settings)
+                job = builder(args, key, loop, encrypt_text=encrypt_text)
+                job.free_text = "dropped" if encrypt_text is None else "encrypted"
+            else:
+                job = builder(args, key, loop)
         except ConnectorError as exc:
             raise UsageError(str(exc)) from exc
         try:
@@ -335,7 +337,6 @@ def _fhir_job(
         scopes=" ".join(f"system/{t}.read" for t in MODELS),
         routes=EHR_TOPICS,
         records=lambda summary: fhir_records(resources, mapper, summary),
-        free_text="dropped" if encrypt_text is None else "encrypted",
     )
 
 
@@ -416,7 +417,6 @@ def _fhir_sync_job(
         records=lambda summary: fhir_records(_blocking(loop, sync.resources()), mapper, summary),
         commit=commit,
         close=lambda: loop.run_until_complete(http.close()),
-        free_text="dropped" if encrypt_text is None else "encrypted",
     )
 
 

@@ -12,8 +12,12 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from novamind.settings import Settings
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
 
 _PREFIX = re.compile(r"^demo-(\d{14})\.")
 _DATABASE = re.compile(r"^novamind_demo_(\d{14})$")
@@ -53,7 +57,6 @@ def group_runs(
 def find_runs(settings: Settings, output: Path) -> dict[str, DemoRun]:
     """Every demo run on the services of ``settings`` and under ``output``."""
     from confluent_kafka.admin import AdminClient
-    from pymongo import MongoClient
 
     from novamind.kafka import admin_config
 
@@ -61,9 +64,7 @@ def find_runs(settings: Settings, output: Path) -> dict[str, DemoRun]:
     topics = admin.list_topics(timeout=30).topics
     listed = admin.list_consumer_groups(request_timeout=30).result()
     groups = [g.group_id for g in listed.valid]
-    client: MongoClient[dict[str, object]] = MongoClient(
-        settings.mongo.uri.get_secret_value(), serverSelectionTimeoutMS=10_000
-    )
+    client = _mongo(settings)
     try:
         databases = client.list_database_names()
     finally:
@@ -75,7 +76,6 @@ def find_runs(settings: Settings, output: Path) -> dict[str, DemoRun]:
 def remove_runs(settings: Settings, runs: dict[str, DemoRun]) -> None:
     """Delete the topics, consumer groups, databases and folders of ``runs``."""
     from confluent_kafka.admin import AdminClient
-    from pymongo import MongoClient
 
     from novamind.kafka import admin_config
 
@@ -88,9 +88,7 @@ def remove_runs(settings: Settings, runs: dict[str, DemoRun]) -> None:
     if groups:
         for future in admin.delete_consumer_groups(groups, request_timeout=60).values():
             future.result()
-    client: MongoClient[dict[str, object]] = MongoClient(
-        settings.mongo.uri.get_secret_value(), serverSelectionTimeoutMS=10_000
-    )
+    client = _mongo(settings)
     try:
         for name in (d for run in runs.values() for d in run.databases):
             client.drop_database(name)
@@ -98,6 +96,12 @@ def remove_runs(settings: Settings, runs: dict[str, DemoRun]) -> None:
         client.close()
     for folder in (f for run in runs.values() for f in run.folders):
         shutil.rmtree(folder)
+
+
+def _mongo(settings: Settings) -> MongoClient[dict[str, object]]:
+    from pymongo import MongoClient
+
+    return MongoClient(settings.mongo.uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
 
 
 def describe(runs: dict[str, DemoRun]) -> str:

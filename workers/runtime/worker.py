@@ -136,7 +136,7 @@ class Worker:
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        await self._blocking(self.txn_producer.init_transactions, 30)
+        await self._txn_call("init_transactions", timeout_s=30)
         await self.store.ensure_indexes()
         topics = [self.topic(t) for t in (*SOURCE_TOPICS, TWIN_INPUTS)]
         self.consumer.subscribe(
