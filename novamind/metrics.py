@@ -43,6 +43,7 @@ class Step(StrEnum):
     TWIN_APPLY = "twin_apply"  # apply a batch of twin inputs with the pure twin functions
     TWIN_STORE = "twin_store"  # write the batch's twins to MongoDB
     RESTORE = "restore"  # rebuild a partition's state after it was assigned
+    STATE_WRITE = "state_write"  # write a committed batch's state parts to the local stores
 
 
 STEPS = frozenset(Step)

@@ -98,6 +98,15 @@ class WorkerSettings(BaseModel):
     window_retention_days: int = Field(
         default=90, ge=2, description="longest a patient-day is kept while a quiet stream may fold into it"
     )
+    state_dir: Path | None = Field(
+        default=None,
+        description="local state stores (RocksDB); kept across restarts when replica_id is set; "
+        "default .local/state/<replica_id>, or a temporary folder without a replica_id",
+    )
+    state_cache_patients: int = Field(
+        default=10_000, ge=1, description="patients kept in memory (the least recently used go)"
+    )
+    state_block_cache_mb: int = Field(default=64, ge=1, description="RocksDB block cache of the stores")
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     view_tokens: dict[str, SecretStr] = Field(

@@ -33,12 +33,32 @@ def test_read_changelog_keeps_the_latest_committed_value(settings: Settings, run
     consumer = Consumer(clients.restore_consumer(settings))
     probe = Consumer(clients.offset_probe(settings))
     try:
-        restored = read_changelog(consumer, topic, [0, 1], probe=probe, progress=lambda *p: seen.append(p))
+        restored, reached = _read(consumer, topic, {0: None, 1: None}, probe, seen)
+        tail, _ = _read(consumer, topic, {0: 2, 1: None}, probe, [])  # from a checkpoint
     finally:
         consumer.close()
         probe.close()
-    assert restored == {0: {"a": b"2"}, 1: {}}
+    assert restored == {0: {b"a": b"2"}, 1: {}}
     assert seen[-2:] == [(0, 4, 0), (1, 0, 0)]
+    assert reached[0] >= 4 and reached[1] == 0
+    assert tail == {0: {b"a": b"2", b"b": None}, 1: {}}
+
+
+def _read(consumer, topic, starts, probe, seen):
+    latest: dict[int, dict[bytes, bytes | None]] = {}
+
+    def apply(partition, records):
+        for key, value in records:
+            latest.setdefault(partition, {})[key] = value
+
+    reached = read_changelog(
+        consumer, topic, starts, probe=probe, apply=apply, progress=lambda *p: seen.append(p)
+    )
+    for p in starts:
+        if starts[p] is None:
+            latest.setdefault(p, {})
+            latest[p] = {k: v for k, v in latest[p].items() if v is not None}
+    return latest, reached
 
 
 def test_read_changelog_waits_for_a_transaction_open_at_the_log_end(settings: Settings, run_id: str) -> None:
@@ -56,12 +76,12 @@ def test_read_changelog_waits_for_a_transaction_open_at_the_log_end(settings: Se
     probe = Consumer(clients.offset_probe(settings))
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            reading = pool.submit(read_changelog, consumer, topic, [0], probe=probe, progress=lambda *p: None)
+            reading = pool.submit(_read, consumer, topic, {0: None}, probe, [])
             time.sleep(2.0)
             assert not reading.done()  # the open transaction's fate is not known yet
             producer.commit_transaction(30)
-            restored = reading.result(timeout=60)
+            restored, _ = reading.result(timeout=60)
     finally:
         consumer.close()
         probe.close()
-    assert restored == {0: {"a": b"pending"}}
+    assert restored == {0: {b"a": b"pending"}}

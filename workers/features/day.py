@@ -1,17 +1,31 @@
-"""One patient-day of event-time state: small, mergeable, JSON-serialisable.
+"""One patient-day of event-time state: small, mergeable, stored as a day part and hour cells.
 
 Holds hourly moments per metric (see :mod:`workers.features.moments`), a per-metric value
 histogram for the robust z-score, the night's sleep stage seconds (for the night that
 ENDS on this date, see :mod:`workers.features.patient`), symptom severity sums, quality
-counters and the publication bookkeeping (``published`` count, ``dirty`` flag).
+counters, the publication bookkeeping (``published`` count, ``dirty`` flag) and the
+fingerprints of the event ids folded in, per stream and hour (deduplication).
+
+Storage (:mod:`workers.features.parts`) splits a day into its *meta* (histograms, sleep,
+symptoms, counters, bookkeeping) and one *cell* per hour (that hour's moments and
+fingerprints), so a live event rewrites one small cell, not the day. ``changed_hours``
+names the cells changed since the last write.
+
+Deduplication keeps 32-bit BLAKE2b fingerprints per (stream, hour): 4 bytes per event.
+A new event is taken for a duplicate only when its fingerprint equals one of the ``n``
+others of its stream in the same hour: probability ``n / 2**32`` (1.4e-8 at 60 events an
+hour, i.e. about one sample in 70 million per minute-level stream).
 """
 
 from __future__ import annotations
 
+import base64
+import sys
 from array import array
+from hashlib import blake2b
 from typing import Any
 
-from workers.features.moments import Moments, daily, fold, hourly
+from workers.features.moments import SLOT, Moments, daily, fold, hourly
 from workers.validation.catalog import METRICS
 
 # indices into DayWindow.q (quality / bookkeeping counters)
@@ -25,12 +39,31 @@ REPORTS = 6  # symptom reports and assessments attributed to the day
 N_COUNTERS = 7
 
 SLEEP_INDEX = {"AWAKE": 0, "LIGHT": 1, "DEEP": 2, "REM": 3, "ASLEEP": 4}
+HOURS = 24
+FINGERPRINT = "I"  # array typecode of the 32-bit id fingerprints
+assert array(FINGERPRINT).itemsize == 4
+
+
+def fingerprint(event_id: str) -> int:
+    """Unsigned 32-bit BLAKE2b fingerprint of an event id (the same in every process)."""
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=4).digest(), "little")
 
 
 class DayWindow:
     """Event-time aggregates of one UTC day (``day`` = days since 1970-01-01)."""
 
-    __slots__ = ("day", "dirty", "hist", "published", "q", "series", "sleep", "symptoms")
+    __slots__ = (
+        "changed_hours",
+        "day",
+        "dirty",
+        "hist",
+        "published",
+        "q",
+        "seen",
+        "series",
+        "sleep",
+        "symptoms",
+    )
 
     def __init__(self, day: int) -> None:
         self.day = day
@@ -41,6 +74,22 @@ class DayWindow:
         self.q = [0] * N_COUNTERS
         self.published = 0
         self.dirty = False
+        self.seen: dict[int, array[int]] = {}  # stream index * 24 + hour -> fingerprints
+        self.changed_hours: set[int] = set()
+
+    def admit(self, stream: int, hour: int, event_id: str) -> bool:
+        """Record an event id of ``stream`` in ``hour``; False if it was folded in before."""
+        key = stream * HOURS + hour
+        fp = fingerprint(event_id)
+        seen = self.seen.get(key)
+        if seen is None:
+            self.seen[key] = array(FINGERPRINT, (fp,))
+        elif fp in seen:
+            return False
+        else:
+            seen.append(fp)
+        self.changed_hours.add(hour)
+        return True
 
     def add_value(self, metric: str, hour: int, value: float, outlier: bool) -> None:
         """Fold a validated sample into its hourly slot and the quality histogram."""
@@ -48,6 +97,7 @@ class DayWindow:
         if series is None:
             series = self.series[metric] = array("d")
         fold(series, hour, value)
+        self.changed_hours.add(hour)
         self.q[ACCEPTED] += 1
         if outlier:
             self.q[BOUND_OUTLIERS] += 1
@@ -92,11 +142,11 @@ class DayWindow:
             return None
         return {stage: self.sleep[i] for stage, i in SLEEP_INDEX.items()}
 
-    def to_dict(self) -> dict[str, Any]:
+    # ---- storage ----------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        """Everything but the hour cells (histograms trimmed to their non-zero span)."""
         return {
-            "day": self.day,
-            "series": {m: s.tolist() for m, s in self.series.items()},
-            "hist": {m: h.tolist() for m, h in self.hist.items()},
+            "hist": {m: _trim(h) for m, h in self.hist.items()},
             "sleep": None if self.sleep is None else self.sleep.tolist(),
             "symptoms": {k: list(v) for k, v in self.symptoms.items()},
             "q": list(self.q),
@@ -104,14 +154,82 @@ class DayWindow:
             "dirty": self.dirty,
         }
 
+    def cell(self, hour: int) -> dict[str, Any] | None:
+        """The moments and fingerprints of one hour; None when the hour holds nothing."""
+        moments = {}
+        for metric, series in self.series.items():
+            for o in range(0, len(series), SLOT):
+                if series[o] == hour:
+                    moments[metric] = series[o + 1 : o + SLOT].tolist()
+                    break
+        seen = {str(k // HOURS): _encode(v) for k, v in self.seen.items() if k % HOURS == hour}
+        if not moments and not seen:
+            return None
+        return {"m": moments, "s": seen}
+
+    def hours(self) -> set[int]:
+        """Hours that have a cell."""
+        out = {k % HOURS for k in self.seen}
+        for series in self.series.values():
+            out.update(int(series[o]) for o in range(0, len(series), SLOT))
+        return out
+
+    @classmethod
+    def from_parts(cls, day: int, meta: dict[str, Any], cells: dict[int, dict[str, Any]]) -> DayWindow:
+        """Inverse of :meth:`meta` and :meth:`cell` (cells in any order)."""
+        self = cls(day)
+        for metric, trimmed in meta["hist"].items():
+            bins = METRICS[metric].hist
+            assert bins is not None
+            self.hist[metric] = _untrim(trimmed, bins[2])
+        self.sleep = None if meta["sleep"] is None else array("d", meta["sleep"])
+        self.symptoms = {k: list(v) for k, v in meta["symptoms"].items()}
+        self.q = list(meta["q"])
+        self.published = meta["published"]
+        self.dirty = meta["dirty"]
+        for hour in sorted(cells):
+            cell = cells[hour]
+            for metric, slot in cell["m"].items():
+                self.series.setdefault(metric, array("d")).extend((hour, *slot))
+            for stream, encoded in cell["s"].items():
+                self.seen[int(stream) * HOURS + hour] = _decode(encoded)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole day as one JSON-serialisable dict (tests, views)."""
+        cells = {str(h): self.cell(h) for h in sorted(self.hours())}
+        return {"day": self.day, **self.meta(), "cells": cells}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DayWindow:
-        self = cls(data["day"])
-        self.series = {m: array("d", s) for m, s in data["series"].items()}
-        self.hist = {m: array("I", h) for m, h in data["hist"].items()}
-        self.sleep = None if data["sleep"] is None else array("d", data["sleep"])
-        self.symptoms = {k: list(v) for k, v in data["symptoms"].items()}
-        self.q = list(data["q"])
-        self.published = data["published"]
-        self.dirty = data["dirty"]
-        return self
+        return cls.from_parts(data["day"], data, {int(h): c for h, c in data["cells"].items()})
+
+
+def _trim(hist: array[int]) -> list[Any]:
+    """[first non-zero bin, counts up to the last non-zero bin]."""
+    nz = [i for i, c in enumerate(hist) if c]
+    if not nz:
+        return [0, []]
+    return [nz[0], hist[nz[0] : nz[-1] + 1].tolist()]
+
+
+def _untrim(trimmed: list[Any], bins: int) -> array[int]:
+    start, counts = trimmed
+    hist = array("I", bytes(4 * bins))
+    hist[start : start + len(counts)] = array("I", counts)
+    return hist
+
+
+def _encode(fingerprints: array[int]) -> str:
+    if sys.byteorder == "big":
+        fingerprints = array(FINGERPRINT, fingerprints)
+        fingerprints.byteswap()
+    return base64.b64encode(fingerprints.tobytes()).decode("ascii")
+
+
+def _decode(encoded: str) -> array[int]:
+    fingerprints = array(FINGERPRINT)
+    fingerprints.frombytes(base64.b64decode(encoded))
+    if sys.byteorder == "big":
+        fingerprints.byteswap()
+    return fingerprints

@@ -30,9 +30,11 @@ Published dicts are appended to an outbox that the caller empties with :meth:`dr
 
 from __future__ import annotations
 
+import base64
 import hashlib
+from array import array
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,10 +48,11 @@ from workers.features.day import (
     UNIT_MISMATCH,
     DayWindow,
 )
-from workers.features.streams import BIOMETRICS, NEVER, STREAMS, StreamClock
+from workers.features.streams import BIOMETRICS, NEVER, STREAM_INDEX, STREAMS, StreamClock
 from workers.features.streams import REPORTS as REPORT_STREAM
 from workers.quality.scoring import day_quality
 from workers.validation.dedup import DedupWindow
+from workers.validation.dedup import fingerprint as legacy_fingerprint
 from workers.validation.exceptions import Duplicate, LateEvent, UnitMismatch, ValidationError
 from workers.validation.rules import (
     DEFAULT_CONFIG,
@@ -63,7 +66,7 @@ from workers.validation.rules import (
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-STATE_VERSION = 2
+STATE_VERSION = 3
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
@@ -102,28 +105,93 @@ def day_date(day: int) -> date:
     return date.fromordinal(_EPOCH + day)
 
 
+class DayMap(MutableMapping[int, DayWindow]):
+    """A patient's days: those in memory, and those a ``load`` function can bring back.
+
+    Without ``load`` every day lives in memory (replay, tests). A worker backed by a local
+    store passes the days it knows exist and loads each on first use; :meth:`release`
+    drops clean days from memory again.
+    """
+
+    __slots__ = ("_known", "_load", "_loaded")
+
+    def __init__(self, known: Iterable[int] = (), load: Callable[[int], DayWindow] | None = None) -> None:
+        self._loaded: dict[int, DayWindow] = {}
+        self._known = set(known)
+        self._load = load
+
+    def __getitem__(self, day: int) -> DayWindow:
+        window = self._loaded.get(day)
+        if window is None:
+            if day not in self._known or self._load is None:
+                raise KeyError(day)
+            window = self._loaded[day] = self._load(day)
+        return window
+
+    def get(self, day: int, default: Any = None) -> Any:
+        window = self._loaded.get(day)
+        if window is not None:
+            return window
+        return self[day] if day in self._known else default
+
+    def __setitem__(self, day: int, window: DayWindow) -> None:
+        self._loaded[day] = window
+        self._known.add(day)
+
+    def __delitem__(self, day: int) -> None:
+        self._known.remove(day)
+        self._loaded.pop(day, None)
+
+    def __contains__(self, day: object) -> bool:
+        return day in self._known
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._known))
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def resident(self) -> int:
+        return len(self._loaded)
+
+    def release(self, keep: Callable[[int], bool]) -> None:
+        """Forget loaded days for which ``keep`` is false (they must be stored already)."""
+        if self._load is None:
+            return
+        for day in [d for d in self._loaded if not keep(d)]:
+            del self._loaded[day]
+
+
 class PatientState:
-    """All event-time state of one patient; a Faust table value via to_dict/from_dict.
+    """All event-time state of one patient (stored as parts, see :mod:`workers.features.parts`).
 
     ``dedup`` serves the records the caller folds outside the windows (EHR context); the
-    windowed streams deduplicate in ``stream_dedup``.
+    windowed streams deduplicate inside their day windows (per stream and hour). The
+    ``changed_*``/``deleted_*`` sets and ``profile_changed`` say which parts a write must
+    carry; :func:`workers.features.parts.take_changes` empties them.
     """
 
     __slots__ = (
         "_tick",
         "assessments",
+        "changed_days",
+        "changed_devices",
         "clock",
         "config",
         "cursor",
         "days",
         "dedup",
+        "deleted_days",
+        "deleted_legacy",
         "devices",
+        "dirty_days",
+        "legacy",
         "norm",
         "outbox",
         "patient_id",
+        "profile_changed",
         "rejected",
         "start_day",
-        "stream_dedup",
     )
 
     def __init__(self, patient_id: str, config: WindowConfig = DEFAULT_WINDOWS) -> None:
@@ -131,9 +199,8 @@ class PatientState:
         self.config = config
         self.clock = StreamClock(lateness_ms=config.lateness_ms, retention_ms=config.retention_ms)
         self._tick = self.clock.watermark // config.tick_ms
-        self.days: dict[int, DayWindow] = {}
-        self.dedup = self._new_dedup()
-        self.stream_dedup = {s: self._new_dedup() for s in STREAMS}
+        self.days = DayMap()
+        self.dedup = DedupWindow(horizon_ms=config.dedup_horizon_ms, max_entries=config.dedup_max_entries)
         # "device|metric" -> [newest event time, received_time] of its latest delivery
         self.devices: dict[str, list[int | None]] = {}
         self.assessments: dict[str, list[list[int]]] = {}  # instrument -> sorted [t, total]
@@ -142,15 +209,19 @@ class PatientState:
         self.start_day: int | None = None  # first published day
         self.rejected: dict[str, int] = {}  # error_class -> count
         self.outbox: list[dict[str, Any]] = []
+        self.dirty_days: set[int] = set()  # closed days waiting to be re-published
+        # "stream/day" -> 64-bit fingerprints carried over from a version-2 state
+        self.legacy: dict[str, array[int]] = {}
+        self.changed_days: set[int] = set()
+        self.deleted_days: set[int] = set()
+        self.deleted_legacy: set[str] = set()
+        self.changed_devices: set[str] = set()
+        self.profile_changed = False
 
     @property
     def watermark(self) -> int:
         """Newest event time of any stream (closes days)."""
         return self.clock.watermark
-
-    def _new_dedup(self) -> DedupWindow:
-        cfg = self.config
-        return DedupWindow(horizon_ms=cfg.dedup_horizon_ms, max_entries=cfg.dedup_max_entries)
 
     # ---- ingestion -------------------------------------------------------------------
     def ingest(self, kind: str, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
@@ -183,15 +254,18 @@ class PatientState:
         last = self.devices.get(key)
         if last is None or last[1] != s.received:
             self.devices[key] = [t, s.received]
+            self.changed_devices.add(key)
         elif t < last[0]:  # type: ignore[operator]
             window.q[NON_MONOTONIC] += 1
         else:
             last[0] = t
+            self.changed_devices.add(key)
         if s.stage is not None:
             assert s.duration_s is not None
             night = (t + int(s.duration_s * 1000) + self.config.sleep_shift_ms) // DAY_MS
             sleep_window = self.days.get(night) or self._open_day(night)
             sleep_window.add_sleep(s.stage, s.value)
+            self.changed_days.add(night)
             self._touch(sleep_window, late=True)
         if self.cursor is not None and day <= self.cursor:
             self._touch(window, late=True)
@@ -225,6 +299,7 @@ class PatientState:
         entry = [a.t, a.total]
         i = bisect_left(history, entry)
         history.insert(i, entry)
+        self.profile_changed = True
         day = a.t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
         window.q[REPORTS] += 1
@@ -246,18 +321,20 @@ class PatientState:
         cursor = self.cursor
         if cursor is None:
             return
-        for day in sorted(d for d, w in self.days.items() if w.dirty and d <= cursor):
+        for day in sorted(d for d in self.dirty_days if d <= cursor):
             self._publish(day, self.days[day])
 
     # ---- internals -------------------------------------------------------------------
     def _reject(self, err: ValidationError, event: Mapping[str, Any]) -> ValidationError:
         cls = err.error_class
         self.rejected[cls] = self.rejected.get(cls, 0) + 1
+        self.profile_changed = True
         if type(err) is UnitMismatch:
             t = to_millis(event.get("event_time"))
             if type(t) is int and self.clock.late_reason(BIOMETRICS, t) is None:
                 day = t // DAY_MS
                 (self.days.get(day) or self._open_day(day)).q[UNIT_MISMATCH] += 1
+                self.changed_days.add(day)
         return err
 
     def _admit(self, stream: str, event_id: str, t: int) -> ValidationError | None:
@@ -266,17 +343,25 @@ class PatientState:
             reason = clock.late_reason(stream, t)
             assert reason is not None
             self.rejected["LateEvent"] = self.rejected.get("LateEvent", 0) + 1
+            self.profile_changed = True
             return LateEvent("event_time", reason)
-        if not self.stream_dedup[stream].add(event_id, t):
+        day = t // DAY_MS
+        window = self.days.get(day) or self._open_day(day)
+        legacy = self.legacy.get(f"{stream}/{day}") if self.legacy else None
+        if not window.admit(STREAM_INDEX[stream], (t - day * DAY_MS) // HOUR_MS, event_id) or (
+            legacy is not None and _legacy_seen(legacy, event_id)
+        ):
             self.rejected["Duplicate"] = self.rejected.get("Duplicate", 0) + 1
-            window = self.days.get(t // DAY_MS)
-            if window is not None:
-                window.q[DUPLICATES] += 1
+            self.profile_changed = True
+            window.q[DUPLICATES] += 1
+            self.changed_days.add(day)
             return Duplicate("event_id", f"{event_id} already folded in")
+        self.changed_days.add(day)
         return None
 
     def _open_day(self, day: int) -> DayWindow:
         window = self.days[day] = DayWindow(day)
+        self.changed_days.add(day)
         if self.cursor is None:
             self.cursor = day - 1
             self.start_day = day
@@ -300,10 +385,15 @@ class PatientState:
         # Mark the following days even when this one is already dirty: one of them may have
         # been published since, with this day's earlier values in its rolling features.
         window.dirty = True
+        self.dirty_days.add(window.day)
+        self.changed_days.add(window.day)
         for d in range(window.day + 1, min(window.day + self.config.rolling_days, cursor + 1)):
-            after = self.days.get(d)
-            if after is not None and after.published:
-                after.dirty = True
+            if d in self.days:
+                after = self.days[d]
+                if after.published and not after.dirty:
+                    after.dirty = True
+                    self.dirty_days.add(d)
+                    self.changed_days.add(d)
 
     def _advance(self, stream: str, t: int) -> None:
         clock = self.clock
@@ -343,10 +433,18 @@ class PatientState:
             self.flush_revisions()
             for day in gone:
                 del self.days[day]
+                self.dirty_days.discard(day)
+                self.changed_days.discard(day)
+                self.deleted_days.add(day)
+            if self.legacy:
+                for key in [k for k in self.legacy if int(k.rsplit("/", 1)[1]) < oldest]:
+                    del self.legacy[key]
+                    self.deleted_legacy.add(key)
         for history in self.assessments.values():
             keep = bisect_left(history, [oldest * DAY_MS])
             if keep > 1:
                 del history[: keep - 1]  # keep one older entry for the change
+                self.profile_changed = True
 
     def _assessment(self, instrument: str, day: int) -> tuple[int | None, int | None]:
         history = self.assessments.get(instrument)
@@ -364,8 +462,11 @@ class PatientState:
         if window is not None:
             window.published += 1
             window.dirty = False
+            self.dirty_days.discard(day)
+            self.changed_days.add(day)
         if features["revision"] == 0 and not features["missing"]:
             self.norm.update(features)
+            self.profile_changed = True
 
     def expected_metrics(self, day: int) -> set[str]:
         """Metrics the patient's devices produced in the rolling window ending on ``day``.
@@ -413,54 +514,122 @@ class PatientState:
 
     # ---- persistence -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state (the config is not included: pass it to from_dict)."""
+        """The whole state as one JSON-serialisable dict (tests and views; the worker stores
+        parts). The config is not included: pass it to :meth:`from_dict`."""
         return {
             "version": STATE_VERSION,
             "patient_id": self.patient_id,
+            **self.head(),
+            **self.profile(),
+            "devices": {k: list(v) for k, v in self.devices.items()},
+            "days": [self.days[d].to_dict() for d in self.days],
+            "legacy": {k: encode_legacy(v) for k, v in sorted(self.legacy.items())},
+        }
+
+    def head(self) -> dict[str, Any]:
+        """What changes with every event: clock, closing cursor, days awaiting revision."""
+        return {
             "clock": self.clock.to_dict(),
             "cursor": self.cursor,
             "start_day": self.start_day,
-            "days": [w.to_dict() for _, w in sorted(self.days.items())],
-            "dedup": self.dedup.to_dict(),
-            "stream_dedup": {s: d.to_dict() for s, d in self.stream_dedup.items()},
-            "devices": {k: list(v) for k, v in self.devices.items()},
+            "dirty_days": sorted(self.dirty_days),
+        }
+
+    def profile(self) -> dict[str, Any]:
+        """What changes now and then: assessments, normaliser, context dedup, reject counts."""
+        return {
             "assessments": {k: [list(e) for e in v] for k, v in self.assessments.items()},
             "norm": self.norm.to_dict(),
+            "dedup": self.dedup.to_dict(),
             "rejected": dict(self.rejected),
         }
 
+    def restore_head(self, head: dict[str, Any], profile: dict[str, Any]) -> None:
+        config = self.config
+        self.clock = StreamClock.from_dict(
+            head["clock"], lateness_ms=config.lateness_ms, retention_ms=config.retention_ms
+        )
+        self._tick = self.clock.watermark // config.tick_ms
+        self.cursor = head["cursor"]
+        self.start_day = head["start_day"]
+        self.dirty_days = set(head["dirty_days"])
+        self.assessments = {k: [list(e) for e in v] for k, v in profile["assessments"].items()}
+        self.norm = Normalizer.from_dict(profile["norm"])
+        self.dedup = DedupWindow.from_dict(profile["dedup"])
+        self.rejected = dict(profile["rejected"])
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], config: WindowConfig = DEFAULT_WINDOWS) -> PatientState:
-        """Inverse of :meth:`to_dict`; also reads version-1 states (one watermark, one dedup)."""
-        self = cls(data["patient_id"], config)
+        """Inverse of :meth:`to_dict`; also reads version-2 states (see :func:`from_v2`)."""
         version = data.get("version", 1)
-        if version == STATE_VERSION:
-            self.clock = StreamClock.from_dict(
-                data["clock"], lateness_ms=config.lateness_ms, retention_ms=config.retention_ms
-            )
-            self.stream_dedup = {s: DedupWindow.from_dict(d) for s, d in data["stream_dedup"].items()}
-            self.dedup = DedupWindow.from_dict(data["dedup"])
-            self.devices = {k: list(v) for k, v in data["devices"].items()}
-        elif version == 1:  # every stream starts at the old patient watermark
-            wm = data["watermark"]
-            self.clock = StreamClock.from_dict(
-                {"marks": dict.fromkeys(STREAMS, wm), "watermark": wm, "floor": wm - config.lateness_ms},
-                lateness_ms=config.lateness_ms,
-                retention_ms=config.retention_ms,
-            )
-            # the one old window holds mostly biometric ids; redelivered reports and
-            # context records are still caught by the caller's offset fence
-            self.stream_dedup[BIOMETRICS] = DedupWindow.from_dict(data["dedup"])
-        else:
+        if version == 1:
+            return from_v2(_v1_as_v2(data, config), config)
+        if version == 2:
+            return from_v2(data, config)
+        if version != STATE_VERSION:
             raise ValueError(f"unknown PatientState version {version!r}")
-        self._tick = self.clock.watermark // config.tick_ms
-        self.cursor = data["cursor"]
-        self.start_day = data["start_day"]
-        self.days = {w["day"]: DayWindow.from_dict(w) for w in data["days"]}
-        self.assessments = {k: [list(e) for e in v] for k, v in data["assessments"].items()}
-        self.norm = Normalizer.from_dict(data["norm"])
-        self.rejected = dict(data["rejected"])
+        self = cls(data["patient_id"], config)
+        self.restore_head(data, data)
+        self.devices = {k: list(v) for k, v in data["devices"].items()}
+        for w in data["days"]:
+            self.days[w["day"]] = DayWindow.from_dict(w)
+        self.legacy = {k: decode_legacy(v) for k, v in data["legacy"].items()}
         return self
+
+
+def from_v2(data: dict[str, Any], config: WindowConfig = DEFAULT_WINDOWS) -> PatientState:
+    """A version-2 state (one JSON record per patient, 64-bit dedup per stream and day).
+
+    Aggregates, clock and bookkeeping carry over unchanged; the old fingerprints stay
+    readable as ``legacy`` buckets until their days are evicted, so events folded in before
+    the upgrade are still recognised as duplicates.
+    """
+    self = PatientState(data["patient_id"], config)
+    self.restore_head(
+        {**data, "dirty_days": [w["day"] for w in data["days"] if w["dirty"]]},
+        {**data, "dedup": data["dedup"]},
+    )
+    self.devices = {k: list(v) for k, v in data["devices"].items()}
+    for w in data["days"]:
+        window = DayWindow.from_parts(w["day"], {**w, "hist": {}}, {})
+        window.hist = {m: array("I", h) for m, h in w["hist"].items()}
+        for metric, series in w["series"].items():
+            window.series[metric] = array("d", series)
+        self.days[w["day"]] = window
+    for stream, dedup in data["stream_dedup"].items():
+        for day, encoded in dedup["buckets"].items():
+            if int(day) in self.days:
+                self.legacy[f"{stream}/{day}"] = decode_legacy(encoded)
+    return self
+
+
+def _v1_as_v2(data: dict[str, Any], config: WindowConfig) -> dict[str, Any]:
+    """Version 1 had one watermark and one dedup window: every stream starts at it."""
+    wm = data["watermark"]
+    fresh = DedupWindow(horizon_ms=config.dedup_horizon_ms).to_dict()
+    return {
+        **data,
+        "clock": {"marks": dict.fromkeys(STREAMS, wm), "watermark": wm, "floor": wm - config.lateness_ms},
+        "dedup": fresh,
+        "stream_dedup": {BIOMETRICS: data["dedup"]},
+        "devices": {},
+    }
+
+
+def _legacy_seen(fingerprints: array[int], event_id: str) -> bool:
+    fp = legacy_fingerprint(event_id)
+    i = bisect_left(fingerprints, fp)
+    return i < len(fingerprints) and fingerprints[i] == fp
+
+
+def encode_legacy(fingerprints: array[int]) -> str:
+    return base64.b64encode(array("q", sorted(fingerprints)).tobytes()).decode("ascii")
+
+
+def decode_legacy(encoded: str) -> array[int]:
+    out = array("q")
+    out.frombytes(base64.b64decode(encoded))
+    return array("q", sorted(out))
 
 
 def _feature_id(patient_id: str, day: int, revision: int) -> str:

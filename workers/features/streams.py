@@ -33,6 +33,7 @@ NEVER = -(2**62)
 BIOMETRICS = "biometrics"
 REPORTS = "reports"
 STREAMS = (BIOMETRICS, REPORTS)
+STREAM_INDEX = {s: i for i, s in enumerate(STREAMS)}
 STREAM_OF_RECORD = {
     "BiometricSample": BIOMETRICS,
     "SymptomReport": REPORTS,

@@ -142,6 +142,7 @@ class IngestProcessor:
         event_ms = to_millis(record.get("event_time"))
         if not isinstance(event_ms, int):
             return event_ms
+        state.profile_changed = True
         if not state.dedup.add(record["event_id"], event_ms):
             return Duplicate("event_id", "already seen")
         return None

@@ -23,6 +23,7 @@ class Outputs:
         self.codec = codec
         self.topic_name = topic_name
         self.sent: Counter[str] = Counter()
+        self.last_offsets: dict[tuple[str, int], int] = {}  # newest acknowledged, per partition
         self._failed: list[str] = []
 
     def send(self, topic: str, record_name: str, key: bytes, record: dict[str, Any]) -> None:
@@ -48,9 +49,14 @@ class Outputs:
                 self.producer.poll(0.05)  # backpressure: the local queue is full
         self.sent[topic] += 1
 
-    def _report(self, err: KafkaError | None, _msg: Message) -> None:
+    def _report(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failed.append(f"{err.name()}: {err.str()}")
+            return
+        tp = (msg.topic() or "", msg.partition() or 0)
+        offset = msg.offset() or 0
+        if offset > self.last_offsets.get(tp, -1):
+            self.last_offsets[tp] = offset
 
     def flush(self, timeout_s: float = 600.0) -> None:
         """Block until Kafka has acknowledged every output (a broker restart only delays

@@ -1,25 +1,42 @@
-"""Per-patient window state of the partitions this replica owns, backed by a changelog topic.
+"""Per-patient window state of the partitions this replica owns: a bounded cache over local stores.
 
-The changelog (``patient-windows``, compacted, co-partitioned with the source topics, keyed
-by pseudonym) holds each patient's latest :class:`PatientEntry`, written in the same Kafka
-transaction as the outputs and source offsets of the batch that produced it. Restoring a
-partition reads its changelog start to end (committed records only) and decodes each entry
-lazily, on first use.
+The changelog (``patient-windows``, compacted, co-partitioned with the source topics) holds
+each patient's state as small keyed parts (:mod:`workers.features.parts`); a batch writes
+only the parts it changed, in the same Kafka transaction as its outputs and source offsets.
+Each owned partition has a local RocksDB store (:mod:`workers.runtime.store`) written after
+that transaction commits, with the changelog offset it reflects; restoring a partition reads
+only the changelog after that offset. Patients are loaded from the store on first use, their
+days on demand; after each batch, days far behind the watermark leave memory and the least
+recently used patients beyond ``cache_patients`` are dropped, so memory does not grow with
+the number of patients a replica owns.
+
+Upgrading from version-2 state (one JSON record per patient, keyed by the bare pseudonym):
+restoring such a record converts it into parts, and the next transaction writes the parts
+and a tombstone for the old key (see :meth:`PatientStates.apply_changelog`).
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from rocksdict import Cache
 
 from novamind.lag import retrying
 from novamind.settings import WorkerSettings
+from workers.features.parts import SEP, all_parts, load_state, take_changes
 from workers.features.patient import DAY_MS, DEFAULT_WINDOWS, WindowConfig
 from workers.pipeline.ingest import PatientEntry
+from workers.runtime.store import PartitionStore
+
+Records = list[tuple[bytes, bytes | None]]
+Changes = dict[int, dict[bytes, bytes | None]]  # partition -> changelog key -> value (None deletes)
+_SEP = SEP.encode()
 
 
 def window_config(worker: WorkerSettings) -> WindowConfig:
@@ -32,73 +49,210 @@ def window_config(worker: WorkerSettings) -> WindowConfig:
     )
 
 
-def encode_entry(entry: PatientEntry) -> bytes:
-    return json.dumps(entry.to_dict(), separators=(",", ":")).encode()
-
-
-def decode_entry(raw: bytes, config: WindowConfig = DEFAULT_WINDOWS) -> PatientEntry:
-    return PatientEntry.from_dict(json.loads(raw), config)
-
-
 class PatientStates(MutableMapping[str, PatientEntry]):
-    """Live entries in front of restored raw ones, remembering each patient's partition."""
+    """Patients' entries of the owned partitions: cached in memory, stored on local disk."""
 
-    def __init__(self, decode: Callable[[bytes], PatientEntry] = decode_entry) -> None:
-        self._decode = decode
-        self._live: dict[str, PatientEntry] = {}
-        self._raw: dict[str, bytes] = {}
+    def __init__(
+        self,
+        root: Path,
+        *,
+        config: WindowConfig = DEFAULT_WINDOWS,
+        cache_patients: int = 10_000,
+        block_cache_bytes: int = 64 << 20,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.cache_patients = cache_patients
+        self._block_cache = Cache(block_cache_bytes)
+        self.stores: dict[int, PartitionStore] = {}
+        self._live: OrderedDict[str, PatientEntry] = OrderedDict()
         self.partition_of: dict[str, int] = {}
+        self._migrations: Changes = {}  # version-2 records converted at restore, to write
 
+    # ---- partitions ------------------------------------------------------------------
+    def open(self, partition: int) -> PartitionStore:
+        store = self.stores.get(partition)
+        if store is None:
+            store = PartitionStore(self.root / str(partition), cache=self._block_cache)
+            self.stores[partition] = store
+        return store
+
+    def start_offset(self, partition: int) -> int | None:
+        """Where the restore of ``partition`` starts; None: from the beginning (store wiped)."""
+        store = self.open(partition)
+        checkpoint = store.checkpoint()
+        if checkpoint is None:
+            self.stores[partition] = store.wipe()
+        return checkpoint
+
+    def apply_changelog(self, partition: int, records: Records) -> None:
+        """Apply restored changelog records to the partition's store; cached patients they
+        touch are dropped (the store now has newer parts)."""
+        puts: dict[bytes, bytes | None] = {}
+        for key, value in records:
+            if _SEP not in key:  # a version-2 record: the whole entry under the pseudonym
+                if value is not None:
+                    self._migrate(partition, key, value, puts)
+                continue
+            puts[key] = value
+            self._drop(key.split(_SEP, 1)[0].decode())
+        self.open(partition).write(puts, None)
+
+    def _migrate(self, partition: int, key: bytes, value: bytes, puts: dict[bytes, bytes | None]) -> None:
+        patient_id = key.decode()
+        entry = PatientEntry.from_dict(json.loads(value), self.config)
+        parts = {_key(patient_id, k): v for k, v in all_parts(entry.state, entry.fence).items()}
+        puts.update(parts)
+        pending = self._migrations.setdefault(partition, {})
+        pending.update(parts)
+        pending[key] = None  # the old record goes once its parts are in the changelog
+        self._drop(patient_id)
+
+    def restored(self, partition: int, end_offset: int) -> None:
+        self.open(partition).write({}, end_offset)
+
+    def close_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget the cached patients of partitions this replica no longer owns; close their
+        stores (they stay on disk for a later assignment)."""
+        gone = set(partitions)
+        for patient_id in [p for p, n in self.partition_of.items() if n in gone]:
+            self._drop(patient_id)
+        for partition in gone:
+            self._migrations.pop(partition, None)
+            store = self.stores.pop(partition, None)
+            if store is not None:
+                store.close()
+
+    def close(self) -> None:
+        self.close_partitions(list(self.stores))
+
+    # ---- the cache -------------------------------------------------------------------
     def __getitem__(self, patient_id: str) -> PatientEntry:
-        entry = self._live.get(patient_id)
+        entry = self.get(patient_id)
         if entry is None:
-            entry = self._live[patient_id] = self._decode(self._raw.pop(patient_id))
+            raise KeyError(patient_id)
         return entry
+
+    def get(self, patient_id: str, default: PatientEntry | None = None) -> PatientEntry | None:  # type: ignore[override]
+        entry = self._live.get(patient_id)
+        if entry is not None:
+            self._live.move_to_end(patient_id)
+            return entry
+        for partition, store in self._candidates(patient_id):
+            loaded = load_state(
+                patient_id,
+                partial(_get, store, patient_id),
+                partial(_scan, store, patient_id),
+                self.config,
+            )
+            if loaded is not None:
+                entry = PatientEntry(loaded[0], loaded[1])
+                self._live[patient_id] = entry
+                self.partition_of[patient_id] = partition
+                return entry
+        return default
+
+    def _candidates(self, patient_id: str) -> list[tuple[int, PartitionStore]]:
+        known = self.partition_of.get(patient_id)
+        if known is not None and known in self.stores:
+            return [(known, self.stores[known])]
+        return sorted(self.stores.items())
 
     def __setitem__(self, patient_id: str, entry: PatientEntry) -> None:
         self._live[patient_id] = entry
+        self._live.move_to_end(patient_id)
 
     def __delitem__(self, patient_id: str) -> None:
+        self._drop(patient_id)
+
+    def _drop(self, patient_id: str) -> None:
         self._live.pop(patient_id, None)
-        self._raw.pop(patient_id, None)
         self.partition_of.pop(patient_id, None)
 
     def __contains__(self, patient_id: object) -> bool:
-        return patient_id in self._live or patient_id in self._raw
+        return isinstance(patient_id, str) and self.get(patient_id) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter({**self._raw, **self._live})
+        return iter(list(self._live))
 
     def __len__(self) -> int:
-        return len(self._live.keys() | self._raw.keys())
-
-    def restored(self, partition: int, raw: dict[str, bytes]) -> None:
-        for patient_id, value in raw.items():
-            self._live.pop(patient_id, None)
-            self._raw[patient_id] = value
-            self.partition_of[patient_id] = partition
-
-    def drop_partitions(self, partitions: Iterable[int]) -> None:
-        """Forget the patients of partitions this replica no longer owns."""
-        gone = set(partitions)
-        for patient_id in [p for p, n in self.partition_of.items() if n in gone]:
-            del self[patient_id]
+        return len(self._live)
 
     def clear(self) -> None:
+        """Forget every cached patient (after a failed transaction: the stores hold only
+        committed state, so reloading from them is exact)."""
         self._live.clear()
-        self._raw.clear()
         self.partition_of.clear()
+        self._migrations.clear()
+
+    # ---- a batch's writes ------------------------------------------------------------
+    def changes(self, touched: dict[str, int]) -> Changes:
+        """The changelog records of the patients a batch touched, per partition (with any
+        pending migration of version-2 records); clears their change tracking."""
+        out: Changes = {p: dict(m) for p, m in self._migrations.items()}
+        for patient_id, partition in touched.items():
+            self.partition_of[patient_id] = partition
+            entry = self._live[patient_id]
+            puts, deleted = take_changes(entry.state, entry.fence)
+            records = out.setdefault(partition, {})
+            store = self.open(partition)
+            for prefix in deleted:
+                for key, _ in store.scan(_key(patient_id, prefix)):
+                    records[key] = None
+            for part, value in puts.items():
+                records[_key(patient_id, part)] = value
+        return out
+
+    def persist(self, changes: Changes, offsets: dict[int, int]) -> None:
+        """After the transaction holding ``changes`` committed: write them to the stores with
+        the changelog offset each partition has reached; then bound the memory."""
+        for partition, records in changes.items():
+            self.open(partition).write(records, offsets.get(partition))
+            self._migrations.pop(partition, None)
+        self.release()
+
+    def release(self) -> None:
+        """Drop days far behind each patient's watermark from memory, then the least recently
+        used patients beyond ``cache_patients``."""
+        keep_days = self.config.rolling_days + 1
+        for entry in self._live.values():
+            state = entry.state
+            newest = state.watermark // DAY_MS
+            state.days.release(lambda day, newest=newest: day >= newest - keep_days)  # type: ignore[misc]
+        while len(self._live) > self.cache_patients:
+            patient_id, _ = self._live.popitem(last=False)
+            self.partition_of.pop(patient_id, None)
+
+    def resident_days(self) -> int:
+        return sum(e.state.days.resident() for e in self._live.values())
+
+
+def _key(patient_id: str, part: str) -> bytes:
+    return f"{patient_id}{SEP}{part}".encode()
+
+
+def _get(store: PartitionStore, patient_id: str, part: str) -> bytes | None:
+    return store.get(_key(patient_id, part))
+
+
+def _scan(store: PartitionStore, patient_id: str, prefix: str) -> list[tuple[str, bytes]]:
+    skip = len(patient_id) + 1
+    return [(k.decode()[skip:], v) for k, v in store.scan(_key(patient_id, prefix))]
 
 
 def read_changelog(
     consumer: Consumer,
     topic: str,
-    partitions: Iterable[int],
+    starts: dict[int, int | None],
     *,
     probe: Consumer,
+    apply: Callable[[int, Records], None],
     progress: Callable[[int, int, int], None],
-) -> dict[int, dict[str, bytes]]:
-    """The latest committed value per key of each changelog partition (tombstones delete).
+) -> dict[int, int]:
+    """Read each changelog partition from its start offset (None: the beginning) to the log
+    end seen at the start, committed records only; ``apply(partition, records)`` receives
+    them in chunks (``None`` values are tombstones). Returns the offset each partition
+    reached (where the next restore starts).
 
     ``consumer`` reads committed records only; ``probe`` is a read-uncommitted client whose
     watermarks are the log ends. The read ends at the log end seen at the start, not at the
@@ -109,23 +263,28 @@ def read_changelog(
     ``progress(partition, records_read, offsets_left)`` is called as the read advances
     (``offsets_left`` counts to the end seen at the start; 0 once the partition is read).
     """
-    wanted = sorted(set(partitions))
-    restored: dict[int, dict[str, bytes]] = {p: {} for p in wanted}
+    wanted = sorted(starts)
+    reached: dict[int, int] = {}
     if not wanted:
-        return restored
+        return reached
     pending = set(wanted)
     ends: dict[int, int] = {}
-    next_offset = dict.fromkeys(wanted, 0)
+    next_offset: dict[int, int] = {}
     for p in wanted:  # empty partitions report no EOF to a fresh assignment on some brokers
         tp = TopicPartition(topic, p)
         low, ends[p] = retrying(partial(probe.get_watermark_offsets, tp, timeout=10))  # leader may move
-        next_offset[p] = low
-        if ends[p] <= low:
+        start = starts[p]
+        next_offset[p] = low if start is None else max(start, low)
+        reached[p] = ends[p]
+        if ends[p] <= next_offset[p]:
             pending.discard(p)
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
+            reached[p] = max(ends[p], start or 0)
+    first = {p: OFFSET_BEGINNING if starts[p] is None else next_offset[p] for p in pending}
+    consumer.assign([TopicPartition(topic, p, first[p]) for p in sorted(pending)])
     counts = dict.fromkeys(wanted, 0)
     try:
         while pending:
+            chunk: dict[int, Records] = {}
             for message in consumer.consume(10_000, timeout=0.5):
                 error = message.error()
                 if error is not None:
@@ -133,13 +292,10 @@ def read_changelog(
                         raise RuntimeError(f"changelog read failed: {error.str()}")
                     continue
                 p = message.partition() or 0
-                key = (message.key() or b"").decode()
-                value = message.value()
-                if value is None:
-                    restored[p].pop(key, None)
-                else:
-                    restored[p][key] = value
+                chunk.setdefault(p, []).append((message.key() or b"", message.value()))
                 counts[p] += 1
+            for p, records in chunk.items():
+                apply(p, records)
             for tp in consumer.position([TopicPartition(topic, p) for p in sorted(pending)]):
                 next_offset[tp.partition] = max(next_offset[tp.partition], tp.offset)
                 if tp.offset >= ends[tp.partition]:
@@ -148,4 +304,4 @@ def read_changelog(
                 progress(p, counts[p], 0 if p not in pending else max(ends[p] - next_offset[p], 0))
     finally:
         consumer.unassign()
-    return restored
+    return reached

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import structlog
@@ -47,7 +46,8 @@ from workers.pipeline.twin import TwinEntry, TwinProcessor
 from workers.runtime import clients, monitor
 from workers.runtime.deadline import CallStuck, call_with_deadline
 from workers.runtime.outputs import DeliveryFailed, Outputs
-from workers.runtime.state import PatientStates, decode_entry, encode_entry, read_changelog, window_config
+from workers.runtime.state import PatientStates, read_changelog, window_config
+from workers.runtime.statedir import state_dir
 from workers.twin.store import TwinStore
 from workers.twin.twin import new_twin
 
@@ -98,7 +98,13 @@ class Worker:
         self.store = store
         self.topic = settings.kafka.topic
         windows = window_config(settings.worker)
-        self.states = PatientStates(decode=partial(decode_entry, config=windows))
+        self.state_dir = state_dir(settings)
+        self.states = PatientStates(
+            self.state_dir.path,
+            config=windows,
+            cache_patients=settings.worker.state_cache_patients,
+            block_cache_bytes=settings.worker.state_block_cache_mb << 20,
+        )
         self.ingest = IngestProcessor(codec=self.codec, entries=self.states, config=windows)
         self.twin = TwinProcessor(codec=self.codec)
         self.twins: dict[str, TwinEntry] = {}
@@ -163,6 +169,8 @@ class Worker:
             self.probe.close()
             self.out_producer.flush(30)
             self._executor.shutdown(wait=True)
+            self.states.close()
+            self.state_dir.cleanup()
             log.info("worker_stopped")
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
@@ -196,7 +204,7 @@ class Worker:
 
     def _forget(self, tps: set[tuple[str, int]]) -> None:
         twin_topic = self.topic(TWIN_INPUTS)
-        self.states.drop_partitions({p for t, p in tps if t != twin_topic})
+        self.states.close_partitions({p for t, p in tps if t != twin_topic})
         twin_gone = {p for t, p in tps if t == twin_topic}
         for patient_id in [k for k, e in self.twins.items() if e.partition in twin_gone]:
             del self.twins[patient_id]
@@ -204,7 +212,8 @@ class Worker:
             self._committed.pop(tp, None)
 
     async def _restore(self, partitions: set[int]) -> None:
-        partitions -= set(self.states.partition_of.values())
+        """Bring the partitions' local stores up to their changelog: only the records after
+        each store's checkpoint are read (all of them for a store seen for the first time)."""
         if not partitions:
             return
         started = time.perf_counter()
@@ -219,19 +228,26 @@ class Worker:
             self.health.restored_records[partition] = 0
         try:
             with timed(Step.RESTORE):
-                restored = await self._blocking(
+                starts = {p: self.states.start_offset(p) for p in sorted(partitions)}
+                reached = await self._blocking(
                     lambda: read_changelog(
-                        self.restorer, self.topic(CHANGELOG), partitions, probe=self.probe, progress=progress
+                        self.restorer,
+                        self.topic(CHANGELOG),
+                        starts,
+                        probe=self.probe,
+                        apply=self.states.apply_changelog,
+                        progress=progress,
                     )
                 )
+                for partition, offset in reached.items():
+                    self.states.restored(partition, offset)
         finally:
             self.health.restoring -= partitions
-        for partition, raw in restored.items():
-            self.states.restored(partition, raw)
         log.info(
             "state_restored",
             partitions=sorted(partitions),
-            patients=sum(len(raw) for raw in restored.values()),
+            full=sorted(p for p, start in starts.items() if start is None),
+            records=sum(self.health.restored_records.get(p, 0) for p in partitions),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
@@ -269,11 +285,10 @@ class Worker:
                 self.ingest.publish_revisions(result)
             with timed(Step.PUBLISH):
                 self._send_ingest_outputs(result)
-                for patient_id, partition in result.touched.items():
-                    self.states.partition_of[patient_id] = partition
-                    self.txn_outputs.send_raw(
-                        CHANGELOG, patient_id.encode(), encode_entry(self.states[patient_id]), partition
-                    )
+                changes = self.states.changes(result.touched)
+                for partition, records in changes.items():
+                    for key, value in records.items():
+                        self.txn_outputs.send_raw(CHANGELOG, key, value, partition)
             with timed(Step.CHECKPOINT):
                 offsets = self._positions(messages)
                 metadata = self.consumer.consumer_group_metadata()
@@ -284,6 +299,8 @@ class Worker:
         except (KafkaException, CallStuck) as exc:
             await self._recover(exc)
             return
+        with timed(Step.STATE_WRITE):
+            self.states.persist(changes, self._changelog_reached(changes))
         monitor.count_out(self.txn_outputs.sent)
         monitor.count_dead_letters(result.dead_letters, self.unprefix)
         if result.late:
@@ -298,6 +315,14 @@ class Worker:
             late=result.late,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+
+    def _changelog_reached(self, changes: dict[int, Any]) -> dict[int, int]:
+        """The next changelog offset of each partition written, from the delivery reports of
+        the committed transaction."""
+        self.txn_producer.poll(0)  # serve the delivery reports of the committed transaction
+        topic = self.topic(CHANGELOG)
+        last = self.txn_outputs.last_offsets
+        return {p: last[(topic, p)] + 1 for p in changes if (topic, p) in last}
 
     def _send_ingest_outputs(self, result: IngestResult) -> None:
         send = self.txn_outputs.send

@@ -183,8 +183,8 @@ def test_eviction_follows_the_slowest_stream_and_memory_is_capped():
     for d in range(200):
         feed(alone, [hr(d, 600, 70.0)])
     assert len(alone.days) == 90 + 7 + 1
-    dedup_days = {json.dumps(v) for v in alone.stream_dedup[BIOMETRICS].to_dict()["buckets"]}
-    assert len(dedup_days) <= 32  # ids kept for the biometrics' own 30-day horizon only
+    # ids live in their day windows (4 bytes each) and go with them
+    assert sum(len(v) for d in alone.days for v in alone.days[d].seen.values()) == 90 + 7 + 1
 
 
 def test_a_backfill_before_the_first_day_publishes_the_days_between_as_missing():
@@ -213,7 +213,7 @@ def test_state_round_trips_mid_backlog_and_continues_identically():
     feed(a, events[:2000])
     feed(b, events[:2000])
     data = json.loads(json.dumps(b.to_dict()))
-    assert data["version"] == 2 and set(data["stream_dedup"]) == {BIOMETRICS, REPORTS}
+    assert data["version"] == 3
     b = PatientState.from_dict(data)
     a.drain()
     feed(a, events[2000:] + events[1990:2000])

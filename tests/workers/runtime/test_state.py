@@ -1,69 +1,109 @@
-"""Window state of owned partitions: lazy restore, partition bookkeeping, exact round trip."""
+"""Window state of owned partitions: parts written after a commit reload exactly, the cache is
+bounded, version-2 changelog records migrate, and a wiped or stale store restores in full."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from rocksdict import Cache
+
+from tests.workers.features.factories import NOW
+from tests.workers.features.test_streams import hr
 from workers.features.patient import PatientState
 from workers.pipeline.ingest import PatientEntry
-from workers.runtime.state import PatientStates, decode_entry, encode_entry
+from workers.runtime.state import PatientStates
+from workers.runtime.store import CHECKPOINT_KEY, TOMBSTONE_RETENTION_MS, PartitionStore
 
 A = "p_" + "a" * 32
 B = "p_" + "b" * 32
 
 
-def _entry(patient_id: str, offset: int) -> PatientEntry:
-    state = PatientState(patient_id)
-    state.ingest(
-        "BiometricSample",
-        {
-            "event_id": f"{patient_id}-hr-1",
-            "patient_id": patient_id,
-            "event_time": 1_767_225_600_000,
-            "received_time": 1_767_225_600_000,
-            "source": "test",
-            "schema_version": 1,
-            "metric": "HEART_RATE",
-            "value": 61.0,
-            "unit": "beats/min",
-            "duration_seconds": None,
-            "sleep_stage": None,
-            "device_id": "dev-1",
-            "loinc": None,
-        },
-        1_767_225_600_000,
-    )
-    return PatientEntry(state, {"wearable-biometrics": offset})
+def _fold(entry: PatientEntry, day: int, offset: int) -> None:
+    sample = {**hr(day, 600, 61.0), "patient_id": entry.state.patient_id}
+    assert entry.state.ingest("BiometricSample", sample, NOW) is None
+    entry.fence["wearable-biometrics"] = offset
 
 
-def test_entry_round_trips_through_the_changelog_encoding() -> None:
-    entry = _entry(A, 41)
-    again = decode_entry(encode_entry(entry))
-    assert again.fence == {"wearable-biometrics": 41}
-    assert again.to_dict() == entry.to_dict()
+def _states(tmp_path: Path, **kw) -> PatientStates:
+    states = PatientStates(tmp_path / "state", **kw)
+    states.open(0)
+    states.open(1)
+    return states
 
 
-def test_restored_entries_decode_on_first_use_only() -> None:
-    decoded: list[bytes] = []
-
-    def decode(raw: bytes) -> PatientEntry:
-        decoded.append(raw)
-        return decode_entry(raw)
-
-    states = PatientStates(decode)
-    states.restored(3, {A: encode_entry(_entry(A, 7)), B: encode_entry(_entry(B, 9))})
-    assert A in states and len(states) == 2 and not decoded
-    assert states[A].fence == {"wearable-biometrics": 7}
-    assert len(decoded) == 1
-    assert states[A] is states[A]  # decoded once, then live
-    assert states.partition_of == {A: 3, B: 3}
-
-
-def test_dropping_a_partition_forgets_its_patients_only() -> None:
-    states = PatientStates()
-    states.restored(1, {A: encode_entry(_entry(A, 1))})
-    states[B] = _entry(B, 2)
-    states.partition_of[B] = 2
-    states.drop_partitions({1})
-    assert A not in states and B in states
-    assert states.partition_of == {B: 2}
+def test_committed_parts_reload_from_the_store_after_the_cache_forgets(tmp_path: Path) -> None:
+    states = _states(tmp_path)
+    entry = PatientEntry(PatientState(A))
+    states[A] = entry
+    for day in range(3):
+        _fold(entry, day, day)
+    changes = states.changes({A: 1})
+    assert set(changes) == {1} and all(k.startswith(A.encode() + b"|") for k in changes[1])
+    states.persist(changes, {1: 17})
     states.clear()
-    assert len(states) == 0 and states.partition_of == {}
+    again = states[A]
+    assert again is not entry and again.fence == {"wearable-biometrics": 2}
+    assert again.state.to_dict() == entry.state.to_dict()
+    assert states.partition_of[A] == 1
+    assert states.stores[1].checkpoint() == 17
+
+
+def test_uncommitted_changes_are_not_in_the_store(tmp_path: Path) -> None:
+    states = _states(tmp_path)
+    entry = PatientEntry(PatientState(A))
+    states[A] = entry
+    _fold(entry, 0, 0)
+    states.changes({A: 0})  # the transaction then fails: nothing persisted
+    states.clear()
+    assert states.get(A) is None
+
+
+def test_the_cache_keeps_the_most_recently_used_patients_only(tmp_path: Path) -> None:
+    states = _states(tmp_path, cache_patients=1)
+    for patient_id in (A, B):
+        entry = PatientEntry(PatientState(patient_id))
+        states[patient_id] = entry
+        _fold(entry, 0, 0)
+    states.persist(states.changes({A: 0, B: 1}), {})
+    assert list(states) == [B]
+    assert states[A].fence == {"wearable-biometrics": 0}  # loaded again from the store
+    assert list(states) == [B, A]
+
+
+def test_version_2_changelog_records_migrate_to_parts(tmp_path: Path) -> None:
+    old = json.loads((Path(__file__).parents[1] / "features" / "fixtures" / "state_v2.json").read_text())
+    patient_id = old["patient_id"]
+    states = _states(tmp_path)
+    states.apply_changelog(0, [(patient_id.encode(), json.dumps({"state": old, "fence": {"t": 5}}).encode())])
+    entry = states[patient_id]
+    assert entry.fence == {"t": 5} and entry.state.cursor == old["cursor"]
+    pending = states.changes({})
+    assert pending[0][patient_id.encode()] is None  # the old record is deleted ...
+    assert pending[0][f"{patient_id}|h".encode()] is not None  # ... once the parts are written
+    states.persist(pending, {0: 3})
+    assert states.changes({}) == {}
+
+
+def test_a_store_without_a_fresh_checkpoint_is_restored_in_full(tmp_path: Path) -> None:
+    states = _states(tmp_path)
+    assert states.start_offset(0) is None  # never restored
+    states.restored(0, 42)
+    assert states.start_offset(0) == 42
+    store = states.stores[0]
+    stale = {"offset": 42, "written_ms": 0}
+    store.write({CHECKPOINT_KEY: json.dumps(stale).encode(), b"x|h": b"{}"}, None)
+    assert store.checkpoint(now_ms=TOMBSTONE_RETENTION_MS + 1) is None
+    assert states.start_offset(0) is None  # wiped: compaction may have dropped tombstones
+    assert states.stores[0].get(b"x|h") is None
+
+
+def test_a_store_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "p0"
+    store = PartitionStore(path, cache=Cache(1 << 20))
+    store.write({b"k": b"v"}, 7)
+    store.close()
+    again = PartitionStore(path, cache=Cache(1 << 20))
+    assert again.get(b"k") == b"v" and again.checkpoint() == 7
+    assert list(again.scan(b"k")) == [(b"k", b"v")]
+    again.close()

@@ -1,0 +1,111 @@
+"""Window state as keyed parts: incremental writes reload to the same state, old states migrate,
+and a live event writes a few hundred bytes however long the patient's history."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from tests.workers.features.factories import NOW, PATIENT, T0
+from tests.workers.features.test_streams import backlog_events, feed, hr
+from workers.features.parts import all_parts, load_state, take_changes
+from workers.features.patient import PatientState
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class DictStore:
+    """The part keys of one patient in a dict, as the worker's local store holds them."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.written = 0
+
+    def apply(self, puts: dict[str, bytes | None], deleted: list[str]) -> None:
+        for prefix in deleted:
+            for key in [k for k in self.data if k.startswith(prefix)]:
+                del self.data[key]
+        for key, value in puts.items():
+            self.written += len(key) + len(value or b"")
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
+
+
+def _events() -> list[dict]:
+    reports, biometrics = backlog_events(random.Random(12))
+    return reports + biometrics
+
+
+def test_parts_written_batch_by_batch_reload_to_the_same_state() -> None:
+    events = _events()
+    live, store = PatientState(PATIENT), DictStore()
+    for start in range(0, 3000, 250):
+        feed(live, events[start : start + 250])
+        live.flush_revisions()
+        store.apply(*take_changes(live, {"t": start}))
+    loaded = load_state(PATIENT, store.get, store.scan)
+    assert loaded is not None
+    again, fence = loaded
+    assert fence == {"t": 2750}
+    assert again.to_dict() == live.to_dict()
+    live.drain()
+    tail = events[3000:] + events[2990:3000]  # and redeliveries of folded events
+    feed(live, tail)
+    feed(again, tail)
+    assert again.to_dict() == live.to_dict()
+    assert again.drain() == live.drain()
+
+
+def test_days_load_on_first_use_and_can_be_released() -> None:
+    live, store = PatientState(PATIENT), DictStore()
+    feed(live, [hr(d, 600, 70.0) for d in range(20)])
+    store.apply(*take_changes(live, {}))
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert len(again.days) == 20 and again.days.resident() == 0
+    assert again.features(live.cursor) == live.features(live.cursor)
+    assert again.days.resident() == 7  # the day and the six before it (rolling features)
+    again.days.release(lambda day: False)
+    assert again.days.resident() == 0 and len(again.days) == 20
+
+
+def test_a_version_2_state_migrates_and_still_recognises_its_duplicates() -> None:
+    events = _events()
+    old = json.loads((FIXTURES / "state_v2.json").read_text())  # written by the version-2 code
+    assert old["version"] == 2
+    migrated = PatientState.from_dict(old)
+    reference = PatientState(PATIENT)
+    feed(reference, events[:2000])
+    reference.drain()
+    tail = events[2000:] + events[1990:2000]  # the last ten were folded in before the upgrade
+    feed(migrated, tail)
+    feed(reference, tail)
+    assert migrated.drain() == reference.drain()
+    assert migrated.rejected == reference.rejected
+    store = DictStore()
+    store.apply(all_parts(migrated, {}), [])
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert again.to_dict() == migrated.to_dict()
+
+
+def test_a_live_event_writes_a_few_hundred_bytes_after_30_days_of_minute_data() -> None:
+    live, store = PatientState(PATIENT), DictStore()
+    feed(live, [hr(d, m, 60.0 + m % 30) for d in range(30) for m in range(0, 1440)])
+    store.apply(*take_changes(live, {"wearable-biometrics": 1}))
+    before = store.written
+    for minute in range(10):
+        assert live.ingest_biometric(hr(30, 720 + minute, 64.0), NOW) is None
+        live.flush_revisions()
+        store.apply(*take_changes(live, {"wearable-biometrics": 2 + minute}))
+    per_event = (store.written - before) / 10
+    assert per_event < 1024, per_event
+    assert sum(len(v) for v in store.data.values()) / (30 * 1440) < 12  # bytes stored per sample
+    assert T0 // 86_400_000 + 30 in live.days

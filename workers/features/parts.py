@@ -1,0 +1,122 @@
+"""A patient's window state as small keyed parts: what a batch changed, and loading back.
+
+Keys (after the patient pseudonym and ``|``), each a compact JSON value:
+
+* ``h``: the head (stream clock, closing cursor, days awaiting revision, source offsets
+  folded in) - changes with every event;
+* ``p``: the profile (assessments, feature normaliser, context dedup, reject counts);
+* ``v|<device>|<metric>``: the newest sample time of one device stream;
+* ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping);
+* ``c|<day>|<hour>``: one hour's moments and event-id fingerprints;
+* ``l|<stream>/<day>``: 64-bit fingerprints carried over from a version-2 state.
+
+A live event therefore rewrites the head, one device entry, one day meta and one hour
+cell (a few hundred bytes), however much history the patient has. A deleted day is a
+key *prefix* (``d|<day>`` and ``c|<day>|``): the store expands it into its keys.
+Pure: no I/O; the worker's store passes ``get``/``scan`` functions in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from workers.features.day import DayWindow
+from workers.features.patient import (
+    DEFAULT_WINDOWS,
+    DayMap,
+    PatientState,
+    WindowConfig,
+    decode_legacy,
+    encode_legacy,
+)
+
+SEP = "|"
+Scan = Callable[[str], Iterable[tuple[str, bytes]]]
+
+
+def day_key(day: int) -> str:
+    return f"d{SEP}{day:06d}"
+
+
+def cell_prefix(day: int) -> str:
+    return f"c{SEP}{day:06d}{SEP}"
+
+
+def patient_of(key: str) -> str:
+    return key.split(SEP, 1)[0]
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, bytes | None], list[str]]:
+    """The parts a write must carry (``None`` deletes) and the prefixes of deleted days;
+    clears the state's change tracking."""
+    puts: dict[str, bytes | None] = {"h": _dump({**state.head(), "fence": fence})}
+    if state.profile_changed:
+        puts["p"] = _dump(state.profile())
+        state.profile_changed = False
+    for device in state.changed_devices:
+        puts[f"v{SEP}{device}"] = _dump(state.devices[device])
+    state.changed_devices.clear()
+    for day in state.changed_days:
+        window = state.days[day]
+        puts[day_key(day)] = _dump(window.meta())
+        for hour in window.changed_hours:
+            cell = window.cell(hour)
+            puts[f"{cell_prefix(day)}{hour:02d}"] = None if cell is None else _dump(cell)
+        window.changed_hours.clear()
+    state.changed_days.clear()
+    for key in state.deleted_legacy:
+        puts[f"l{SEP}{key}"] = None
+    state.deleted_legacy.clear()
+    deleted = [p for day in sorted(state.deleted_days) for p in (day_key(day), cell_prefix(day))]
+    state.deleted_days.clear()
+    return puts, deleted
+
+
+def all_parts(state: PatientState, fence: dict[str, int]) -> dict[str, bytes | None]:
+    """Every part of a state (a migration writes them all once)."""
+    state.profile_changed = True
+    state.changed_devices.update(state.devices)
+    state.changed_days.update(state.days)
+    for day in state.days:
+        window = state.days[day]
+        window.changed_hours.update(window.hours())
+    puts, _ = take_changes(state, fence)
+    for key, fingerprints in state.legacy.items():
+        puts[f"l{SEP}{key}"] = encode_legacy(fingerprints).encode()
+    return puts
+
+
+def load_state(
+    patient_id: str,
+    get: Callable[[str], bytes | None],
+    scan: Scan,
+    config: WindowConfig = DEFAULT_WINDOWS,
+) -> tuple[PatientState, dict[str, int]] | None:
+    """A patient's state and fence from its parts (days load lazily); None if it has none."""
+    raw_head = get("h")
+    if raw_head is None:
+        return None
+    head = json.loads(raw_head)
+    raw_profile = get("p")
+    state = PatientState(patient_id, config)
+    state.restore_head(head, json.loads(raw_profile) if raw_profile else state.profile())
+    state.devices = {k[2:]: json.loads(v) for k, v in scan(f"v{SEP}")}
+    known = [int(k.split(SEP)[1]) for k, _ in scan(f"d{SEP}")]
+    state.days = DayMap(known, partial(_load_day, get, scan))
+    state.legacy = {k[2:]: decode_legacy(v.decode()) for k, v in scan(f"l{SEP}")}
+    return state, dict(head["fence"])
+
+
+def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWindow:
+    meta = get(day_key(day))
+    assert meta is not None, f"day {day} is listed but not stored"
+    prefix = cell_prefix(day)
+    cells = {int(k[len(prefix) :]): json.loads(v) for k, v in scan(prefix)}
+    return DayWindow.from_parts(day, json.loads(meta), cells)
