@@ -1,0 +1,415 @@
+"""Worker state cost in both regimes, in one run: a backfill, and live traffic over many patients.
+
+Phases (each on its own topics, the real broker, one ``novamind worker`` process):
+
+1. **Backfill**: ``--backfill-patients`` patients x 30 days of minute-level heart rate published
+   at once; the bare consume-and-decode ceiling is measured on the same topic, then the worker
+   drains it. Worker CPU (user + system, from /proc) and changelog bytes per event.
+2. **History**: ``--patients`` patients each get the window state of 30 days of minute-level
+   heart rate. Folding 43,200 events per patient through the worker for thousands of patients
+   would take hours here, so one patient's history is folded with the worker's own pure
+   functions and its parts are written to every patient's changelog partition, exactly what
+   the worker itself would have written; the worker starts on an empty store and restores
+   them (the full-restore time is reported).
+3. **Live trickle**: heart-rate samples for day 31 arrive at ``--rate`` events/s, round robin
+   over all patients (each patient one sample every patients/rate seconds). Worker CPU and
+   changelog bytes per event, RSS, resident days.
+4. **Sustained**: ``--burst`` events spread over all patients published as fast as the
+   producer can; the worker's drain rate is the live rate it sustains.
+5. **Restart**: the worker is stopped and started again with the same replica id and store:
+   time from start to ready (partitions assigned, tail restored).
+
+Writes bench/results/live.json (or live_<patients>.json with ``--tag``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bench.bench_worker import bare_ceiling
+from novamind.kafka import consumer_config, producer_config
+from novamind.lag import end_offsets, group_lag
+from novamind.producer import EventProducer
+from novamind.settings import PROJECT_ROOT, Settings
+from novamind.topicadmin import ensure_topics
+from schemas.codec import AvroCodec
+from workers.features.parts import all_parts
+from workers.features.patient import PatientState
+from workers.runtime import clients
+
+RESULTS = Path(__file__).parent / "results"
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+START = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+START_MS = int(START.timestamp() * 1000)
+CHANGELOG = "patient-windows"
+BIOMETRICS = "wearable-biometrics"
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def pseudonym(i: int) -> str:
+    return f"p_{i:032x}"
+
+
+def heart_rate(patient_id: str, t_ms: int, rng: random.Random) -> dict[str, Any]:
+    when = dt.datetime.fromtimestamp(t_ms / 1000, dt.UTC)
+    return {
+        "event_id": f"{patient_id}-hr-{t_ms}",
+        "patient_id": patient_id,
+        "event_time": when,
+        "received_time": when,
+        "source": "bench",
+        "schema_version": 1,
+        "metric": "HEART_RATE",
+        "value": float(rng.randint(52, 96)),
+        "unit": "beats/min",
+        "duration_seconds": None,
+        "sleep_stage": None,
+        "device_id": "bench-watch",
+        "loinc": "8867-4",
+    }
+
+
+def history(patient_id: str, days: int) -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    return [heart_rate(patient_id, START_MS + m * MINUTE_MS, rng) for m in range(days * 1440)]
+
+
+# ---- Kafka's murmur2 partitioner (librdkafka murmur2_random, the Java client's default) ----
+def murmur2(data: bytes) -> int:
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    rest = length % 4
+    tail = data[length - rest :]
+    if rest == 3:
+        h ^= tail[2] << 16
+    if rest >= 2:
+        h ^= tail[1] << 8
+    if rest >= 1:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_of(key: str, partitions: int) -> int:
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+# ---- measuring ---------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def rss_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def changelog_bytes(settings: Settings, since: dict[tuple[str, int], int]) -> tuple[int, int]:
+    """Records and key+value bytes written to the changelog after ``since`` (read uncommitted)."""
+    topic = settings.kafka.topic(CHANGELOG)
+    ends = end_offsets(settings.kafka, [topic])
+    consumer = Consumer(
+        {
+            **consumer_config(settings.kafka, group_id=f"bench-bytes-{time.time_ns()}", client_id="bench"),
+            "isolation.level": "read_uncommitted",
+        }
+    )
+    todo = {tp: end for tp, end in ends.items() if end > since.get(tp, 0)}
+    consumer.assign([TopicPartition(t, p, since.get((t, p), 0)) for (t, p) in todo])
+    records = size = 0
+    done: set[tuple[str, int]] = set()
+    while len(done) < len(todo):
+        for message in consumer.consume(5000, timeout=1.0):
+            if message.error() is not None:
+                continue
+            tp = (message.topic() or "", message.partition() or 0)
+            records += 1
+            size += len(message.key() or b"") + len(message.value() or b"")
+            if (message.offset() or 0) + 1 >= todo[tp]:
+                done.add(tp)
+        for tp, end in todo.items():
+            position = consumer.position([TopicPartition(*tp)])[0].offset
+            if position >= end:
+                done.add(tp)
+    consumer.close()
+    return records, size
+
+
+class WorkerUnderTest:
+    def __init__(self, settings: Settings, state_dir: Path, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        env = {
+            **os.environ,
+            "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+            "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
+            "NOVAMIND_WORKER__STATE_DIR": str(state_dir),
+            "NOVAMIND_WORKER__STATE_CACHE_PATIENTS": str(settings.worker.state_cache_patients),
+            "NOVAMIND_LOG_LEVEL": "WARNING",
+        }
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "novamind.cli", "worker", "--web-port", str(port), *("--replica-id", "bench")],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, timeout_s: float = 1800) -> float:
+        """Seconds from process start until /readyz answers 200."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                url = f"http://127.0.0.1:{self.port}/readyz"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("the worker exited before it was ready")
+            time.sleep(0.1)
+        raise TimeoutError("the worker did not become ready")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=120)
+
+
+def wait_drained(settings: Settings, topic: str, timeout_s: float = 3600) -> float:
+    group = clients.group_id(settings)
+    deadline = time.monotonic() + timeout_s
+    while sum(group_lag(settings.kafka, group, [topic]).values()) > 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the worker did not catch up")
+        time.sleep(0.2)
+    return time.perf_counter()
+
+
+def scenario(base: Settings, name: str, cache_patients: int) -> Settings:
+    settings = base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{name}."}),
+            "mongo": base.mongo.model_copy(update={"database": f"novamind_{name}"}),
+            "worker": base.worker.model_copy(update={"state_cache_patients": cache_patients}),
+        }
+    )
+    ensure_topics(settings.kafka)
+    return settings
+
+
+def publish(settings: Settings, records: list[dict[str, Any]], rate: float | None = None) -> float:
+    """Publish biometric records (at ``rate`` per second if given); returns the seconds taken."""
+    codec = AvroCodec()
+    producer = EventProducer(kafka=settings.kafka, client_id="bench")
+    topic = settings.kafka.topic(BIOMETRICS)
+    started = time.perf_counter()
+    for n, record in enumerate(records, start=1):
+        value = codec.encode_dict("BiometricSample", record)
+        producer.send(topic, key=record["patient_id"].encode(), value=value)
+        if rate:
+            ahead = n / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    producer.flush(120)
+    return time.perf_counter() - started
+
+
+def backfill_phase(base: Settings, run: str, patients: int, days: int, work: Path) -> dict[str, Any]:
+    settings = scenario(base, f"{run}-backfill", 10_000)
+    topic = settings.kafka.topic(BIOMETRICS)
+    records = [r for i in range(patients) for r in history(pseudonym(i), days)]
+    publish(settings, records)
+    ceiling = bare_ceiling(settings, topic, len(records))
+    worker = WorkerUnderTest(settings, work / "backfill", 6191)
+    worker.wait_ready()
+    cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+    try:
+        finished = wait_drained(settings, topic)
+        cpu = cpu_seconds(worker.pid) - cpu0
+        rss = rss_mb(worker.pid)
+    finally:
+        worker.stop()
+    records_written, size = changelog_bytes(settings, {})
+    n = len(records)
+    return {
+        "patients": patients,
+        "days": days,
+        "events": n,
+        "bare_consume_decode_per_s": round(ceiling),
+        "worker_events_per_s": round(n / (finished - t0)),
+        "ratio_worker_to_bare": round(n / (finished - t0) / ceiling, 3),
+        "cpu_ms_per_event": round(cpu * 1000 / n, 4),
+        "changelog_records": records_written,
+        "changelog_bytes_per_event": round(size / n, 1),
+        "rss_mb": round(rss, 1),
+    }
+
+
+def seed_history(settings: Settings, patients: int, days: int) -> dict[str, Any]:
+    """Write each patient's 30-day window state (folded once, cloned per pseudonym) to the changelog."""
+    template = PatientState(pseudonym(0))
+    started = time.perf_counter()
+    for record in history(pseudonym(0), days):
+        assert template.ingest_biometric(record, START_MS + 400 * DAY_MS) is None
+    template.flush_revisions()
+    template.drain()
+    fold_s = time.perf_counter() - started
+    parts = all_parts(template, {})
+    producer = Producer(producer_config(settings.kafka, client_id="bench-seed"))
+    topic = settings.kafka.topic(CHANGELOG)
+    size = 0
+    for i in range(patients):
+        patient_id = pseudonym(i)
+        partition = partition_of(patient_id, settings.kafka.partitions)
+        for part, value in parts.items():
+            key = f"{patient_id}|{part}".encode()
+            size += len(key) + len(value or b"")
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=value, partition=partition)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+        producer.poll(0)
+    producer.flush(300)
+    return {
+        "parts_per_patient": len(parts),
+        "changelog_bytes_per_patient": round(size / patients),
+        "template_fold_s": round(fold_s, 2),
+    }
+
+
+def live_events(patients: int, count: int, first_minute: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``count`` samples round robin over the patients, each patient's a minute apart."""
+    out = []
+    for n in range(count):
+        i = n % patients
+        minute = first_minute + n // patients
+        out.append(heart_rate(pseudonym(i), START_MS + minute * MINUTE_MS, rng))
+    return out
+
+
+def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    settings = scenario(base, f"{run}-live", args.cache_patients)
+    topic = settings.kafka.topic(BIOMETRICS)
+    seeded = seed_history(settings, args.patients, args.days)
+    state_dir = work / "live"
+    worker = WorkerUnderTest(settings, state_dir, 6192)
+    rng = random.Random(3)
+    out: dict[str, Any] = {"patients": args.patients, "history_days": args.days, **seeded}
+    try:
+        out["full_restore_ready_s"] = round(worker.wait_ready(), 2)
+        out["rss_after_restore_mb"] = round(rss_mb(worker.pid), 1)
+        # live trickle
+        first = args.days * 1440
+        trickle = live_events(args.patients, int(args.rate * args.seconds), first, rng)
+        since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
+        cpu0 = cpu_seconds(worker.pid)
+        publish_s = publish(settings, trickle, rate=args.rate)
+        wait_drained(settings, topic)
+        cpu = cpu_seconds(worker.pid) - cpu0
+        records, size = changelog_bytes(settings, since)
+        n = len(trickle)
+        out["trickle"] = {
+            "rate_per_s": args.rate,
+            "events": n,
+            "published_s": round(publish_s, 1),
+            "cpu_ms_per_event": round(cpu * 1000 / n, 4),
+            "changelog_records": records,
+            "changelog_bytes_per_event": round(size / n, 1),
+            "worker_core_share": round(cpu / publish_s, 3),
+        }
+        out["rss_after_trickle_mb"] = round(rss_mb(worker.pid), 1)
+        # sustained: a burst spread over every patient, drained as fast as the worker can
+        burst = live_events(args.patients, args.burst, first + n // args.patients + 1, rng)
+        since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
+        cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+        publish(settings, burst)
+        finished = wait_drained(settings, topic)
+        cpu = cpu_seconds(worker.pid) - cpu0
+        records, size = changelog_bytes(settings, since)
+        out["burst"] = {
+            "events": len(burst),
+            "events_per_s": round(len(burst) / (finished - t0)),
+            "cpu_ms_per_event": round(cpu * 1000 / len(burst), 4),
+            "changelog_bytes_per_event": round(size / len(burst), 1),
+        }
+        out["rss_mb"] = round(rss_mb(worker.pid), 1)
+    finally:
+        worker.stop()
+    disk = sum(f.stat().st_size for f in state_dir.rglob("*") if f.is_file())
+    out["store_bytes_per_patient"] = round(disk / args.patients)
+    restarted = WorkerUnderTest(settings, state_dir, 6193)
+    try:
+        out["restart_ready_s"] = round(restarted.wait_ready(), 2)
+    finally:
+        restarted.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=500)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=500.0, help="live trickle, events per second")
+    parser.add_argument("--seconds", type=float, default=40.0, help="length of the live trickle")
+    parser.add_argument("--burst", type=int, default=100_000)
+    parser.add_argument("--backfill-patients", type=int, default=10)
+    parser.add_argument("--cache-patients", type=int, default=10_000)
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    run = f"live-{time.strftime('%H%M%S')}"
+    base = Settings()
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        work = Path(tmp)
+        backfill = backfill_phase(base, run, args.backfill_patients, args.days, work)
+        live = live_phase(base, run, args, work)
+    ratio = live["trickle"]["cpu_ms_per_event"] / backfill["cpu_ms_per_event"]
+    result = {
+        "bench": "live",
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "backfill": backfill,
+        "live": live,
+        "live_to_backfill_cpu_per_event": round(ratio, 2),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    name = f"live_{args.tag}" if args.tag else "live"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
