@@ -174,7 +174,7 @@ class WorkerUnderTest:
         }
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "novamind.cli", "worker", "--web-port", str(port), *("--replica-id", "bench")],
+            [sys.executable, "-m", "novamind.cli", "worker", "--web-port", str(port), "--replica-id=bench"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
