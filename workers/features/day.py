@@ -207,10 +207,13 @@ class DayWindow:
 
 def _trim(hist: array[int]) -> list[Any]:
     """[first non-zero bin, counts up to the last non-zero bin]."""
-    nz = [i for i, c in enumerate(hist) if c]
-    if not nz:
+    raw = hist.tobytes()
+    size = hist.itemsize
+    first = (len(raw) - len(raw.lstrip(b"\0"))) // size
+    if first == len(hist):
         return [0, []]
-    return [nz[0], hist[nz[0] : nz[-1] + 1].tolist()]
+    last = (len(raw.rstrip(b"\0")) + size - 1) // size
+    return [first, hist[first:last].tolist()]
 
 
 def _untrim(trimmed: list[Any], bins: int) -> array[int]:

@@ -6,12 +6,16 @@ Keys (after the patient pseudonym and ``|``), each a compact JSON value:
   folded in) - changes with every event;
 * ``p``: the profile (assessments, feature normaliser, context dedup, reject counts);
 * ``v|<device>|<metric>``: the newest sample time of one device stream;
-* ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping);
-* ``c|<day>|<hour>``: one hour's moments and event-id fingerprints;
+* ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping), and for a
+  *cold* day (before yesterday) also all its hours;
+* ``c|<day>|<hour>``: one hour's moments and event-id fingerprints, for *hot* days only;
 * ``l|<stream>/<day>``: 64-bit fingerprints carried over from a version-2 state.
 
 A live event therefore rewrites the head, one device entry, one day meta and one hour
-cell (a few hundred bytes), however much history the patient has. A deleted day is a
+cell (a few hundred bytes), however much history the patient has. When the watermark
+leaves a day behind (it turns cold), the day is written once as one record and its cells
+are deleted, so a patient's history is about one record per day (fast restores); a late
+event into a cold day rewrites that day's record. A deleted day is a
 key *prefix* (``d|<day>`` and ``c|<day>|``): the store expands it into its keys.
 Pure: no I/O; the worker's store passes ``get``/``scan`` functions in.
 """
@@ -25,6 +29,7 @@ from typing import Any
 
 from workers.features.day import DayWindow
 from workers.features.patient import (
+    DAY_MS,
     DEFAULT_WINDOWS,
     DayMap,
     PatientState,
@@ -56,21 +61,36 @@ def _dump(value: Any) -> bytes:
 def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, bytes | None], list[str]]:
     """The parts a write must carry (``None`` deletes) and the prefixes of deleted days;
     clears the state's change tracking."""
-    puts: dict[str, bytes | None] = {"h": _dump({**state.head(), "fence": fence})}
+    puts: dict[str, bytes | None] = {}
     if state.profile_changed:
         puts["p"] = _dump(state.profile())
         state.profile_changed = False
     for device in state.changed_devices:
         puts[f"v{SEP}{device}"] = _dump(state.devices[device])
     state.changed_devices.clear()
+    hot_from = state.watermark // DAY_MS - 1
+    was_hot = hot_from if state.hot_from is None else state.hot_from
+    cooled = [d for d in range(was_hot, hot_from) if d in state.days]
+    state.hot_from = hot_from
+    for day in cooled:  # written whole once; their cells go
+        window = state.days[day]
+        puts[day_key(day)] = _dump(window.to_dict())
+        for hour in window.hours() | window.changed_hours:
+            puts[f"{cell_prefix(day)}{hour:02d}"] = None
+        window.changed_hours.clear()
     for day in state.changed_days:
         window = state.days[day]
-        puts[day_key(day)] = _dump(window.meta())
-        for hour in window.changed_hours:
-            cell = window.cell(hour)
-            puts[f"{cell_prefix(day)}{hour:02d}"] = None if cell is None else _dump(cell)
+        if day < hot_from:
+            if day not in cooled:
+                puts[day_key(day)] = _dump(window.to_dict())
+        else:
+            puts[day_key(day)] = _dump(window.meta())
+            for hour in window.changed_hours:
+                cell = window.cell(hour)
+                puts[f"{cell_prefix(day)}{hour:02d}"] = None if cell is None else _dump(cell)
         window.changed_hours.clear()
     state.changed_days.clear()
+    puts["h"] = _dump({**state.head(), "fence": fence})
     for key in state.deleted_legacy:
         puts[f"l{SEP}{key}"] = None
     state.deleted_legacy.clear()
@@ -84,6 +104,7 @@ def all_parts(state: PatientState, fence: dict[str, int]) -> dict[str, bytes | N
     state.profile_changed = True
     state.changed_devices.update(state.devices)
     state.changed_days.update(state.days)
+    state.hot_from = None
     for day in state.days:
         window = state.days[day]
         window.changed_hours.update(window.hours())
@@ -115,8 +136,11 @@ def load_state(
 
 
 def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWindow:
-    meta = get(day_key(day))
-    assert meta is not None, f"day {day} is listed but not stored"
+    raw = get(day_key(day))
+    assert raw is not None, f"day {day} is listed but not stored"
+    meta = json.loads(raw)
+    if "cells" in meta:  # a cold day, stored whole
+        return DayWindow.from_dict(meta)
     prefix = cell_prefix(day)
     cells = {int(k[len(prefix) :]): json.loads(v) for k, v in scan(prefix)}
-    return DayWindow.from_parts(day, json.loads(meta), cells)
+    return DayWindow.from_parts(day, meta, cells)

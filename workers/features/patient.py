@@ -185,6 +185,7 @@ class PatientState:
         "deleted_legacy",
         "devices",
         "dirty_days",
+        "hot_from",
         "legacy",
         "norm",
         "outbox",
@@ -217,6 +218,7 @@ class PatientState:
         self.deleted_legacy: set[str] = set()
         self.changed_devices: set[str] = set()
         self.profile_changed = False
+        self.hot_from: int | None = None  # days from here on are stored as hour cells
 
     @property
     def watermark(self) -> int:
@@ -533,6 +535,7 @@ class PatientState:
             "cursor": self.cursor,
             "start_day": self.start_day,
             "dirty_days": sorted(self.dirty_days),
+            "hot_from": self.hot_from,
         }
 
     def profile(self) -> dict[str, Any]:
@@ -553,6 +556,7 @@ class PatientState:
         self.cursor = head["cursor"]
         self.start_day = head["start_day"]
         self.dirty_days = set(head["dirty_days"])
+        self.hot_from = head.get("hot_from")
         self.assessments = {k: [list(e) for e in v] for k, v in profile["assessments"].items()}
         self.norm = Normalizer.from_dict(profile["norm"])
         self.dedup = DedupWindow.from_dict(profile["dedup"])

@@ -99,7 +99,9 @@ def test_a_version_2_state_migrates_and_still_recognises_its_duplicates() -> Non
 def test_a_live_event_writes_a_few_hundred_bytes_after_30_days_of_minute_data() -> None:
     live, store = PatientState(PATIENT), DictStore()
     feed(live, [hr(d, m, 60.0 + m % 30) for d in range(30) for m in range(0, 1440)])
+    feed(live, [hr(30, m, 60.0) for m in range(600)])  # day 28 has turned cold: stored whole
     store.apply(*take_changes(live, {"wearable-biometrics": 1}))
+    assert len(store.data) < 30 + 2 * 24 + 5  # a record per cold day, cells for two hot days
     before = store.written
     for minute in range(10):
         assert live.ingest_biometric(hr(30, 720 + minute, 64.0), NOW) is None
