@@ -20,7 +20,7 @@ from schemas.codec import AvroCodec
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
 from tests.integration.harness import free_port, isolated, read_topic, wait_caught_up
 from workers import app
-from workers.runtime import worker as worker_module
+from workers.runtime import transactions
 
 codec = AvroCodec()
 
@@ -61,9 +61,9 @@ def test_a_stuck_offsets_call_replaces_the_producer_and_loses_nothing(
             return wrapped[0]
         return Producer(config)
 
-    monkeypatch.setattr(worker_module, "Producer", producer)
-    monkeypatch.setattr(worker_module, "SEND_OFFSETS_TIMEOUT_S", 1.0)
-    monkeypatch.setattr(worker_module, "STUCK_MARGIN_S", 1.0)
+    monkeypatch.setattr(transactions, "Producer", producer)
+    monkeypatch.setattr(transactions, "SEND_OFFSETS_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(transactions, "STUCK_MARGIN_S", 1.0)
 
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

@@ -1,25 +1,31 @@
 """One worker replica: a confluent-kafka consumer loop with exactly-once window state.
 
-Each iteration reads a batch from the co-partitioned source topics and ``twin-inputs``:
+The loop delegates to named owners: :class:`~workers.runtime.ownership.Ownership` and
+:class:`~workers.runtime.ownership.Restorer` (partitions and their state),
+:class:`~workers.runtime.state.PatientStates` (the window state cache and local stores),
+:class:`~workers.runtime.transactions.Checkpointer` (the transactional producer) and
+:class:`~workers.runtime.twin_stage.TwinStage` (twin inputs to twins). One iteration:
 
-1. **Ingest** (source records): one Kafka transaction holds the batch's outputs (dead
-   letters, daily features, twin inputs), the new window state of every touched patient
-   (changelog ``patient-windows``) and the source offsets. A crash anywhere before the commit
-   aborts all three, so the next owner restores the state that matches the committed offsets
-   and folds the same records again: each takes effect exactly once.
-2. **Twin** (``twin-inputs`` records, read committed): apply the pure twin functions, publish
-   ``twin-updates``/``twin-alerts``, upsert the twins with an offset fence, then commit the
-   offsets. A redelivered input is fenced off by the stored offset.
+1. ``consume`` a batch from the co-partitioned source topics and ``twin-inputs``;
+2. apply rebalances it reported (after the previous batch's commit has settled);
+3. **twin** inputs first, so a report's twin update does not wait for this batch's ingest;
+4. **ingest**: fold the source records into the windows (pure, in memory);
+5. **settle** the previous batch's transaction (its commit ran while 1-4 did): on success
+   its state parts go to the local stores; on failure everything in memory is forgotten
+   and the partitions are read again from the committed offsets, this batch included;
+6. open this batch's transaction: dead letters, daily features, twin inputs, the changed
+   state parts (changelog ``patient-windows``) and the source offsets; its commit starts
+   and runs while the next batch is consumed and folded.
 
-Item-9 safety alerts do not wait for either stage: :mod:`workers.runtime.safety` watches the
-reports topic with its own consumer. Rebalances are handled between batches (never inside a
-transaction): revoked partitions' state is dropped, assigned ones are restored first.
+A crash anywhere before a commit aborts outputs, state and offsets together, so the next
+owner restores the state that matches the committed offsets and folds the same records
+again: each takes effect exactly once. Item-9 safety alerts do not wait for any of this:
+:mod:`workers.runtime.safety` watches the reports topic with its own consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,39 +33,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
 from novamind import metrics
 from novamind.metrics import Step, timed
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
-from workers.pipeline.twin import TwinEntry, TwinProcessor
 from workers.runtime import clients, monitor
-from workers.runtime.deadline import CallStuck, call_with_deadline
-from workers.runtime.outputs import DeliveryFailed, Outputs
-from workers.runtime.state import PatientStates, read_changelog, window_config
+from workers.runtime.deadline import CallStuck
+from workers.runtime.ownership import CHANGELOG, Ownership, Partition, Restorer
+from workers.runtime.state import Changes, PatientStates, window_config
 from workers.runtime.statedir import state_dir
+from workers.runtime.transactions import Checkpointer
+from workers.runtime.twin_stage import TwinStage
 from workers.twin.store import TwinStore
-from workers.twin.twin import new_twin
 
 log = structlog.get_logger(__name__)
 
 SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
 TWIN_INPUTS = "twin-inputs"
-OUTPUT_FLUSH_TIMEOUT_S = 60.0  # then the twin batch is read again with a fresh producer
-SEND_OFFSETS_TIMEOUT_S = 30.0
-COMMIT_TIMEOUT_S = 60.0
-STUCK_MARGIN_S = 10.0  # a transactional call this late past its own timeout is stuck
-CHANGELOG = "patient-windows"
 
 
 def inbound(message: Message) -> Inbound:
@@ -77,16 +70,33 @@ def inbound(message: Message) -> Inbound:
 class Health:
     """What the web views report about this replica."""
 
-    assigned: set[tuple[str, int]] = field(default_factory=set)
-    restoring: set[int] = field(default_factory=set)
-    restored_records: dict[int, int] = field(default_factory=dict)
+    ownership: Ownership = field(default_factory=Ownership)
     batches: int = 0
     last_batch_at: float = 0.0
     stopping: bool = False
 
     @property
+    def assigned(self) -> set[Partition]:
+        return self.ownership.assigned
+
+    @property
+    def restoring(self) -> set[int]:
+        return self.ownership.restoring
+
+    @property
     def ready(self) -> bool:
         return bool(self.assigned) and not self.restoring and not self.stopping
+
+
+@dataclass
+class InFlight:
+    """A batch whose transaction is committing while the next batch is processed."""
+
+    task: asyncio.Task[None]
+    changes: Changes
+    messages: list[Inbound]
+    result: IngestResult
+    started: float
 
 
 class Worker:
@@ -106,25 +116,39 @@ class Worker:
             block_cache_bytes=settings.worker.state_block_cache_mb << 20,
         )
         self.ingest = IngestProcessor(codec=self.codec, entries=self.states, config=windows)
-        self.twin = TwinProcessor(codec=self.codec)
-        self.twins: dict[str, TwinEntry] = {}
         self.health = Health()
-        self._events: list[tuple[str, list[TopicPartition]]] = []  # rebalances seen by consume()
+        self.ownership = self.health.ownership
         self._committed: dict[tuple[str, int], int] = {}
-        self._released: set[tuple[str, int]] = set()  # revoked, state kept until reassigned
+        self._inflight: InFlight | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
         self.consumer = Consumer(clients.main_consumer(settings))
-        self.restorer = Consumer(clients.restore_consumer(settings))
-        self.probe = Consumer(clients.offset_probe(settings))
-        self.txn_producer = Producer(clients.transactional_producer(settings))
-        self.out_producer = Producer(clients.output_producer(settings))
-        self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
-        self.twin_outputs = Outputs(self.out_producer, codec=self.codec, topic_name=self.topic)
+        self.restorer = Restorer(
+            states=self.states,
+            ownership=self.ownership,
+            restorer=Consumer(clients.restore_consumer(settings)),
+            probe=Consumer(clients.offset_probe(settings)),
+            topic=self.topic(CHANGELOG),
+            blocking=self._blocking,
+        )
         self.alerts = monitor.PipelineAlerts(
-            self.out_producer,
+            Producer(clients.output_producer(settings)),
             codec=self.codec,
             topic=self.topic("pipeline-alerts"),
             component=f"worker-{clients.replica_id(settings)}",
+        )
+        self.checkpointer = Checkpointer(
+            settings, codec=self.codec, topic_name=self.topic, alerts=self.alerts
+        )
+        self.twin = TwinStage(
+            settings,
+            codec=self.codec,
+            store=store,
+            consumer=self.consumer,
+            alerts=self.alerts,
+            topic_name=self.topic,
+            unprefix=self.unprefix,
+            positions=self._positions,
+            blocking=self._blocking,
         )
         store.on_retry = self._store_retrying
 
@@ -142,32 +166,31 @@ class Worker:
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        await self._txn_call("init_transactions", timeout_s=30)
+        await self.checkpointer.init()
         await self.store.ensure_indexes()
         topics = [self.topic(t) for t in (*SOURCE_TOPICS, TWIN_INPUTS)]
-        self.consumer.subscribe(
-            topics,
-            on_assign=lambda _c, parts: self._events.append(("assign", parts)),
-            on_revoke=lambda _c, parts: self._events.append(("revoke", parts)),
-            on_lost=lambda _c, parts: self._events.append(("lost", parts)),
-        )
+        self.consumer.subscribe(topics, **self.ownership.listeners())
         log.info("worker_started", topics=len(topics), group=clients.group_id(self.settings))
         try:
             while not stop.is_set():
                 messages = await self._blocking(
                     self.consumer.consume, self.settings.worker.max_batch, self.settings.worker.poll_timeout_s
                 )
-                await self._handle_rebalances()
+                if self.ownership.events:
+                    await self._settle()  # rebalances are applied with no transaction open
+                    await self.ownership.apply(forget=self._forget, restore=self._restore)
                 if messages:
                     await self.process(messages)
                 else:
+                    await self._settle()
                     await self._commit_markers()
+            await self._settle()
         finally:
             self.health.stopping = True
             await self._blocking(self.consumer.close)  # leaves the group: partitions move at once
-            self.restorer.close()
-            self.probe.close()
-            self.out_producer.flush(30)
+            self.restorer.restorer.close()
+            self.restorer.probe.close()
+            self.twin.producer.flush(30)
             self._executor.shutdown(wait=True)
             self.states.close()
             self.state_dir.cleanup()
@@ -176,80 +199,16 @@ class Worker:
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
-    # ---- rebalances ----------------------------------------------------------------------
-    async def _handle_rebalances(self) -> None:
-        """Apply the rebalances ``consume`` reported, in order.
-
-        Revoked partitions stay in memory until the next assignment: every rebalance revokes
-        everything (eager range assignment), and a partition that comes straight back needs no
-        restore because nobody else owned it meanwhile. Lost partitions (the group evicted this
-        replica) may have moved on, so their state is dropped at once.
-        """
-        events, self._events = self._events, []
-        for kind, parts in events:
-            tps = {(tp.topic, tp.partition) for tp in parts}
-            if kind == "assign":
-                self._forget(self._released - tps)
-                self._released = set()
-                self.health.assigned |= tps
-                await self._restore({p for t, p in tps if t != self.topic(TWIN_INPUTS)})
-                log.info("partitions_assigned", partitions=_describe(tps))
-                continue
-            self.health.assigned -= tps
-            if kind == "lost":
-                self._forget(tps)
-            else:
-                self._released |= tps
-            log.info(f"partitions_{kind}", partitions=_describe(tps))
-
-    def _forget(self, tps: set[tuple[str, int]]) -> None:
+    # ---- ownership -----------------------------------------------------------------------
+    def _forget(self, tps: set[Partition]) -> None:
         twin_topic = self.topic(TWIN_INPUTS)
         self.states.close_partitions({p for t, p in tps if t != twin_topic})
-        twin_gone = {p for t, p in tps if t == twin_topic}
-        for patient_id in [k for k, e in self.twins.items() if e.partition in twin_gone]:
-            del self.twins[patient_id]
+        self.twin.forget({p for t, p in tps if t == twin_topic})
         for tp in tps:
             self._committed.pop(tp, None)
 
-    async def _restore(self, partitions: set[int]) -> None:
-        """Bring the partitions' local stores up to their changelog: only the records after
-        each store's checkpoint are read (all of them for a store seen for the first time)."""
-        if not partitions:
-            return
-        started = time.perf_counter()
-        self.health.restoring |= partitions
-
-        def progress(partition: int, records: int, left: int) -> None:
-            before = self.health.restored_records.get(partition, 0)
-            self.health.restored_records[partition] = records
-            metrics.record_restore(partition, max(records - before, 0), left)
-
-        for partition in partitions:
-            self.health.restored_records[partition] = 0
-        try:
-            with timed(Step.RESTORE):
-                starts = {p: self.states.start_offset(p) for p in sorted(partitions)}
-                reached = await self._blocking(
-                    lambda: read_changelog(
-                        self.restorer,
-                        self.topic(CHANGELOG),
-                        starts,
-                        probe=self.probe,
-                        apply=self.states.apply_changelog,
-                        progress=progress,
-                    )
-                )
-                for partition, offset in reached.items():
-                    self.states.restored(partition, offset)
-        finally:
-            self.health.restoring -= partitions
-        log.info(
-            "state_restored",
-            partitions=sorted(partitions),
-            full=sorted(p for p, start in starts.items() if start is None),
-            records=sum(self.health.restored_records.get(p, 0) for p in partitions),
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+    async def _restore(self, tps: set[Partition]) -> None:
+        await self.restorer.restore({p for t, p in tps if t != self.topic(TWIN_INPUTS)})
 
     # ---- a batch ---------------------------------------------------------------------------
     async def process(self, messages: list[Message]) -> None:
@@ -267,9 +226,11 @@ class Worker:
             (twin_inputs if m.topic == self.topic(TWIN_INPUTS) else source).append(m)
         monitor.count_in(self.unprefix(m.topic) for m in (*source, *twin_inputs))
         if twin_inputs:  # first: a report's twin update does not wait for this batch's ingest
-            await self._apply_twin_inputs(twin_inputs)
+            await self.twin.apply(twin_inputs)
         if source:
             await self._ingest(source)
+        else:
+            await self._settle()
         self._record_lag()
         self.health.batches += 1
         self.health.last_batch_at = time.time()
@@ -277,178 +238,74 @@ class Worker:
     async def _ingest(self, messages: list[Inbound]) -> None:
         started = time.perf_counter()
         result = IngestResult()
-        self.txn_outputs.sent.clear()
-        self.txn_producer.begin_transaction()
+        with timed(Step.DECODE_FOLD):
+            self.ingest.fold(messages, result)
+            self.ingest.publish_revisions(result)
+        if not await self._settle():
+            return  # the previous batch failed: this one is read again from the committed offsets
+        outputs = self.checkpointer.begin()
+        with timed(Step.PUBLISH):
+            send = outputs.send
+            for letter in result.dead_letters:
+                send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
+            for features in result.features:
+                key = features["patient_id"].encode()
+                send("patient-daily-features", "PatientDailyFeatures", key, features)
+            for name, record in result.twin_inputs:
+                send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
+            changes = self.states.changes(result.touched)
+            for partition, records in changes.items():
+                for key, value in records.items():
+                    outputs.send_raw(CHANGELOG, key, value, partition)
+        offsets = self._positions(messages)
+        metadata = self.consumer.consumer_group_metadata()
+        task = asyncio.create_task(self.checkpointer.commit(offsets, metadata))
+        self._inflight = InFlight(task, changes, messages, result, started)
+
+    async def _settle(self) -> bool:
+        """Wait for the batch in flight; True if it committed (or none was in flight)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return True
         try:
-            with timed(Step.DECODE_FOLD):
-                self.ingest.fold(messages, result)
-                self.ingest.publish_revisions(result)
-            with timed(Step.PUBLISH):
-                self._send_ingest_outputs(result)
-                changes = self.states.changes(result.touched)
-                for partition, records in changes.items():
-                    for key, value in records.items():
-                        self.txn_outputs.send_raw(CHANGELOG, key, value, partition)
             with timed(Step.CHECKPOINT):
-                offsets = self._positions(messages)
-                metadata = self.consumer.consumer_group_metadata()
-                await self._retrying(
-                    "send_offsets_to_transaction", offsets, metadata, timeout_s=SEND_OFFSETS_TIMEOUT_S
-                )
-                await self._retrying("commit_transaction", timeout_s=COMMIT_TIMEOUT_S)
+                await inflight.task
         except (KafkaException, CallStuck) as exc:
             await self._recover(exc)
-            return
+            return False
         with timed(Step.STATE_WRITE):
-            self.states.persist(changes, self._changelog_reached(changes))
-        monitor.count_out(self.txn_outputs.sent)
+            reached = self.checkpointer.reached(self.topic(CHANGELOG), inflight.changes)
+            self.states.persist(inflight.changes, reached)
+        result = inflight.result
+        monitor.count_out(self.checkpointer.outputs.sent)
         monitor.count_dead_letters(result.dead_letters, self.unprefix)
         if result.late:
-            metrics.record_late_events(self.unprefix(messages[0].topic), result.late)
+            metrics.record_late_events(self.unprefix(inflight.messages[0].topic), result.late)
         log.info(
             "ingest_batch",
-            events=len(messages),
+            events=len(inflight.messages),
             patients=len(result.touched),
             dead_letters=len(result.dead_letters),
             features=len(result.features),
             skipped=result.skipped,
             late=result.late,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round((time.perf_counter() - inflight.started) * 1000, 1),
         )
-
-    def _changelog_reached(self, changes: dict[int, Any]) -> dict[int, int]:
-        """The next changelog offset of each partition written, from the delivery reports of
-        the committed transaction."""
-        self.txn_producer.poll(0)  # serve the delivery reports of the committed transaction
-        topic = self.topic(CHANGELOG)
-        last = self.txn_outputs.last_offsets
-        return {p: last[(topic, p)] + 1 for p in changes if (topic, p) in last}
-
-    def _send_ingest_outputs(self, result: IngestResult) -> None:
-        send = self.txn_outputs.send
-        for letter in result.dead_letters:
-            send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
-        for features in result.features:
-            send("patient-daily-features", "PatientDailyFeatures", features["patient_id"].encode(), features)
-        for name, record in result.twin_inputs:
-            send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
-
-    async def _txn_call(self, name: str, *args: Any, timeout_s: float) -> None:
-        """A transactional-producer call, given up as stuck ``STUCK_MARGIN_S`` after its own
-        timeout (see :mod:`workers.runtime.deadline`)."""
-        method = getattr(self.txn_producer, name)
-        await call_with_deadline(lambda: method(*args, timeout_s), timeout_s + STUCK_MARGIN_S, name=name)
-
-    async def _retrying(self, name: str, *args: Any, timeout_s: float) -> None:
-        """Run a transaction call again while Kafka says the failure is retriable (the broker
-        restarting, a coordinator moving), until the transaction would have expired anyway;
-        then, on other errors and when the call is stuck, raise for :meth:`_recover`."""
-        deadline = time.monotonic() + self.settings.worker.transaction_timeout_ms / 1000
-        attempt = 0
-        while True:
-            try:
-                await self._txn_call(name, *args, timeout_s=timeout_s)
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not error.retriable() or time.monotonic() > deadline:
-                    raise
-                attempt += 1
-                if attempt >= 3:
-                    self.alerts.raise_alert(
-                        "checkpoint",
-                        "WARNING",
-                        "Kafka is not accepting the batch's transaction; retrying",
-                        {"error": error.name(), "attempt": str(attempt)},
-                    )
-                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
+        return True
 
     async def _recover(self, exc: KafkaException | CallStuck) -> None:
-        """A batch's transaction failed: roll it back, forget the window state and read again
-        from the committed offsets (the restored state matches them exactly).
-
-        A producer that is stuck in a call or cannot even abort (after a broker restart) is
-        replaced: a new one with the same transactional id fences the old one and aborts its
-        transaction. Being fenced by another process with our id is fatal: two replicas share
-        a name.
-        """
-        if isinstance(exc, CallStuck):
-            self.alerts.raise_alert(
-                "checkpoint",
-                "WARNING",
-                "the transactional producer stopped answering; it is replaced and the batch read again",
-                {"call": exc.name, "timeout_s": f"{exc.timeout_s:g}"},
-            )
-            await self._replace_producer()
-        else:
-            await self._abort(exc)
+        """A batch's transaction failed: roll it back, forget the window state in memory and
+        read again from the committed offsets (the local stores hold committed state only)."""
+        await self.checkpointer.roll_back(exc)
         self.states.clear()
-        assigned = [TopicPartition(t, p) for t, p in sorted(self.health.assigned)]
-        committed = await self._blocking(self.consumer.committed, assigned, 60)
+        # the consumer's own assignment: a rebalance may have been reported but not applied yet
+        assigned = self.consumer.assignment()
+        committed = await self._blocking(self.consumer.committed, assigned, 60) if assigned else []
         for tp in committed:
             if tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
             self.consumer.seek(tp)
-        await self._restore({p for t, p in self.health.assigned if t != self.topic(TWIN_INPUTS)})
-
-    async def _abort(self, exc: KafkaException) -> None:
-        error = exc.args[0]
-        fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
-        self.alerts.raise_alert(
-            "checkpoint",
-            "CRITICAL" if fenced else "WARNING",
-            "a batch transaction failed and was rolled back",
-            {"error": error.name(), "fenced": str(fenced)},
-        )
-        if fenced or not (error.txn_requires_abort() or error.retriable()):
-            raise exc
-        try:
-            await self._txn_call("abort_transaction", timeout_s=15)
-        except (KafkaException, CallStuck):
-            await self._replace_producer()
-
-    async def _replace_producer(self) -> None:
-        delay, fresh = 1.0, True
-        while True:  # the broker may still be coming back: wait for it, do not exit
-            if fresh:
-                log.warning("transactional_producer_replaced")
-                self.txn_producer = Producer(clients.transactional_producer(self.settings))
-                self.txn_outputs = Outputs(self.txn_producer, codec=self.codec, topic_name=self.topic)
-            try:
-                await self._txn_call("init_transactions", timeout_s=60)
-                return
-            except KafkaException as exc:
-                if not exc.args[0].retriable():
-                    raise
-                fresh = False
-                log.warning("init_transactions_retry", error=exc.args[0].name())
-            except CallStuck as exc:
-                fresh = True  # that producer is lost to its stuck call
-                log.warning("init_transactions_retry", error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 15.0)
-
-    async def _retry_twin_batch(self, messages: list[Inbound], exc: DeliveryFailed) -> None:
-        """Kafka did not take a twin batch's outputs (e.g. a producer stuck after a broker
-        restart): nothing was stored or committed, so forget the twins applied in memory,
-        replace the producer and read the batch again."""
-        self.out_producer.purge()
-        self.out_producer = Producer(clients.output_producer(self.settings))
-        self.twin_outputs = Outputs(self.out_producer, codec=self.codec, topic_name=self.topic)
-        self.alerts.producer = self.out_producer
-        self.alerts.raise_alert(
-            "publish",
-            "WARNING",
-            "twin outputs were not acknowledged; the batch is read again",
-            {"error": str(exc)[:120]},
-        )
-        for patient_id in {m.key.decode("utf-8", "replace") for m in messages if m.key}:
-            self.twins.pop(patient_id, None)
-        read = sorted({(m.topic, m.partition) for m in messages})
-        committed = await self._blocking(self.consumer.committed, [TopicPartition(t, p) for t, p in read], 60)
-        for tp in committed:
-            tp.offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self.consumer.seek(tp)
+        await self._restore({(tp.topic, tp.partition) for tp in assigned})
 
     def _record_lag(self) -> None:
         """Consumer lag per owned partition, from the high watermarks of the last fetches."""
@@ -492,61 +349,3 @@ class Worker:
             return
         for tp in moved:
             self._committed[(tp.topic, tp.partition)] = tp.offset
-
-    async def _apply_twin_inputs(self, messages: list[Inbound]) -> None:
-        started = time.perf_counter()
-        patients = {m.key.decode("utf-8", "replace"): m.partition for m in messages if m.key}
-        loaded = await self.store.load(patients.keys() - self.twins.keys())
-        for patient_id, partition in patients.items():
-            if patient_id not in self.twins:
-                entry = loaded.get(patient_id) or TwinEntry(new_twin(patient_id))
-                entry.partition = partition
-                self.twins[patient_id] = entry
-        with timed(Step.TWIN_APPLY):
-            result = self.twin.process(messages, self.twins)
-        self.twin_outputs.sent.clear()
-        with timed(Step.PUBLISH):
-            for alert in result.alerts:
-                self.twin_outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
-            for update in result.updates:
-                self.twin_outputs.send("twin-updates", "TwinUpdate", update["patient_id"].encode(), update)
-            for letter in result.dead_letters:
-                self.twin_outputs.send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
-            try:
-                await self._blocking(self.twin_outputs.flush, OUTPUT_FLUSH_TIMEOUT_S)
-            except DeliveryFailed as exc:
-                await self._retry_twin_batch(messages, exc)
-                return
-        snapshots = sum(1 for p in result.changed if self.twins[p].snapshot_due)
-        with timed(Step.TWIN_STORE):
-            saved = await self.store.save(
-                {p: self.twins[p] for p in result.changed}, now=dt.datetime.now(dt.UTC)
-            )
-        monitor.count_out(self.twin_outputs.sent)
-        monitor.count_dead_letters(result.dead_letters, self.unprefix)
-        metrics.record_twin_updates(len(result.updates))
-        metrics.record_model_versions(snapshots)
-        for alert in result.alerts:
-            metrics.record_twin_alert(alert["alert_type"], alert["severity"])
-        try:
-            await self._blocking(
-                lambda: self.consumer.commit(offsets=self._positions(messages), asynchronous=False)
-            )
-        except KafkaException as exc:  # a rebalance meanwhile: the new owner fences them off
-            log.warning("twin_commit_failed", reason=str(exc))
-        log.info(
-            "twin_batch",
-            events=len(messages),
-            twins=saved,
-            updates=len(result.updates),
-            alerts=len(result.alerts),
-            skipped=result.skipped,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-
-
-def _describe(tps: set[tuple[str, int]]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for topic, partition in sorted(tps):
-        out.setdefault(topic, []).append(partition)
-    return out
