@@ -67,6 +67,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self.stores: dict[int, PartitionStore] = {}
         self._live: OrderedDict[str, PatientEntry] = OrderedDict()
         self.partition_of: dict[str, int] = {}
+        self._unwritten: set[str] = set()  # folded into since their changes were last taken
         self._migrations: Changes = {}  # version-2 records converted at restore, to write
 
     # ---- partitions ------------------------------------------------------------------
@@ -161,6 +162,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
     def __setitem__(self, patient_id: str, entry: PatientEntry) -> None:
         self._live[patient_id] = entry
         self._live.move_to_end(patient_id)
+        self._unwritten.add(patient_id)
 
     def __delitem__(self, patient_id: str) -> None:
         self._drop(patient_id)
@@ -168,6 +170,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
     def _drop(self, patient_id: str) -> None:
         self._live.pop(patient_id, None)
         self.partition_of.pop(patient_id, None)
+        self._unwritten.discard(patient_id)
 
     def __contains__(self, patient_id: object) -> bool:
         return isinstance(patient_id, str) and self.get(patient_id) is not None
@@ -183,6 +186,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         committed state, so reloading from them is exact)."""
         self._live.clear()
         self.partition_of.clear()
+        self._unwritten.clear()
         self._migrations.clear()
 
     # ---- a batch's writes ------------------------------------------------------------
@@ -192,6 +196,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         out: Changes = {p: dict(m) for p, m in self._migrations.items()}
         for patient_id, partition in touched.items():
             self.partition_of[patient_id] = partition
+            self._unwritten.discard(patient_id)
             entry = self._live[patient_id]
             puts, deleted = take_changes(entry.state, entry.fence)
             records = out.setdefault(partition, {})
@@ -203,25 +208,37 @@ class PatientStates(MutableMapping[str, PatientEntry]):
                 records[_key(patient_id, part)] = value
         return out
 
-    def persist(self, changes: Changes, offsets: dict[int, int]) -> None:
+    def persist(self, changes: Changes, offsets: dict[int, int], touched: Iterable[str] = ()) -> None:
         """After the transaction holding ``changes`` committed: write them to the stores with
         the changelog offset each partition has reached; then bound the memory."""
         for partition, records in changes.items():
             self.open(partition).write(records, offsets.get(partition))
             self._migrations.pop(partition, None)
-        self.release()
+        self.release(touched)
 
-    def release(self) -> None:
-        """Drop days far behind each patient's watermark from memory, then the least recently
-        used patients beyond ``cache_patients``."""
+    def release(self, touched: Iterable[str]) -> None:
+        """Drop the days of ``touched`` patients far behind their watermark from memory, then
+        the least recently used patients beyond ``cache_patients``. What the batch being
+        processed changed (the commit overlaps it) is not stored yet and stays."""
         keep_days = self.config.rolling_days + 1
-        for entry in self._live.values():
+        for patient_id in touched:
+            entry = self._live.get(patient_id)
+            if entry is None:
+                continue
             state = entry.state
-            newest = state.watermark // DAY_MS
-            state.days.release(lambda day, newest=newest: day >= newest - keep_days)  # type: ignore[misc]
-        while len(self._live) > self.cache_patients:
-            patient_id, _ = self._live.popitem(last=False)
-            self.partition_of.pop(patient_id, None)
+            oldest = state.watermark // DAY_MS - keep_days
+            changed = state.changed_days
+            state.days.release(lambda day, oldest=oldest, changed=changed: day >= oldest or day in changed)  # type: ignore[misc]
+        excess = len(self._live) - self.cache_patients
+        if excess <= 0:
+            return
+        for patient_id in list(self._live):
+            if excess <= 0:
+                break
+            if patient_id not in self._unwritten:
+                del self._live[patient_id]
+                self.partition_of.pop(patient_id, None)
+                excess -= 1
 
     def resident_days(self) -> int:
         return sum(e.state.days.resident() for e in self._live.values())

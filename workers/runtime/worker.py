@@ -275,7 +275,7 @@ class Worker:
             return False
         with timed(Step.STATE_WRITE):
             reached = self.checkpointer.reached(self.topic(CHANGELOG), inflight.changes)
-            self.states.persist(inflight.changes, reached)
+            self.states.persist(inflight.changes, reached, inflight.result.touched)
         result = inflight.result
         monitor.count_out(self.checkpointer.outputs.sent)
         monitor.count_dead_letters(result.dead_letters, self.unprefix)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rocksdict import Cache
 
-from tests.workers.features.factories import NOW
+from tests.workers.features.factories import DAY_MS, NOW, T0
 from tests.workers.features.test_streams import hr
 from workers.features.patient import PatientState
 from workers.pipeline.ingest import PatientEntry
@@ -65,7 +65,7 @@ def test_the_cache_keeps_the_most_recently_used_patients_only(tmp_path: Path) ->
         entry = PatientEntry(PatientState(patient_id))
         states[patient_id] = entry
         _fold(entry, 0, 0)
-    states.persist(states.changes({A: 0, B: 1}), {})
+    states.persist(states.changes({A: 0, B: 1}), {}, [A, B])
     assert list(states) == [B]
     assert states[A].fence == {"wearable-biometrics": 0}  # loaded again from the store
     assert list(states) == [B, A]
@@ -107,3 +107,21 @@ def test_a_store_survives_close_and_reopen(tmp_path: Path) -> None:
     assert again.get(b"k") == b"v" and again.checkpoint() == 7
     assert list(again.scan(b"k")) == [(b"k", b"v")]
     again.close()
+
+
+def test_what_the_next_batch_folded_stays_in_memory_while_the_previous_commit_settles(tmp_path: Path) -> None:
+    states = _states(tmp_path, cache_patients=1)
+    entry = PatientEntry(PatientState(A))
+    states[A] = entry
+    _fold(entry, 20, 0)
+    first = states.changes({A: 0})  # batch N: its transaction commits while N+1 is folded
+    states[A] = entry
+    _fold(entry, 3, 1)  # N+1 opens a day far behind the watermark (a backfill)
+    states[B] = PatientEntry(PatientState(B))  # and the cache is over its bound
+    states.persist(first, {0: 1}, [A])
+    assert A in list(states) and T0 // DAY_MS + 3 in entry.state.days
+    second = states.changes({A: 0})
+    assert any(b"|d|" in key for key in second[0])
+    states.persist(second, {0: 2}, [A])
+    states.clear()
+    assert states[A].state.to_dict() == entry.state.to_dict()
