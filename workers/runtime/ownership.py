@@ -13,13 +13,14 @@ them between batches, never inside a transaction (:meth:`Ownership.apply`):
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from novamind import metrics
 from novamind.metrics import Step, timed
@@ -27,6 +28,7 @@ from workers.runtime.state import PatientStates, read_changelog
 
 log = structlog.get_logger(__name__)
 CHANGELOG = "patient-windows"
+RESTORE_ATTEMPTS = 6  # about a minute of retries, then the replica fails (and is restarted)
 Partition = tuple[str, int]
 
 
@@ -110,17 +112,27 @@ class Restorer:
         starts: dict[int, int | None] = {}
         try:
             with timed(Step.RESTORE):
-                starts = {p: self.states.start_offset(p) for p in sorted(partitions)}
-                reached = await self._blocking(
-                    lambda: read_changelog(
-                        self.restorer,
-                        self.topic,
-                        starts,
-                        probe=self.probe,
-                        apply=self.states.apply_changelog,
-                        progress=progress,
-                    )
-                )
+                for attempt in range(1, RESTORE_ATTEMPTS + 1):
+                    # a failed read is read again from the checkpoint: applying a record twice
+                    # leaves the store as once (the latest value per key wins)
+                    starts = {p: self.states.start_offset(p) for p in sorted(partitions)}
+                    try:
+                        reached = await self._blocking(
+                            lambda: read_changelog(
+                                self.restorer,
+                                self.topic,
+                                starts,
+                                probe=self.probe,
+                                apply=self.states.apply_changelog,
+                                progress=progress,
+                            )
+                        )
+                        break
+                    except (KafkaException, RuntimeError) as exc:  # e.g. the broker restarting
+                        if attempt == RESTORE_ATTEMPTS:
+                            raise
+                        log.warning("restore_retry", attempt=attempt, reason=str(exc))
+                        await asyncio.sleep(min(2.0**attempt, 30.0))
                 for partition, offset in reached.items():
                     self.states.restored(partition, offset)
         finally:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +37,14 @@ from workers.runtime.store import PartitionStore
 Records = list[tuple[bytes, bytes | None]]
 Changes = dict[int, dict[bytes, bytes | None]]  # partition -> changelog key -> value (None deletes)
 _SEP = SEP.encode()
+
+
+@dataclass
+class RestoreNotes:
+    """What a partition's restore found, applied once it is done."""
+
+    patients: set[str] = field(default_factory=set)  # whose cached entry is now stale
+    migrations: dict[bytes, bytes | None] = field(default_factory=dict)
 
 
 def window_config(worker: WorkerSettings) -> WindowConfig:
@@ -69,6 +77,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self.partition_of: dict[str, int] = {}
         self._unwritten: set[str] = set()  # folded into since their changes were last taken
         self._migrations: Changes = {}  # version-2 records converted at restore, to write
+        self._restoring: dict[int, RestoreNotes] = {}
 
     # ---- partitions ------------------------------------------------------------------
     def open(self, partition: int) -> PartitionStore:
@@ -87,30 +96,40 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         return checkpoint
 
     def apply_changelog(self, partition: int, records: Records) -> None:
-        """Apply restored changelog records to the partition's store; cached patients they
-        touch are dropped (the store now has newer parts)."""
+        """Apply restored changelog records to the partition's store (the store must be open).
+
+        Runs on the restore thread while the loop goes on with other partitions: it touches
+        only the store and this partition's restore notes; :meth:`restored` applies the notes
+        (cached patients with newer parts are dropped, migrations queued) on the loop thread.
+        """
+        notes = self._restoring.setdefault(partition, RestoreNotes())
         puts: dict[bytes, bytes | None] = {}
         for key, value in records:
             if _SEP not in key:  # a version-2 record: the whole entry under the pseudonym
                 if value is not None:
-                    self._migrate(partition, key, value, puts)
+                    self._migrate(key, value, puts, notes)
                 continue
             puts[key] = value
-            self._drop(key.split(_SEP, 1)[0].decode())
-        self.open(partition).write(puts, None)
+            notes.patients.add(key.split(_SEP, 1)[0].decode())
+        self.stores[partition].write(puts, None)
 
-    def _migrate(self, partition: int, key: bytes, value: bytes, puts: dict[bytes, bytes | None]) -> None:
+    def _migrate(self, key: bytes, value: bytes, puts: dict[bytes, bytes | None], notes: RestoreNotes) -> None:  # noqa: E501
         patient_id = key.decode()
         entry = PatientEntry.from_dict(json.loads(value), self.config)
         parts = {_key(patient_id, k): v for k, v in all_parts(entry.state, entry.fence).items()}
         puts.update(parts)
-        pending = self._migrations.setdefault(partition, {})
-        pending.update(parts)
-        pending[key] = None  # the old record goes once its parts are in the changelog
-        self._drop(patient_id)
+        notes.migrations.update(parts)
+        notes.migrations[key] = None  # the old record goes once its parts are in the changelog
+        notes.patients.add(patient_id)
 
     def restored(self, partition: int, end_offset: int) -> None:
+        """The restore of ``partition`` reached ``end_offset``: checkpoint it, apply its notes."""
         self.open(partition).write({}, end_offset)
+        notes = self._restoring.pop(partition, RestoreNotes())
+        for patient_id in notes.patients:
+            self._drop(patient_id)
+        if notes.migrations:
+            self._migrations.setdefault(partition, {}).update(notes.migrations)
 
     def close_partitions(self, partitions: Iterable[int]) -> None:
         """Forget the cached patients of partitions this replica no longer owns; close their

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -53,6 +54,10 @@ log = structlog.get_logger(__name__)
 
 SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
 TWIN_INPUTS = "twin-inputs"
+
+
+async def _run_in(executor: ThreadPoolExecutor, call: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(executor, call, *args)
 
 
 def inbound(message: Message) -> Inbound:
@@ -120,7 +125,9 @@ class Worker:
         self.ownership = self.health.ownership
         self._committed: dict[tuple[str, int], int] = {}
         self._inflight: InFlight | None = None
+        self._restores: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
+        self._restore_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore")
         self.consumer = Consumer(clients.main_consumer(settings))
         self.restorer = Restorer(
             states=self.states,
@@ -128,7 +135,7 @@ class Worker:
             restorer=Consumer(clients.restore_consumer(settings)),
             probe=Consumer(clients.offset_probe(settings)),
             topic=self.topic(CHANGELOG),
-            blocking=self._blocking,
+            blocking=partial(_run_in, self._restore_executor),
         )
         self.alerts = monitor.PipelineAlerts(
             Producer(clients.output_producer(settings)),
@@ -178,6 +185,7 @@ class Worker:
                 )
                 if self.ownership.events:
                     await self._settle()  # rebalances are applied with no transaction open
+                    await self._restored()
                     await self.ownership.apply(forget=self._forget, restore=self._restore)
                 if messages:
                     await self.process(messages)
@@ -187,11 +195,13 @@ class Worker:
             await self._settle()
         finally:
             self.health.stopping = True
+            await self._restored()
             await self._blocking(self.consumer.close)  # leaves the group: partitions move at once
             self.restorer.restorer.close()
             self.restorer.probe.close()
             self.twin.producer.flush(30)
             self._executor.shutdown(wait=True)
+            self._restore_executor.shutdown(wait=True)
             self.states.close()
             self.state_dir.cleanup()
             log.info("worker_stopped")
@@ -207,12 +217,39 @@ class Worker:
         for tp in tps:
             self._committed.pop(tp, None)
 
-    async def _restore(self, tps: set[Partition]) -> None:
-        await self.restorer.restore({p for t, p in tps if t != self.topic(TWIN_INPUTS)})
+    async def _restore(self, tps: set[Partition], *, wait: bool = False) -> None:
+        """Restore the window state of newly owned partitions. Unless ``wait``, it runs in the
+        background: their source partitions are paused (records already fetched are skipped
+        and read again), while the twin stage and the other partitions go on."""
+        partitions = {p for t, p in tps if t != self.topic(TWIN_INPUTS)} - self.ownership.restoring
+        if wait:
+            await self.restorer.restore(partitions)
+        elif partitions:
+            paused = [TopicPartition(self.topic(t), p) for t in SOURCE_TOPICS for p in sorted(partitions)]
+            self.consumer.pause(paused)
+            self.ownership.restoring |= partitions  # from now on their records wait
+            self._restores.add(asyncio.create_task(self._restore_then_resume(partitions, paused)))
+
+    async def _restore_then_resume(self, partitions: set[int], paused: list[TopicPartition]) -> None:
+        await self.restorer.restore(partitions)
+        try:  # from the committed offsets: what was fetched before the pause was skipped
+            committed = await self._blocking(self.consumer.committed, paused, 60)
+            for tp in committed:
+                tp.offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                self.consumer.seek(tp)
+            self.consumer.resume(paused)
+        except KafkaException as exc:  # revoked meanwhile: the next assignment handles them
+            log.warning("resume_after_restore_failed", reason=str(exc))
+
+    async def _restored(self) -> None:
+        """Wait for background restores (before a rebalance, a recovery or a stop)."""
+        while self._restores:
+            await self._restores.pop()
 
     # ---- a batch ---------------------------------------------------------------------------
     async def process(self, messages: list[Message]) -> None:
         owned = self.health.assigned
+        restoring = self.ownership.restoring
         source: list[Inbound] = []
         twin_inputs: list[Inbound] = []
         for message in messages:
@@ -223,7 +260,10 @@ class Worker:
             if (message.topic(), message.partition()) not in owned:
                 continue  # fetched before a revoke: the new owner reads it again
             m = inbound(message)
-            (twin_inputs if m.topic == self.topic(TWIN_INPUTS) else source).append(m)
+            if m.topic == self.topic(TWIN_INPUTS):
+                twin_inputs.append(m)
+            elif m.partition not in restoring:  # else read again once restored
+                source.append(m)
         monitor.count_in(self.unprefix(m.topic) for m in (*source, *twin_inputs))
         if twin_inputs:  # first: a report's twin update does not wait for this batch's ingest
             await self.twin.apply(twin_inputs)
@@ -297,6 +337,7 @@ class Worker:
         """A batch's transaction failed: roll it back, forget the window state in memory and
         read again from the committed offsets (the local stores hold committed state only)."""
         await self.checkpointer.roll_back(exc)
+        await self._restored()
         self.states.clear()
         # the consumer's own assignment: a rebalance may have been reported but not applied yet
         assigned = self.consumer.assignment()
@@ -305,7 +346,7 @@ class Worker:
             if tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
             self.consumer.seek(tp)
-        await self._restore({(tp.topic, tp.partition) for tp in assigned})
+        await self._restore({(tp.topic, tp.partition) for tp in assigned}, wait=True)
 
     def _record_lag(self) -> None:
         """Consumer lag per owned partition, from the high watermarks of the last fetches."""

@@ -76,6 +76,7 @@ def test_version_2_changelog_records_migrate_to_parts(tmp_path: Path) -> None:
     patient_id = old["patient_id"]
     states = _states(tmp_path)
     states.apply_changelog(0, [(patient_id.encode(), json.dumps({"state": old, "fence": {"t": 5}}).encode())])
+    states.restored(0, 1)
     entry = states[patient_id]
     assert entry.fence == {"t": 5} and entry.state.cursor == old["cursor"]
     pending = states.changes({})
