@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -117,16 +118,16 @@ class Restorer:
                     # leaves the store as once (the latest value per key wins)
                     starts = {p: self.states.start_offset(p) for p in sorted(partitions)}
                     try:
-                        reached = await self._blocking(
-                            lambda: read_changelog(
-                                self.restorer,
-                                self.topic,
-                                starts,
-                                probe=self.probe,
-                                apply=self.states.apply_changelog,
-                                progress=progress,
-                            )
+                        read = partial(
+                            read_changelog,
+                            self.restorer,
+                            self.topic,
+                            starts,
+                            probe=self.probe,
+                            apply=self.states.apply_changelog,
+                            progress=progress,
                         )
+                        reached = await self._blocking(read)
                         break
                     except (KafkaException, RuntimeError) as exc:  # e.g. the broker restarting
                         if attempt == RESTORE_ATTEMPTS:
