@@ -43,12 +43,21 @@ class Ownership:
     released: set[Partition] = field(default_factory=set)  # revoked, kept until reassigned
     events: list[tuple[str, list[TopicPartition]]] = field(default_factory=list)
 
-    def listeners(self) -> dict[str, Callable[[Consumer, list[TopicPartition]], None]]:
-        """``subscribe`` callbacks that record what ``consume`` reports."""
+    def listeners(
+        self, before_revoke: Callable[[], None] = lambda: None
+    ) -> dict[str, Callable[[Consumer, list[TopicPartition]], None]]:
+        """``subscribe`` callbacks that record what ``consume`` reports. ``before_revoke`` runs
+        first when partitions are taken away (on the thread in ``consume``): the commit in
+        flight settles while the group still counts this replica as their owner."""
+
+        def revoke(kind: str, parts: list[TopicPartition]) -> None:
+            before_revoke()
+            self.events.append((kind, parts))
+
         return {
             "on_assign": lambda _c, parts: self.events.append(("assign", parts)),
-            "on_revoke": lambda _c, parts: self.events.append(("revoke", parts)),
-            "on_lost": lambda _c, parts: self.events.append(("lost", parts)),
+            "on_revoke": lambda _c, parts: revoke("revoke", parts),
+            "on_lost": lambda _c, parts: revoke("lost", parts),
         }
 
     async def apply(

@@ -26,6 +26,7 @@ again: each takes effect exactly once. Item-9 safety alerts do not wait for any 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,7 @@ log = structlog.get_logger(__name__)
 
 SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
 TWIN_INPUTS = "twin-inputs"
+REVOKE_WAIT_S = 120.0  # longer than a transactional call is allowed before it counts as stuck
 
 
 async def _run_in(executor: ThreadPoolExecutor, call: Callable[..., Any], *args: Any) -> Any:
@@ -125,6 +127,8 @@ class Worker:
         self.ownership = self.health.ownership
         self._committed: dict[tuple[str, int], int] = {}
         self._inflight: InFlight | None = None
+        self._commit_idle = threading.Event()  # no transactional call in flight
+        self._commit_idle.set()
         self._restores: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
         self._restore_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore")
@@ -176,7 +180,7 @@ class Worker:
         await self.checkpointer.init()
         await self.store.ensure_indexes()
         topics = [self.topic(t) for t in (*SOURCE_TOPICS, TWIN_INPUTS)]
-        self.consumer.subscribe(topics, **self.ownership.listeners())
+        self.consumer.subscribe(topics, **self.ownership.listeners(self._wait_commit_settled))
         log.info("worker_started", topics=len(topics), group=clients.group_id(self.settings))
         try:
             while not stop.is_set():
@@ -299,8 +303,17 @@ class Worker:
                     outputs.send_raw(CHANGELOG, key, value, partition)
         offsets = self._positions(messages)
         metadata = self.consumer.consumer_group_metadata()
+        self._commit_idle.clear()
         task = asyncio.create_task(self.checkpointer.commit(offsets, metadata))
+        task.add_done_callback(lambda _t: self._commit_idle.set())
         self._inflight = InFlight(task, changes, messages, result, started)
+
+    def _wait_commit_settled(self) -> None:
+        """On the consume thread, when partitions are revoked: let the commit in flight finish
+        (the event loop drives it meanwhile) before they go; its outcome is read by
+        :meth:`_settle`."""
+        if not self._commit_idle.wait(REVOKE_WAIT_S):
+            log.warning("revoke_with_commit_in_flight", waited_s=REVOKE_WAIT_S)
 
     async def _settle(self) -> bool:
         """Wait for the batch in flight; True if it committed (or none was in flight)."""
