@@ -14,7 +14,6 @@ import structlog
 from aiohttp import web
 
 from connectors.intake import records
-from connectors.intake.auth import TokenStore
 from connectors.intake.config import IntakeSettings
 from connectors.intake.errors import error_body
 from connectors.intake.handlers import (
@@ -32,6 +31,7 @@ from connectors.intake.models import (
 )
 from connectors.intake.openapi import ASSESSMENTS_PATH, SYMPTOM_REPORTS_PATH, openapi_document
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder, TextEncryptor, utc_now
+from novamind.auth.identity import Authenticator
 from novamind.metrics import metrics_handler
 from schemas.models import AssessmentResult, SymptomReport
 
@@ -77,7 +77,7 @@ def create_intake_app(
     settings: IntakeSettings,
     producer: Deliverer,
     codec: Encoder,
-    tokens: TokenStore,
+    tokens: Authenticator,
     encryptor: TextEncryptor,
     audit: AuditSink,
     clock: Clock = utc_now,

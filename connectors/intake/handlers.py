@@ -18,7 +18,6 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from connectors.intake import records
-from connectors.intake.auth import TokenStore, bearer_token
 from connectors.intake.config import IntakeSettings
 from connectors.intake.errors import error_body, validation_errors
 from connectors.intake.idempotency import (
@@ -29,12 +28,19 @@ from connectors.intake.idempotency import (
 )
 from connectors.intake.models.requests import IntakeRequest, ValidationContext
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder
+from novamind.auth.exceptions import Forbidden, InvalidToken
+from novamind.auth.identity import Authenticator, authorize, bearer_token
+from novamind.auth.scopes import Permission
 from schemas.models import PSEUDONYM_PATTERN, AuditOutcome, PatientEvent
 
 log = structlog.get_logger(__name__)
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 ANONYMOUS = "anonymous"
 WWW_AUTHENTICATE = 'Bearer realm="novamind-intake"'
+# What a submission is, in SMART terms: a patient-reported Observation, created.
+WRITE_RESOURCE = "Observation"
+WRITE_PERMISSION: Permission = "c"
+REQUIRED_SCOPE = "patient/Observation.write"
 # What the request log line may show: the pseudonym, the decision, the failing field paths.
 LOG_PATIENT = web.RequestKey("log_patient", str)
 LOG_OUTCOME = web.RequestKey("log_outcome", str)
@@ -80,7 +86,7 @@ class SubmissionHandler:
         settings: IntakeSettings,
         producer: Deliverer,
         codec: Encoder,
-        tokens: TokenStore,
+        tokens: Authenticator,
         audit: AuditSink,
         clock: Clock,
     ) -> None:
@@ -121,18 +127,32 @@ class SubmissionHandler:
 
     async def _decide(self, request: web.Request, endpoint: Endpoint, patient_id: str) -> Decision:
         token = bearer_token(request.headers.get("Authorization"))
-        principal = self.tokens.resolve(token) if token else None
-        if principal is None:
-            challenge = WWW_AUTHENTICATE + (', error="invalid_token"' if token else "")
+        if token is None:
             return Decision(401, error_body("a valid bearer token is required",
                                             type_="unauthenticated"),
                             AuditOutcome.DENIED, "unauthenticated",
-                            headers={"WWW-Authenticate": challenge})
-        actor = principal.principal_id
-        if principal.patient_id != patient_id:
+                            headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        try:
+            identity = await self.tokens.authenticate(token)
+        except InvalidToken as exc:  # the reason is audited; the client learns no more
+            return Decision(401, error_body("a valid bearer token is required",
+                                            type_="unauthenticated"),
+                            AuditOutcome.DENIED, exc.reason,
+                            headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'})
+        actor = identity.principal_id
+        try:
+            authorize(identity, patient_id=patient_id, resource=WRITE_RESOURCE,
+                      permission=WRITE_PERMISSION, contexts=("patient",))
+        except Forbidden as exc:
+            if exc.reason == "scope_denied":
+                challenge = f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{REQUIRED_SCOPE}"'
+                return Decision(403, error_body(f"the token lacks the scope {REQUIRED_SCOPE}",
+                                                type_="insufficient_scope"),
+                                AuditOutcome.DENIED, exc.reason, actor,
+                                headers={"WWW-Authenticate": challenge})
             return Decision(403, error_body("this token may not submit for that patient",
                                             type_="forbidden", path="patient_id"),
-                            AuditOutcome.DENIED, "patient_mismatch", actor)
+                            AuditOutcome.DENIED, exc.reason, actor)
         parsed = await self._parse(request, endpoint)
         if isinstance(parsed, Decision):
             parsed.actor = actor

@@ -32,7 +32,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     described = {
         400: "Body is not valid JSON.",
         401: "Missing or unknown bearer token (see WWW-Authenticate).",
-        403: "The token belongs to another patient.",
+        403: "The token may not submit for this patient, or lacks patient/Observation.write.",
         409: "submission_id already used with a different body.",
         413: "Body too large.",
         415: "Body is not application/json.",

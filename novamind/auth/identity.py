@@ -51,3 +51,14 @@ def authorize(
         if scope.context != "patient" or identity.patient_id == patient_id:
             return scope
     raise Forbidden("patient_mismatch" if identity.patient_id else "no_patient")
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token

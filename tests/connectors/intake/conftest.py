@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app, token_digest
+from novamind.auth.identity import Authenticator
 from novamind.privacy.fieldcrypt import FieldCipher, field_context
 from novamind.producer import DeliveryFailed
 from schemas.codec import AvroCodec
@@ -130,7 +131,11 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
-        *, producer: FakeProducer | None = None, audit: FakeAudit | None = None, **settings: Any
+        *,
+        producer: FakeProducer | None = None,
+        audit: FakeAudit | None = None,
+        authenticator: Authenticator | None = None,
+        **settings: Any,
     ) -> Intake:
         producer = producer or FakeProducer()
         audit = audit or FakeAudit()
@@ -139,7 +144,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
             settings=IntakeSettings(topic=TOPIC, **settings),
             producer=producer,
             codec=codec,
-            tokens=tokens(),
+            tokens=authenticator or tokens(),
             encryptor=cipher(),
             audit=audit,
             clock=lambda: NOW,
