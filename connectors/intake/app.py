@@ -31,11 +31,14 @@ from connectors.intake.models import (
 )
 from connectors.intake.openapi import ASSESSMENTS_PATH, SYMPTOM_REPORTS_PATH, openapi_document
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder, TextEncryptor, utc_now
+from connectors.intake.ratelimit import RateLimiter
 from novamind.auth.identity import Authenticator
 from novamind.metrics import metrics_handler
+from novamind.settings import WorkerSettings
 from schemas.models import AssessmentResult, SymptomReport
 
 log = structlog.get_logger(__name__)
+DEFAULT_LATENESS_DAYS: int = WorkerSettings.model_fields["lateness_days"].default
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -81,8 +84,14 @@ def create_intake_app(
     encryptor: TextEncryptor,
     audit: AuditSink,
     clock: Clock = utc_now,
+    lateness_days: int = DEFAULT_LATENESS_DAYS,
+    limiter: RateLimiter | None = None,
 ) -> web.Application:
-    """Build the application; every collaborator is injected (see ``connectors.intake.ports``)."""
+    """Build the application; every collaborator is injected (see ``connectors.intake.ports``).
+
+    ``lateness_days`` is the workers' ``NOVAMIND_WORKER__LATENESS_DAYS``: older event times get
+    422. ``limiter`` defaults to the per-token rate of ``settings``.
+    """
 
     def build_symptom(
         req: SymptomReportRequest, patient_id: str, event_id: str, now: dt.datetime
@@ -107,7 +116,15 @@ def create_intake_app(
         )
 
     submissions = SubmissionHandler(
-        settings=settings, producer=producer, codec=codec, tokens=tokens, audit=audit, clock=clock
+        settings=settings,
+        producer=producer,
+        codec=codec,
+        tokens=tokens,
+        audit=audit,
+        clock=clock,
+        lateness_days=lateness_days,
+        limiter=limiter
+        or RateLimiter(per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst),
     )
     symptom = Endpoint("symptom-report", SymptomReportRequest, build_symptom)
     assessment = Endpoint("assessment", AssessmentRequest, build_assessment)

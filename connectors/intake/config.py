@@ -22,5 +22,15 @@ class IntakeSettings(BaseSettings):
     max_clock_skew_s: float = Field(default=300.0, ge=0, description="event_time may lead by this")
     delivery_timeout_s: float = Field(default=10.0, gt=0, description="wait for Kafka's ack")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After of a 503")
+    horizon_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="event_time older than this is refused with 422; default (and production): the "
+        "workers' NOVAMIND_WORKER__LATENESS_DAYS. Set only to replay history (the demo).",
+    )
+    rate_limit_per_minute: float = Field(
+        default=60.0, ge=0, description="sustained requests per bearer token per minute; 0: no limit"
+    )
+    rate_limit_burst: int = Field(default=60, ge=1, description="requests a token may make at once")
     idempotency_cache_size: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -28,6 +28,7 @@ from connectors.intake.idempotency import (
 )
 from connectors.intake.models.requests import IntakeRequest, ValidationContext
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder
+from connectors.intake.ratelimit import RateLimiter, retry_after
 from novamind.auth.exceptions import Forbidden, InvalidToken
 from novamind.auth.identity import Authenticator, authorize, bearer_token
 from novamind.auth.scopes import Permission
@@ -89,8 +90,12 @@ class SubmissionHandler:
         tokens: Authenticator,
         audit: AuditSink,
         clock: Clock,
+        lateness_days: int,
+        limiter: RateLimiter,
     ) -> None:
         self.settings = settings
+        self.horizon = dt.timedelta(days=settings.horizon_days or lateness_days)
+        self.limiter = limiter
         self.producer = producer
         self.codec = codec
         self.tokens = tokens
@@ -140,6 +145,12 @@ class SubmissionHandler:
                             AuditOutcome.DENIED, exc.reason,
                             headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'})
         actor = identity.principal_id
+        wait_s = self.limiter.acquire(token)
+        if wait_s > 0:
+            return Decision(429, error_body("too many requests for this token; retry later",
+                                            type_="rate_limited"),
+                            AuditOutcome.DENIED, "rate_limited", actor,
+                            headers={"Retry-After": retry_after(wait_s)})
         try:
             authorize(identity, patient_id=patient_id, resource=WRITE_RESOURCE,
                       permission=WRITE_PERMISSION, contexts=("patient",))
@@ -190,7 +201,9 @@ class SubmissionHandler:
                                             type_="json_invalid"),
                             AuditOutcome.DENIED, "malformed_json")
         context = ValidationContext(
-            now=self.clock(), max_skew=dt.timedelta(seconds=self.settings.max_clock_skew_s)
+            now=self.clock(),
+            max_skew=dt.timedelta(seconds=self.settings.max_clock_skew_s),
+            horizon=self.horizon,
         )
         try:
             return endpoint.model.model_validate_json(raw, context=context)

@@ -76,7 +76,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         topic=settings.kafka.topic(AUDIT_TOPIC),
     )
     app = create_intake_app(
-        settings=intake, producer=producer, codec=codec, tokens=tokens, encryptor=cipher, audit=audit
+        settings=intake,
+        producer=producer,
+        codec=codec,
+        tokens=tokens,
+        encryptor=cipher,
+        audit=audit,
+        lateness_days=settings.worker.lateness_days,
     )
 
     async def start(_app: web.Application) -> None:

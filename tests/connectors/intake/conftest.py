@@ -135,6 +135,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
         producer: FakeProducer | None = None,
         audit: FakeAudit | None = None,
         authenticator: Authenticator | None = None,
+        lateness_days: int = 30,
         **settings: Any,
     ) -> Intake:
         producer = producer or FakeProducer()
@@ -148,6 +149,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
             encryptor=cipher(),
             audit=audit,
             clock=lambda: NOW,
+            lateness_days=lateness_days,
         )
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
