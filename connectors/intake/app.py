@@ -23,6 +23,7 @@ from connectors.intake.handlers import (
     Endpoint,
     SubmissionHandler,
 )
+from connectors.intake.idempotency import MemorySubmissionLedger, SubmissionLedger
 from connectors.intake.models import (
     AssessmentAccepted,
     AssessmentRequest,
@@ -86,11 +87,13 @@ def create_intake_app(
     clock: Clock = utc_now,
     lateness_days: int = DEFAULT_LATENESS_DAYS,
     limiter: RateLimiter | None = None,
+    ledger: SubmissionLedger | None = None,
 ) -> web.Application:
     """Build the application; every collaborator is injected (see ``connectors.intake.ports``).
 
     ``lateness_days`` is the workers' ``NOVAMIND_WORKER__LATENESS_DAYS``: older event times get
-    422. ``limiter`` defaults to the per-token rate of ``settings``.
+    422. ``limiter`` defaults to the per-token rate of ``settings``; ``ledger`` (the
+    idempotency ledger, MongoDB in production) to an in-memory LRU.
     """
 
     def build_symptom(
@@ -115,6 +118,10 @@ def create_intake_app(
             loinc_total=result.loinc_total or "",
         )
 
+    if limiter is None:
+        limiter = RateLimiter(per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
+    if ledger is None:
+        ledger = MemorySubmissionLedger(capacity=settings.idempotency_cache_size)
     submissions = SubmissionHandler(
         settings=settings,
         producer=producer,
@@ -123,8 +130,8 @@ def create_intake_app(
         audit=audit,
         clock=clock,
         lateness_days=lateness_days,
-        limiter=limiter
-        or RateLimiter(per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst),
+        limiter=limiter,
+        ledger=ledger,
     )
     symptom = Endpoint("symptom-report", SymptomReportRequest, build_symptom)
     assessment = Endpoint("assessment", AssessmentRequest, build_assessment)

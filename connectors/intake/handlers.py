@@ -21,8 +21,9 @@ from connectors.intake import records
 from connectors.intake.config import IntakeSettings
 from connectors.intake.errors import error_body, validation_errors
 from connectors.intake.idempotency import (
-    Acknowledged,
-    AcknowledgedSubmissions,
+    Key,
+    KeyedLocks,
+    SubmissionLedger,
     body_fingerprint,
     submission_event_id,
 )
@@ -92,16 +93,18 @@ class SubmissionHandler:
         clock: Clock,
         lateness_days: int,
         limiter: RateLimiter,
+        ledger: SubmissionLedger,
     ) -> None:
         self.settings = settings
-        self.horizon = dt.timedelta(days=settings.horizon_days or lateness_days)
+        self.horizon = settings.horizon(lateness_days)
         self.limiter = limiter
         self.producer = producer
         self.codec = codec
         self.tokens = tokens
         self.audit = audit
         self.clock = clock
-        self.acknowledged = AcknowledgedSubmissions(capacity=settings.idempotency_cache_size)
+        self.ledger = ledger
+        self.locks = KeyedLocks()
 
     async def handle(self, request: web.Request, endpoint: Endpoint) -> web.Response:
         patient_id = request.match_info["patient_id"]
@@ -170,16 +173,26 @@ class SubmissionHandler:
             return parsed
         key = (patient_id, parsed.submission_id)
         fingerprint = body_fingerprint(endpoint.kind, parsed.model_dump(mode="json"))
-        async with self.acknowledged.guard(key):
-            seen = self.acknowledged.get(key)
+        async with self.locks.guard(key):
+            try:
+                seen = await self.ledger.claim(key, fingerprint, self.clock())
+            except Exception as exc:  # unknown whether this is a retry: accept nothing yet
+                log.warning("intake_ledger_failed", error_class=type(exc).__name__, endpoint=endpoint.kind)
+                return Decision(503, error_body("submission ledger unavailable; retry later",
+                                                type_="unavailable"),
+                                AuditOutcome.DENIED, "ledger_unavailable", actor,
+                                headers=self._retry_after())
             if seen is not None:
                 if seen.fingerprint != fingerprint:
                     return Decision(409, error_body(
                         "submission_id was already used for a different submission",
                         type_="conflict", path="submission_id"),
                         AuditOutcome.DENIED, "conflict", actor)
-                return Decision(200, seen.response, AuditOutcome.ALLOWED, "replayed", actor,
-                                details={"event_id": seen.response["event_id"]})
+                if seen.response is not None:
+                    return Decision(200, seen.response, AuditOutcome.ALLOWED, "replayed", actor,
+                                    details={"event_id": seen.response["event_id"]})
+                # Pending with this very body: an attempt that died mid-delivery, or one still
+                # running on another replica. Producing again is safe (same event id).
             return await self._deliver(parsed, endpoint, patient_id, key, fingerprint, actor)
 
     async def _parse(self, request: web.Request, endpoint: Endpoint) -> IntakeRequest | Decision:
@@ -217,7 +230,7 @@ class SubmissionHandler:
         parsed: IntakeRequest,
         endpoint: Endpoint,
         patient_id: str,
-        key: tuple[str, str],
+        key: Key,
         fingerprint: str,
         actor: str,
     ) -> Decision:
@@ -230,14 +243,24 @@ class SubmissionHandler:
         except Exception as exc:  # not acknowledged: claim nothing, let the client retry
             log.warning("intake_delivery_failed", error_class=type(exc).__name__,
                         patient_id=patient_id, endpoint=endpoint.kind)
+            await self._forget(key, fingerprint)
             return Decision(503, error_body("event not accepted: Kafka did not acknowledge it",
                                             type_="unavailable"),
                             AuditOutcome.UNKNOWN, "delivery_failed", actor,
                             headers=self._retry_after(), details={"event_id": record.event_id})
         body = response.model_dump(mode="json")
-        self.acknowledged.put(key, Acknowledged(fingerprint, body))
+        try:
+            await self.ledger.acknowledge(key, fingerprint, body, self.clock())
+        except Exception as exc:  # Kafka has it: a retry re-produces under the same event id
+            log.warning("intake_ledger_failed", error_class=type(exc).__name__, endpoint=endpoint.kind)
         return Decision(201, body, AuditOutcome.ALLOWED, "accepted", actor,
                         details={"event_id": record.event_id, "record": record.avro_name})
+
+    async def _forget(self, key: Key, fingerprint: str) -> None:
+        try:
+            await self.ledger.release(key, fingerprint)
+        except Exception as exc:  # the claim stays pending; a retry with this body takes it over
+            log.warning("intake_ledger_failed", error_class=type(exc).__name__)
 
     def _retry_after(self) -> dict[str, str]:
         return {"Retry-After": str(self.settings.retry_after_s)}

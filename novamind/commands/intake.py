@@ -29,11 +29,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     import structlog
     from aiohttp import web
 
     from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app
     from connectors.intake.exceptions import TokenStoreError
+    from connectors.intake.idempotency import MongoSubmissionLedger, prune_periodically
+    from connectors.intake.ports import utc_now
     from novamind.auth.exceptions import KeySetError
     from novamind.auth.identity import Authenticator
     from novamind.auth.tokens import JwtVerifier
@@ -69,8 +73,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     producer = EventProducer(kafka=settings.kafka, client_id="intake")
     codec = AvroCodec.from_settings(settings)
     client = mongo_client(settings.mongo, app_name="novamind-intake")
+    db = database(client, settings.mongo)
+    ledger = MongoSubmissionLedger(
+        db=db, retention=intake.idempotency_retention(settings.worker.lateness_days)
+    )
     audit = AuditLog(
-        db=database(client, settings.mongo),
+        db=db,
         codec=codec,
         producer=producer,
         topic=settings.kafka.topic(AUDIT_TOPIC),
@@ -83,12 +91,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         encryptor=cipher,
         audit=audit,
         lateness_days=settings.worker.lateness_days,
+        ledger=ledger,
     )
+    pruning: list[asyncio.Task[None]] = []
 
     async def start(_app: web.Application) -> None:
         await audit.ensure_indexes()
+        await ledger.ensure_indexes()
+        pruning.append(asyncio.create_task(prune_periodically(
+            ledger, interval_s=intake.idempotency_prune_interval_s, clock=utc_now)))
 
     async def stop(_app: web.Application) -> None:
+        for task in pruning:
+            task.cancel()
         producer.flush(30.0)
         await client.close()
 

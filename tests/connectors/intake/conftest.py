@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app, token_digest
+from connectors.intake.idempotency import MemorySubmissionLedger
 from novamind.auth.identity import Authenticator
 from novamind.privacy.fieldcrypt import FieldCipher, field_context
 from novamind.producer import DeliveryFailed
@@ -136,6 +137,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
         audit: FakeAudit | None = None,
         authenticator: Authenticator | None = None,
         lateness_days: int = 30,
+        ledger: MemorySubmissionLedger | None = None,
         **settings: Any,
     ) -> Intake:
         producer = producer or FakeProducer()
@@ -150,6 +152,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
             audit=audit,
             clock=lambda: NOW,
             lateness_days=lateness_days,
+            ledger=ledger,
         )
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
