@@ -93,7 +93,7 @@ class JwksKeys:
         def fetch() -> Any:
             try:
                 return client.fetch_data()
-            except PyJWKClientError as exc:
+            except (PyJWKClientError, ValueError) as exc:  # unreachable, or not JSON
                 raise KeySetError(f"cannot fetch the JWKS: {exc}") from exc
 
         return cls(usable_keys(fetch()), fetch=fetch, refresh_s=refresh_s, min_refresh_s=min_refresh_s)
