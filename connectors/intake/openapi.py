@@ -103,6 +103,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "schemas": schema.get("$defs", {}),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "An access token of the organisation's identity provider (RS256/ES256) with "
+                    "the scope patient/Observation.write and a patient claim naming the patient "
+                    "of the path; development deployments may use static tokens instead."
+                ),
+            }},
         },
     }
