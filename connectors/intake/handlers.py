@@ -6,6 +6,8 @@ Each POST yields exactly one :class:`Decision`, which is audited and then render
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -72,6 +74,7 @@ class Decision:
     actor: str = ANONYMOUS
     headers: dict[str, str] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
+    aged: IntakeRequest | None = None  # a 422 only for being too old: maybe a late retry
 
 
 def loggable_patient(value: str) -> str | None:
@@ -170,6 +173,8 @@ class SubmissionHandler:
         parsed = await self._parse(request, endpoint)
         if isinstance(parsed, Decision):
             parsed.actor = actor
+            if parsed.aged is not None:
+                return await self._late_retry(parsed, parsed.aged, endpoint, patient_id)
             return parsed
         key = (patient_id, parsed.submission_id)
         fingerprint = body_fingerprint(endpoint.kind, parsed.model_dump(mode="json"))
@@ -223,7 +228,28 @@ class SubmissionHandler:
         except ValidationError as exc:
             errors = validation_errors(exc)
             request[LOG_ERROR_PATHS] = [e["path"] for e in errors]
-            return Decision(422, {"errors": errors}, AuditOutcome.DENIED, "invalid")
+            refused = Decision(422, {"errors": errors}, AuditOutcome.DENIED, "invalid")
+            if all(e["type"] == "too_old" for e in errors):
+                unbounded = dataclasses.replace(context, horizon=None)
+                with contextlib.suppress(ValidationError):
+                    refused.aged = endpoint.model.model_validate_json(raw, context=unbounded)
+            return refused
+
+    async def _late_retry(
+        self, refused: Decision, aged: IntakeRequest, endpoint: Endpoint, patient_id: str
+    ) -> Decision:
+        """A retry of an acknowledged submission whose event time has since left the horizon
+        still gets its 200 (the ledger outlives the horizon); anything else keeps its 422."""
+        fingerprint = body_fingerprint(endpoint.kind, aged.model_dump(mode="json"))
+        try:
+            seen = await self.ledger.lookup((patient_id, aged.submission_id))
+        except Exception as exc:
+            log.warning("intake_ledger_failed", error_class=type(exc).__name__, endpoint=endpoint.kind)
+            return refused
+        if seen is None or seen.response is None or seen.fingerprint != fingerprint:
+            return refused
+        return Decision(200, seen.response, AuditOutcome.ALLOWED, "replayed", refused.actor,
+                        details={"event_id": seen.response["event_id"]})
 
     async def _deliver(
         self,

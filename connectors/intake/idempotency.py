@@ -62,6 +62,8 @@ class Acknowledged:
 class SubmissionLedger(Protocol):
     """Where claimed and answered submissions are kept (see the module docstring)."""
 
+    async def lookup(self, key: Key) -> Acknowledged | None: ...
+
     async def claim(self, key: Key, fingerprint: str, now: dt.datetime) -> Acknowledged | None: ...
 
     async def acknowledge(
@@ -118,6 +120,9 @@ class MemorySubmissionLedger:
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
+    async def lookup(self, key: Key) -> Acknowledged | None:
+        return self.get(key)
+
     async def claim(self, key: Key, fingerprint: str, now: dt.datetime) -> Acknowledged | None:
         seen = self.get(key)
         if seen is None:
@@ -150,6 +155,10 @@ class MongoSubmissionLedger:
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([("stored_at", ASCENDING)], name="stored_at")
+
+    async def lookup(self, key: Key) -> Acknowledged | None:
+        found = await self._collection.find_one({"_id": submission_event_id(*key)})
+        return None if found is None else Acknowledged(found["fingerprint"], found.get("response"))
 
     async def claim(self, key: Key, fingerprint: str, now: dt.datetime) -> Acknowledged | None:
         doc_id = submission_event_id(*key)

@@ -74,6 +74,9 @@ class IntakeProcess:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -113,14 +116,14 @@ def test_a_retry_to_another_replica_after_a_restart_is_200_with_the_original_eve
     restarted = None
     try:
         status, accepted = first.post(token, body)
-        assert status == 201, accepted
+        assert status == 201, (accepted, first.log())
         event_id = accepted["event_id"]
         assert event_id == submission_event_id(PATIENT, body["submission_id"])
 
         first.stop()  # the replica that accepted it is gone; its memory with it
         restarted = IntakeProcess(env, tmp_path, "a-restarted")
-        assert second.post(token, body) == (200, accepted)
-        assert restarted.post(token, body) == (200, accepted)
+        assert second.post(token, body) == (200, accepted), second.log()
+        assert restarted.post(token, body) == (200, accepted), restarted.log()
         status, conflict = second.post(token, {**body, "severity": 2})
         assert status == 409 and conflict["errors"][0]["path"] == "submission_id"
     finally:

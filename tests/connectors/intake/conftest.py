@@ -138,6 +138,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
         authenticator: Authenticator | None = None,
         lateness_days: int = 30,
         ledger: MemorySubmissionLedger | None = None,
+        clock: Callable[[], dt.datetime] = lambda: NOW,
         **settings: Any,
     ) -> Intake:
         producer = producer or FakeProducer()
@@ -150,7 +151,7 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
             tokens=authenticator or tokens(),
             encryptor=cipher(),
             audit=audit,
-            clock=lambda: NOW,
+            clock=clock,
             lateness_days=lateness_days,
             ledger=ledger,
         )

@@ -87,3 +87,26 @@ def test_token_bucket_refills_and_stays_bounded() -> None:
     assert all(len(key) == 64 and "other" not in key for key in limiter._buckets)  # digests only
     assert RateLimiter(per_minute=0, burst=1).acquire("t") == 0.0
     assert retry_after(0.2) == "1" and retry_after(59.1) == "60"
+
+
+async def test_a_late_retry_of_an_accepted_submission_is_still_200(intake_factory: Any) -> None:
+    import datetime as dt
+
+    from tests.connectors.intake.conftest import NOW
+
+    now = [NOW]
+    intake = await intake_factory(clock=lambda: now[0])
+    body = symptom_body(event_time="2026-02-01T09:00:00Z")  # 29 days old: accepted
+    first = await intake.post("symptom-reports", body)
+    assert first.status == 201
+    now[0] = NOW + dt.timedelta(days=5)  # the app retries after five days offline
+
+    retry = await intake.post("symptom-reports", body)
+    assert retry.status == 200 and await retry.json() == await first.json()
+    changed = await intake.post("symptom-reports", {**body, "severity": 1})
+    assert changed.status == 422  # not a retry: the old time is refused as for anyone
+    fresh = await intake.post("symptom-reports", {**body, "submission_id": "never-seen"})
+    assert fresh.status == 422
+    assert len(intake.producer.sent) == 1
+    reasons = [e.details["reason"] for e in intake.audit.events]
+    assert reasons == ["accepted", "replayed", "invalid", "invalid"]
