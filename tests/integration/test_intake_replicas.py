@@ -126,6 +126,11 @@ def test_a_retry_to_another_replica_after_a_restart_is_200_with_the_original_eve
         assert restarted.post(token, body) == (200, accepted), restarted.log()
         status, conflict = second.post(token, {**body, "severity": 2})
         assert status == 409 and conflict["errors"][0]["path"] == "submission_id"
+        now = int(time.time())
+        expired = idp.token(patient=PATIENT, exp=now - 60, iat=now - 900, nbf=now - 900)
+        assert second.post(expired, {**body, "submission_id": "late"})[0] == 401
+        someone_else = idp.token(sub="app-user-99", patient="p_" + "b8" * 16)
+        assert restarted.post(someone_else, {**body, "submission_id": "other"})[0] == 403
     finally:
         for replica in (first, second, restarted):
             if replica is not None:
@@ -139,10 +144,14 @@ def test_a_retry_to_another_replica_after_a_restart_is_200_with_the_original_eve
     assert stored is not None and stored["response"] == accepted and stored["patient_id"] == PATIENT
     assert NOTES not in json.dumps(stored, default=str)
     audits = sorted(db[AUDIT_COLLECTION].find({"patient_id": PATIENT}), key=lambda a: a["event_time"])
-    assert [(a["details"]["status"], a["details"]["reason"]) for a in audits] == [
-        ("201", "accepted"), ("200", "replayed"), ("200", "replayed"), ("409", "conflict")
+    assert [(a["actor"], a["details"]["status"], a["details"]["reason"]) for a in audits] == [
+        ("sub:app-user-42", "201", "accepted"),
+        ("sub:app-user-42", "200", "replayed"),
+        ("sub:app-user-42", "200", "replayed"),
+        ("sub:app-user-42", "409", "conflict"),
+        ("anonymous", "401", "token_expired"),
+        ("sub:app-user-99", "403", "patient_mismatch"),
     ]
-    assert {a["actor"] for a in audits} == {"sub:app-user-42"}
 
 
 async def test_ledger_on_the_mongodb_wire_server(settings: Settings, run_id: str) -> None:
