@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from connectors.intake.exceptions import TokenStoreError
 from novamind.auth.exceptions import InvalidToken
@@ -28,7 +27,7 @@ from schemas.models import PSEUDONYM_PATTERN
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 STATIC_TOKEN_SCOPES = (Scope("patient", "Observation", frozenset("cud")),)
-__all__ = ["HashedTokenStore", "Principal", "TokenStore", "bearer_token", "token_digest"]
+__all__ = ["HashedTokenStore", "Principal", "bearer_token", "token_digest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +36,6 @@ class Principal:
 
     principal_id: str
     patient_id: str
-
-
-class TokenStore(Protocol):
-    """Resolves a presented bearer token to its principal, or ``None``."""
-
-    def resolve(self, token: str) -> Principal | None: ...
 
 
 def token_digest(token: str) -> str:
