@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,6 +124,53 @@ class WorkerSettings(BaseModel):
         return self
 
 
+class AuthSettings(BaseModel):
+    """How the intake and the worker views authenticate bearer tokens (``NOVAMIND_AUTH__*``).
+
+    ``static``: the development token files (intake ``NOVAMIND_INTAKE__TOKENS_FILE``, views
+    ``NOVAMIND_WORKER__VIEW_TOKENS``). ``jwt``: OAuth 2.0 access tokens of the organisation's
+    identity provider, RS256/ES256 only, checked against ``issuer``, ``audience`` and the keys
+    of ``jwks_url`` (or ``jwks_file``); SMART scopes decide what a token may do.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["static", "jwt"] = "static"
+    issuer: str | None = Field(default=None, description="the exact ``iss`` of accepted tokens")
+    audience: str | None = Field(default=None, description="this API's name in ``aud``")
+    jwks_url: str | None = Field(default=None, description="the identity provider's JWKS endpoint")
+    jwks_file: Path | None = Field(default=None, description="a JWKS JSON file (instead of a URL)")
+    jwks_refresh_s: float = Field(default=3600.0, gt=0, description="keys are refetched this often")
+    jwks_min_refresh_s: float = Field(
+        default=60.0, ge=0, description="an unknown kid refetches the keys at most this often"
+    )
+    leeway_s: float = Field(default=30.0, ge=0, le=300, description="clock skew allowed on exp/nbf/iat")
+    patient_index_file: Path | None = Field(
+        default=None,
+        description="JSON 'Patient/<id>' -> pseudonym (the EHR sync's patients.json), for FHIR ids "
+        "in the token's patient claim",
+    )
+
+    @model_validator(mode="after")
+    def _jwt_is_complete(self) -> AuthSettings:
+        if self.mode != "jwt":
+            return self
+        missing = [name for name in ("issuer", "audience") if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"auth mode jwt needs {' and '.join(missing)}")
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("auth mode jwt needs exactly one of jwks_url and jwks_file")
+        if self.jwks_url is not None and not _is_trusted_url(self.jwks_url):
+            raise ValueError("jwks_url must be https:// (http:// only to localhost)")
+        return self
+
+
+def _is_trusted_url(url: str) -> bool:
+    parts = urlsplit(url)
+    local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    return parts.scheme == "https" or (parts.scheme == "http" and local)
+
+
 class SecuritySettings(BaseModel):
     """Keys for pseudonyms and field encryption: from the environment or secret files, never code.
 
@@ -177,6 +225,7 @@ class Settings(BaseSettings):
     mongo: MongoSettings = MongoSettings()
     local: LocalServicesSettings = LocalServicesSettings()
     security: SecuritySettings = SecuritySettings()
+    auth: AuthSettings = AuthSettings()
     worker: WorkerSettings = WorkerSettings()
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")

@@ -14,7 +14,6 @@ import structlog
 from aiohttp import web
 
 from connectors.intake import records
-from connectors.intake.auth import TokenStore
 from connectors.intake.config import IntakeSettings
 from connectors.intake.errors import error_body
 from connectors.intake.handlers import (
@@ -24,6 +23,7 @@ from connectors.intake.handlers import (
     Endpoint,
     SubmissionHandler,
 )
+from connectors.intake.idempotency import MemorySubmissionLedger, SubmissionLedger
 from connectors.intake.models import (
     AssessmentAccepted,
     AssessmentRequest,
@@ -32,10 +32,14 @@ from connectors.intake.models import (
 )
 from connectors.intake.openapi import ASSESSMENTS_PATH, SYMPTOM_REPORTS_PATH, openapi_document
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder, TextEncryptor, utc_now
+from connectors.intake.ratelimit import RateLimiter
+from novamind.auth.identity import Authenticator
 from novamind.metrics import metrics_handler
+from novamind.settings import WorkerSettings
 from schemas.models import AssessmentResult, SymptomReport
 
 log = structlog.get_logger(__name__)
+DEFAULT_LATENESS_DAYS: int = WorkerSettings.model_fields["lateness_days"].default
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -77,12 +81,20 @@ def create_intake_app(
     settings: IntakeSettings,
     producer: Deliverer,
     codec: Encoder,
-    tokens: TokenStore,
+    tokens: Authenticator,
     encryptor: TextEncryptor,
     audit: AuditSink,
     clock: Clock = utc_now,
+    lateness_days: int = DEFAULT_LATENESS_DAYS,
+    limiter: RateLimiter | None = None,
+    ledger: SubmissionLedger | None = None,
 ) -> web.Application:
-    """Build the application; every collaborator is injected (see ``connectors.intake.ports``)."""
+    """Build the application; every collaborator is injected (see ``connectors.intake.ports``).
+
+    ``lateness_days`` is the workers' ``NOVAMIND_WORKER__LATENESS_DAYS``: older event times get
+    422. ``limiter`` defaults to the per-token rate of ``settings``; ``ledger`` (the
+    idempotency ledger, MongoDB in production) to an in-memory LRU.
+    """
 
     def build_symptom(
         req: SymptomReportRequest, patient_id: str, event_id: str, now: dt.datetime
@@ -106,8 +118,20 @@ def create_intake_app(
             loinc_total=result.loinc_total or "",
         )
 
+    if limiter is None:
+        limiter = RateLimiter(per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
+    if ledger is None:
+        ledger = MemorySubmissionLedger(capacity=settings.idempotency_cache_size)
     submissions = SubmissionHandler(
-        settings=settings, producer=producer, codec=codec, tokens=tokens, audit=audit, clock=clock
+        settings=settings,
+        producer=producer,
+        codec=codec,
+        tokens=tokens,
+        audit=audit,
+        clock=clock,
+        lateness_days=lateness_days,
+        limiter=limiter,
+        ledger=ledger,
     )
     symptom = Endpoint("symptom-report", SymptomReportRequest, build_symptom)
     assessment = Endpoint("assessment", AssessmentRequest, build_assessment)

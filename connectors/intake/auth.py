@@ -1,4 +1,8 @@
-"""Bearer tokens of patients' apps: each token speaks for exactly one patient pseudonym.
+"""Static bearer tokens of patients' apps (development and the demo): one patient each.
+
+Production uses JWT access tokens (``NOVAMIND_AUTH__MODE=jwt``, :mod:`novamind.auth.tokens`);
+both implement :class:`novamind.auth.identity.Authenticator`. A static token holds the
+scope ``patient/Observation.write`` for its one patient.
 
 Tokens are never stored in clear: the store holds ``sha256(token)`` hex digests. The token
 file is a JSON object ``{"<sha256 hex>": "p_<32 hex>"}``; a value may also be an object
@@ -13,13 +17,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from connectors.intake.exceptions import TokenStoreError
+from novamind.auth.exceptions import InvalidToken
+from novamind.auth.identity import Identity, bearer_token
+from novamind.auth.scopes import Scope
 from schemas.models import PSEUDONYM_PATTERN
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
+STATIC_TOKEN_SCOPES = (Scope("patient", "Observation", frozenset("cud")),)
+__all__ = ["HashedTokenStore", "Principal", "bearer_token", "token_digest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +36,6 @@ class Principal:
 
     principal_id: str
     patient_id: str
-
-
-class TokenStore(Protocol):
-    """Resolves a presented bearer token to its principal, or ``None``."""
-
-    def resolve(self, token: str) -> Principal | None: ...
 
 
 def token_digest(token: str) -> str:
@@ -81,13 +83,9 @@ class HashedTokenStore:
         # Looking up the digest, not the token, leaks no timing about the secret itself.
         return self._principals.get(token_digest(token))
 
+    async def authenticate(self, token: str) -> Identity:
+        principal = self.resolve(token)
+        if principal is None:
+            raise InvalidToken("unknown_token")
+        return Identity(principal.principal_id, principal.patient_id, STATIC_TOKEN_SCOPES)
 
-def bearer_token(header: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return token

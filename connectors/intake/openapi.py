@@ -32,11 +32,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
     described = {
         400: "Body is not valid JSON.",
         401: "Missing or unknown bearer token (see WWW-Authenticate).",
-        403: "The token belongs to another patient.",
+        403: "The token may not submit for this patient, or lacks patient/Observation.write.",
         409: "submission_id already used with a different body.",
         413: "Body too large.",
         415: "Body is not application/json.",
-        422: "Validation failed; each error names its field path.",
+        422: "Validation failed (including an event_time older than the pipeline's lateness "
+        "horizon); each error names its field path.",
+        429: "Too many requests for this token; retry after Retry-After seconds.",
         503: "Kafka did not acknowledge: nothing was accepted; retry after Retry-After.",
     }
     return {str(status): _json(ErrorBody, described[status]) for status in statuses}
@@ -66,7 +68,7 @@ def _submission(
             "responses": {
                 "201": _json(accepted, "Accepted and acknowledged by Kafka."),
                 "200": _json(accepted, "Repeat of an already acknowledged submission."),
-                **_errors(400, 401, 403, 409, 413, 415, 422, 503),
+                **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
             },
         }
     }
@@ -101,6 +103,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "schemas": schema.get("$defs", {}),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "An access token of the organisation's identity provider (RS256/ES256) with "
+                    "the scope patient/Observation.write and a patient claim naming the patient "
+                    "of the path; development deployments may use static tokens instead."
+                ),
+            }},
         },
     }

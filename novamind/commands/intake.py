@@ -2,7 +2,9 @@
 
 Wiring: the real ``EventProducer`` (answers follow Kafka's ack), ``AvroCodec``, the
 ``FieldCipher`` of ``NOVAMIND_SECURITY__*`` for notes, the ``AuditLog`` (MongoDB, then the
-``audit-events`` topic) and the token file ``NOVAMIND_INTAKE__TOKENS_FILE``.
+``audit-events`` topic) and the authenticator ``NOVAMIND_AUTH__MODE`` chooses: JWT access tokens
+of the identity provider (``jwt``), or the development token file
+``NOVAMIND_INTAKE__TOKENS_FILE`` (``static``, the default).
 """
 
 from __future__ import annotations
@@ -27,10 +29,18 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    import structlog
     from aiohttp import web
 
     from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app
     from connectors.intake.exceptions import TokenStoreError
+    from connectors.intake.idempotency import MongoSubmissionLedger, prune_periodically
+    from connectors.intake.ports import utc_now
+    from novamind.auth.exceptions import KeySetError
+    from novamind.auth.identity import Authenticator
+    from novamind.auth.tokens import JwtVerifier
     from novamind.cli import UsageError
     from novamind.mongo import database, mongo_client
     from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
@@ -41,33 +51,59 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     intake = IntakeSettings()
     intake = intake.model_copy(update={"topic": settings.kafka.topic(intake.topic)})
-    if intake.tokens_file is None:
+    if settings.auth.mode == "static" and intake.tokens_file is None:
         raise UsageError(
-            "no token store: set NOVAMIND_INTAKE__TOKENS_FILE to a JSON file of "
-            "sha256(token) -> patient pseudonym"
+            "no token store: set NOVAMIND_AUTH__MODE=jwt (with NOVAMIND_AUTH__ISSUER, __AUDIENCE and "
+            "__JWKS_URL), or NOVAMIND_INTAKE__TOKENS_FILE to a JSON file of sha256(token) -> pseudonym"
         )
     try:
-        tokens = HashedTokenStore.from_file(intake.tokens_file)
+        tokens: Authenticator
+        if settings.auth.mode == "jwt":
+            tokens = JwtVerifier.from_settings(settings.auth)
+        else:
+            assert intake.tokens_file is not None
+            tokens = HashedTokenStore.from_file(intake.tokens_file)
+            if settings.environment == "production":
+                structlog.get_logger(__name__).warning(
+                    "static_tokens_in_production", hint="set NOVAMIND_AUTH__MODE=jwt"
+                )
         cipher = FieldCipher.from_settings(settings.security)
-    except (TokenStoreError, KeyConfigurationError) as exc:
+    except (TokenStoreError, KeySetError, KeyConfigurationError) as exc:
         raise UsageError(str(exc)) from exc
     producer = EventProducer(kafka=settings.kafka, client_id="intake")
     codec = AvroCodec.from_settings(settings)
     client = mongo_client(settings.mongo, app_name="novamind-intake")
+    db = database(client, settings.mongo)
+    ledger = MongoSubmissionLedger(
+        db=db, retention=intake.idempotency_retention(settings.worker.lateness_days)
+    )
     audit = AuditLog(
-        db=database(client, settings.mongo),
+        db=db,
         codec=codec,
         producer=producer,
         topic=settings.kafka.topic(AUDIT_TOPIC),
     )
     app = create_intake_app(
-        settings=intake, producer=producer, codec=codec, tokens=tokens, encryptor=cipher, audit=audit
+        settings=intake,
+        producer=producer,
+        codec=codec,
+        tokens=tokens,
+        encryptor=cipher,
+        audit=audit,
+        lateness_days=settings.worker.lateness_days,
+        ledger=ledger,
     )
+    pruning: list[asyncio.Task[None]] = []
 
     async def start(_app: web.Application) -> None:
         await audit.ensure_indexes()
+        await ledger.ensure_indexes()
+        pruning.append(asyncio.create_task(prune_periodically(
+            ledger, interval_s=intake.idempotency_prune_interval_s, clock=utc_now)))
 
     async def stop(_app: web.Application) -> None:
+        for task in pruning:
+            task.cancel()
         producer.flush(30.0)
         await client.close()
 

@@ -31,8 +31,14 @@ class Environment:
     tokens: dict[str, str]  # pseudonym -> bearer token of the patient's app
 
 
-def configure(base: Settings, run: str, out: Path, patients: list[Any]) -> Environment:
+def configure(
+    base: Settings, run: str, out: Path, patients: list[Any], *, replay_days: int = 0
+) -> Environment:
     """Prefix ``demo-<run>.``, database ``novamind_demo_<run>``, and made-up secrets.
+
+    The demo replays ``replay_days`` of history through the intake as fast as it can, so its
+    intake takes event times that old (``NOVAMIND_INTAKE__HORIZON_DAYS``) and has no per-token
+    rate limit; the workers keep their own lateness.
 
     The simulator's pseudonym key is used so that the FHIR connector derives the simulator's
     pseudonyms from its MRNs (synthetic people only). The patients' app tokens and the field
@@ -78,7 +84,10 @@ def configure(base: Settings, run: str, out: Path, patients: list[Any]) -> Envir
         "NOVAMIND_SECURITY__FIELD_KEYS_FILE": str(keys),
         "NOVAMIND_SECURITY__ACTIVE_FIELD_KEY_ID": FIELD_KEY_ID,
         "NOVAMIND_INTAKE__TOKENS_FILE": str(tokens_file),
+        "NOVAMIND_INTAKE__RATE_LIMIT_PER_MINUTE": "0",
     }
+    if replay_days + 2 > base.worker.lateness_days:
+        env["NOVAMIND_INTAKE__HORIZON_DAYS"] = str(replay_days + 2)
     return Environment(settings, env, tokens)
 
 

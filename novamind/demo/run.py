@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> None:
     out = OUTPUT / run
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=args.days + 1)
     cohort = simulate(args.patients, args.days, args.seed, start)
-    setup = environment.configure(Settings(), run, out, cohort.patients)
+    setup = environment.configure(Settings(), run, out, cohort.patients, replay_days=args.days + 1)
     settings = setup.settings
     configure_logging(settings)
     _step(f"topics with prefix {settings.kafka.topic_prefix!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -82,6 +83,10 @@ async def test_intake_produces_acknowledged_avro_records(
         audit=audit,
     )
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    # Recent times: the intake refuses what is older than the workers' lateness horizon.
+    local = dt.timezone(dt.timedelta(hours=-5))
+    symptom_time = (dt.datetime.now(local) - dt.timedelta(days=2)).replace(microsecond=0)
+    assessment_time = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(microsecond=0)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         symptom = await client.post(
             f"/v1/patients/{PATIENT}/symptom-reports",
@@ -90,7 +95,7 @@ async def test_intake_produces_acknowledged_avro_records(
                 "submission_id": f"s-{run_id}",
                 "symptom_type": "PANIC",
                 "severity": 8,
-                "event_time": "2026-01-15T08:30:00-05:00",
+                "event_time": symptom_time.isoformat(),
                 "notes": NOTES,
             },
         )
@@ -105,7 +110,7 @@ async def test_intake_produces_acknowledged_avro_records(
                 "submission_id": f"a-{run_id}",
                 "instrument": "PHQ9",
                 "item_responses": [2, 2, 2, 2, 2, 2, 2, 1, 1],
-                "event_time": "2026-01-15T09:00:00Z",
+                "event_time": assessment_time.isoformat(),
             },
         )
         assert assessment.status == 201, await assessment.text()
@@ -116,7 +121,7 @@ async def test_intake_produces_acknowledged_avro_records(
                 "submission_id": f"a-{run_id}",
                 "instrument": "PHQ9",
                 "item_responses": [2, 2, 2, 2, 2, 2, 2, 1, 1],
-                "event_time": "2026-01-15T09:00:00Z",
+                "event_time": assessment_time.isoformat(),
             },
         )
         assert retry.status == 200
@@ -134,7 +139,8 @@ async def test_intake_produces_acknowledged_avro_records(
     assert isinstance(report, SymptomReport)
     assert report.event_id == symptom_body["event_id"]
     assert (report.patient_id, report.severity, report.source) == (PATIENT, 8, "intake")
-    assert report.event_time.isoformat() == "2026-01-15T13:30:00+00:00"
+    assert report.event_time == symptom_time.astimezone(dt.UTC)
+    assert report.event_time.utcoffset() == dt.timedelta(0)
     assert report.notes is not None and decrypt_notes(report.notes, PATIENT) == NOTES
 
     result = records["AssessmentResult"]

@@ -69,7 +69,9 @@ def test_views_authenticate_audit_and_report(
         assert _get(worker.port, twin_path)[0] == 401
         assert _get(worker.port, twin_path, "wrong-token")[0] == 401
         assert _get(worker.port, twin_path + "?purpose=CURIOSITY", TOKEN)[0] == 422
-        assert db[AUDIT_COLLECTION].count_documents({"patient_id": PATIENT}) == 0
+        denied = list(db[AUDIT_COLLECTION].find({"patient_id": PATIENT, "outcome": "DENIED"}))
+        assert sorted(a["details"]["reason"] for a in denied) == ["unauthenticated", "unknown_token"]
+        assert db[AUDIT_COLLECTION].count_documents({"patient_id": PATIENT, "outcome": "ALLOWED"}) == 0
 
         status, twin = _get(worker.port, twin_path + "?purpose=TREATMENT", TOKEN)
         assert status == 200 and isinstance(twin, dict)
@@ -77,7 +79,7 @@ def test_views_authenticate_audit_and_report(
         status, windows = _get(worker.port, f"/patients/{PATIENT}/windows", TOKEN)
         assert status == 200 and isinstance(windows, dict) and windows["patient_id"] == PATIENT
 
-        audits = list(db[AUDIT_COLLECTION].find({"patient_id": PATIENT}))
+        audits = list(db[AUDIT_COLLECTION].find({"patient_id": PATIENT, "outcome": "ALLOWED"}))
         assert sorted(a["resource"] for a in audits) == ["worker-view:twin", "worker-view:windows"]
         assert {(a["actor"], a["action"], a["purpose"]) for a in audits} == {
             ("clinician-7", "ACCESS", "TREATMENT")

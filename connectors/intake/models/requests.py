@@ -1,8 +1,9 @@
-"""Bodies patients' apps POST. Strict: unknown fields, wrong types and future times are refused.
+"""Bodies patients' apps POST. Strict: unknown fields, wrong types, future times and times the
+pipeline would no longer count are refused.
 
 Validate with ``Model.model_validate_json(raw, context=ValidationContext(...))`` so that
-``event_time`` is checked against the injected clock. Without a context the future check is
-skipped (the JSON schema cannot express it).
+``event_time`` is checked against the injected clock. Without a context the time checks are
+skipped (the JSON schema cannot express them).
 """
 
 from __future__ import annotations
@@ -48,26 +49,42 @@ SubmissionId = Annotated[
 Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _-]+$")]
 EventTime = Annotated[
     AwareDatetime,
-    Field(description="When it happened: ISO 8601 with a UTC offset, not in the future."),
+    Field(
+        description="When it happened: ISO 8601 with a UTC offset, not in the future and not older "
+        "than the pipeline's lateness horizon (30 days by default)."
+    ),
 ]
 
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """Passed as pydantic context: the current time and the tolerated clock skew."""
+    """Passed as pydantic context: the current time, the tolerated clock skew and the horizon.
+
+    ``horizon`` is the workers' lateness (``NOVAMIND_WORKER__LATENESS_DAYS``): a stream's
+    watermark may stand at ``now + max_skew``, so an event older than ``now + max_skew -
+    horizon`` could be dead-lettered as late; the intake refuses it instead of claiming 201.
+    """
 
     now: dt.datetime
     max_skew: dt.timedelta
+    horizon: dt.timedelta | None = None
 
 
-def _not_in_future(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
+def _within_horizon(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
     ctx = info.context
-    if isinstance(ctx, ValidationContext) and value > ctx.now + ctx.max_skew:
-        raise PydanticCustomError(
-            "future_timestamp",
-            "event_time is in the future (more than {skew_s} s ahead of the server clock)",
-            {"skew_s": int(ctx.max_skew.total_seconds())},
-        )
+    if isinstance(ctx, ValidationContext):
+        if value > ctx.now + ctx.max_skew:
+            raise PydanticCustomError(
+                "future_timestamp",
+                "event_time is in the future (more than {skew_s} s ahead of the server clock)",
+                {"skew_s": int(ctx.max_skew.total_seconds())},
+            )
+        if ctx.horizon is not None and value < ctx.now + ctx.max_skew - ctx.horizon:
+            raise PydanticCustomError(
+                "too_old",
+                "event_time is more than {days} days old: the pipeline no longer counts it",
+                {"days": ctx.horizon.days},
+            )
     return value.astimezone(dt.UTC)
 
 
@@ -82,7 +99,7 @@ class IntakeRequest(BaseModel):
     @field_validator("event_time")
     @classmethod
     def _check_time(cls, value: dt.datetime, info: ValidationInfo) -> dt.datetime:
-        return _not_in_future(value, info)
+        return _within_horizon(value, info)
 
 
 class SymptomReportRequest(IntakeRequest):

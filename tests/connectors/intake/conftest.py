@@ -12,6 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app, token_digest
+from connectors.intake.idempotency import MemorySubmissionLedger
+from novamind.auth.identity import Authenticator
 from novamind.privacy.fieldcrypt import FieldCipher, field_context
 from novamind.producer import DeliveryFailed
 from schemas.codec import AvroCodec
@@ -130,7 +132,14 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
-        *, producer: FakeProducer | None = None, audit: FakeAudit | None = None, **settings: Any
+        *,
+        producer: FakeProducer | None = None,
+        audit: FakeAudit | None = None,
+        authenticator: Authenticator | None = None,
+        lateness_days: int = 30,
+        ledger: MemorySubmissionLedger | None = None,
+        clock: Callable[[], dt.datetime] = lambda: NOW,
+        **settings: Any,
     ) -> Intake:
         producer = producer or FakeProducer()
         audit = audit or FakeAudit()
@@ -139,10 +148,12 @@ async def intake_factory() -> AsyncIterator[Callable[..., Any]]:
             settings=IntakeSettings(topic=TOPIC, **settings),
             producer=producer,
             codec=codec,
-            tokens=tokens(),
+            tokens=authenticator or tokens(),
             encryptor=cipher(),
             audit=audit,
-            clock=lambda: NOW,
+            clock=clock,
+            lateness_days=lateness_days,
+            ledger=ledger,
         )
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()

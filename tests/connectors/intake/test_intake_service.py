@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 import pytest
 
-from connectors.intake.idempotency import Acknowledged, AcknowledgedSubmissions
+from connectors.intake.idempotency import Acknowledged, MemorySubmissionLedger
 from connectors.intake.models.requests import SymptomTypeName
 from schemas.models import SymptomType
 from tests.connectors.intake.conftest import Intake
@@ -65,11 +65,11 @@ async def test_healthz_and_unknown_routes(intake: Intake) -> None:
 
 
 def test_lru_evicts_the_least_recently_used() -> None:
-    lru = AcknowledgedSubmissions(capacity=2)
+    lru = MemorySubmissionLedger(capacity=2)
     for name in ("a", "b"):
         lru.put(("p", name), Acknowledged(name, {"event_id": name}))
     assert lru.get(("p", "a")) is not None  # touch a: b is now the oldest
     lru.put(("p", "c"), Acknowledged("c", {"event_id": "c"}))
     assert len(lru) == 2 and lru.get(("p", "b")) is None and lru.get(("p", "a")) is not None
     with pytest.raises(ValueError):
-        AcknowledgedSubmissions(capacity=0)
+        MemorySubmissionLedger(capacity=0)

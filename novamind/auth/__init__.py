@@ -1,0 +1,1 @@
+"""Bearer-token authentication and SMART-scope authorisation for the intake and worker views."""
