@@ -77,11 +77,14 @@ class ImportSummary:
     """One run: what was read, mapped, sent and acknowledged (per registry topic), and refused.
 
     ``read`` counts input items (FHIR resources, Fitbit payloads, Apple Health records, Open
-    mHealth data points); ``records`` the contract records built from them.
+    mHealth data points); ``records`` the contract records built from them. Where several
+    items go into one record (FHIR panels and their items), ``mapped`` counts the items that
+    went into records, so that ``read == mapped + skipped + rejected``.
     """
 
     read: int = 0
     records: int = 0
+    mapped: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     rejected: list[Rejected] = field(default_factory=list)
     sent: Counter[str] = field(default_factory=Counter)
@@ -117,6 +120,8 @@ class ImportSummary:
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }
+        if self.mapped is not None:
+            out["mapped"] = self.mapped
         return out
 
 

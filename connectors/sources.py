@@ -66,9 +66,11 @@ def fhir_records(
             report()
             yield raw
 
+    before = mapper.summary.mapped
     yield from mapper.map_resources(pull())
     report()
     summary.skipped.update(mapper.summary.skipped)
+    summary.mapped = (summary.mapped or 0) + mapper.summary.mapped - before
 
 
 def _load_json(file: Path) -> Any:

@@ -21,6 +21,25 @@ _NAME_STOP = re.compile(r"\s\d|\[|\(")
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where one input resource came from; ``seq`` makes it unique within a run."""
+
+    resource_id: str | None
+    location: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Deferred:
+    """An aggregate record built at the end of a run from ``members`` (all counted as mapped
+    when ``build`` succeeds, all rejected with its reason when it raises FhirMappingError)."""
+
+    pid: str | None
+    members: list[Origin]
+    build: Callable[[], Records]
+
+
+@dataclass(frozen=True, slots=True)
 class MapContext:
     """What every mapping function needs besides the resource."""
 

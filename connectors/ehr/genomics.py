@@ -9,19 +9,26 @@ a 84413-4 component or a ``derivedFrom`` genotype Observation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from connectors.ehr import codes
-from connectors.ehr.clinical import MapContext, Records, codings, loinc_codes, observation_time
+from connectors.ehr.clinical import (
+    Deferred,
+    MapContext,
+    Origin,
+    Records,
+    codings,
+    loinc_codes,
+    observation_time,
+)
 from connectors.exceptions import FhirMappingError
 from connectors.records import envelope, event_id
 
 _STAR = re.compile(r"\*[\w.]+(?:x\d+)?/\*[\w.]+(?:x\d+)?")
-Deferred = tuple[str, str, str, Callable[[str], Records]]
 
 
 def phenotype_symbol(text: str) -> str:
@@ -54,8 +61,8 @@ def _diplotype(text: str | None) -> str | None:
 @dataclass(slots=True)
 class _Finding:
     obs: Any
-    subject: str
-    location: str
+    pid: str
+    origin: Origin
     when: datetime
     gene: str
     phenotype: str
@@ -69,14 +76,16 @@ class GenomicsCollector:
 
     ctx: MapContext
     genotypes: dict[str, str] = field(default_factory=dict)
+    genotype_origins: dict[str, list[Origin]] = field(default_factory=dict)
     findings: list[_Finding] = field(default_factory=list)
 
-    def add(self, obs: Any, subject: str, location: str, keys: list[str]) -> None:
+    def add(self, obs: Any, pid: str, origin: Origin, keys: list[str]) -> None:
         code_set = {c.code for c in codings(obs.code)}
         if codes.GENOTYPE_DISPLAY in code_set:
             text = _concept_text(obs.valueCodeableConcept) or obs.valueString
             for key in keys:
                 self.genotypes[key] = text or ""
+            self.genotype_origins.setdefault(pid, []).append(origin)
             return
         comps = {c: comp for comp in obs.component or () for c in loinc_codes(comp.code)}
         gene_comp = comps.get(codes.GENE_STUDIED)
@@ -91,18 +100,19 @@ class GenomicsCollector:
         diplo = _diplotype(_concept_text(geno.valueCodeableConcept) or geno.valueString
                            if geno else text)
         self.findings.append(_Finding(
-            obs, subject, location, observation_time(obs), gene, phenotype_symbol(text), diplo,
+            obs, pid, origin, observation_time(obs), gene, phenotype_symbol(text), diplo,
             [d.reference for d in obs.derivedFrom or () if d.reference]))
 
-    def finish(self, resolve: Callable[[str], str | None]) -> Iterator[Deferred]:
+    def finish(self) -> Iterator[Deferred]:
         """Yield one deferred GeneticProfile build per patient (latest finding per gene wins)."""
         groups: dict[str, list[_Finding]] = {}
         for finding in self.findings:
-            groups.setdefault(resolve(finding.subject) or finding.subject, []).append(finding)
-        for found in groups.values():
-            head = found[0]
-            yield (head.subject, head.location, str(head.obs.id),
-                   partial(self._build, found=found))
+            groups.setdefault(finding.pid, []).append(finding)
+        for pid, found in groups.items():
+            members = [f.origin for f in found] + self.genotype_origins.pop(pid, [])
+            yield Deferred(pid, members, partial(self._build, pid=pid, found=found))
+        for pid, origins in self.genotype_origins.items():
+            yield Deferred(pid, origins, _genotype_alone)
 
     def _build(self, pid: str, found: list[_Finding]) -> Records:
         latest: dict[str, _Finding] = {}
@@ -121,3 +131,7 @@ class GenomicsCollector:
                        source=self.ctx.source)
         rec["phenotypes"] = phenotypes
         return [("GeneticProfile", rec)]
+
+
+def _genotype_alone() -> Records:
+    raise FhirMappingError("genotype Observation without a metaboliser phenotype finding")

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from connectors.ehr import clinical, codes
 from connectors.ehr.assessments import AssessmentCollector
-from connectors.ehr.clinical import MapContext, Records
+from connectors.ehr.clinical import Deferred, MapContext, Origin, Records
 from connectors.ehr.genomics import GenomicsCollector
 from connectors.ehr.reader import RawResource, iter_resources
 from connectors.exceptions import FhirMappingError
@@ -49,13 +49,19 @@ class Rejection:
 
 @dataclass
 class MappingSummary:
-    """Counts for one mapper: read = mapped + skipped + rejected."""
+    """Counts for one mapper. Every resource read ends in exactly one of ``mapped`` (it
+    became, or went into, a record), ``skipped`` (by reason) or ``rejected``, so
+    ``read == mapped + sum(skipped) + len(rejected)`` (:attr:`balanced`)."""
 
     read: int = 0
     mapped: int = 0
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.mapped + sum(self.skipped.values()) + len(self.rejected)
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "mapped": self.mapped, "records": self.records,
@@ -64,22 +70,42 @@ class MappingSummary:
                              for r in self.rejected]}
 
 
+@dataclass
+class _Run:
+    """The state of one ``map_resources`` call."""
+
+    assessments: AssessmentCollector
+    genomics: GenomicsCollector
+    pending: dict[str, list[tuple[Any, RawResource, Origin]]] = field(default_factory=dict)
+
+
 def _json_path(loc: tuple[int | str, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
 
 
+def _raw_codings(value: Any) -> list[dict[str, Any]]:
+    coding = value.get("coding") if isinstance(value, dict) else None
+    return [c for c in coding if isinstance(c, dict)] if isinstance(coding, list) else []
+
+
 def observation_kind(data: dict[str, Any]) -> str | None:
     """Classify a raw Observation dict by code before any model is built."""
-    found = {c.get("code") for c in (data.get("code") or {}).get("coding") or ()
-             if isinstance(c, dict)}
+    found = {c.get("code") for c in _raw_codings(data.get("code"))}
     if found & codes.VITALS.keys():
         return "vital"
     if found & (codes.PANELS.keys() | codes.TOTALS.keys() | codes.ITEM_CODES):
         return "assessment"
-    profiles = (data.get("meta") or {}).get("profile") or ()
-    if found & codes.GENOMIC_CODES or any(_GENOMICS_PROFILE in str(p) for p in profiles):
+    meta = data.get("meta")
+    profiles = meta.get("profile") if isinstance(meta, dict) else None
+    if found & codes.GENOMIC_CODES or any(
+            _GENOMICS_PROFILE in str(p) for p in profiles or () if isinstance(profiles, list)):
         return "genomic"
     return None
+
+
+def _well_formed_code(data: dict[str, Any]) -> bool:
+    code = data.get("code")
+    return isinstance(code, dict) and isinstance(code.get("coding", []), list)
 
 
 def _subject_key(reference: str | None) -> str | None:
@@ -106,66 +132,74 @@ class FhirMapper:
                               encrypt_text=encrypt_text, emit_biometrics=emit_biometrics)
         self.summary = MappingSummary()
         self.patients: dict[str, str] = dict(patient_index or {})
+        self._seq = 0
 
     def map_path(self, path: str | Path) -> Iterator[MappedRecord]:
         """Map every resource of a Bundle/NDJSON file or a directory of them."""
         return self.map_resources(iter_resources(path))
 
     def map_resources(self, resources: Iterable[RawResource]) -> Iterator[MappedRecord]:
-        """Map a stream of raw resources; deferred aggregates are emitted at the end."""
-        pending: dict[str, list[tuple[Any, RawResource]]] = {}
-        assessments = AssessmentCollector(self.ctx)
-        genomics = GenomicsCollector(self.ctx)
+        """Map a stream of raw resources; aggregates (assessments, genetic profiles) and
+        resources waiting for their Patient are settled at the end."""
+        run = _Run(AssessmentCollector(self.ctx), GenomicsCollector(self.ctx))
         for raw in resources:
             self.summary.read += 1
-            model = self._model(raw)
-            if model is None:
-                continue
-            if isinstance(model, Patient):
-                yield from self._patient(model, raw, pending)
-                continue
-            subject = _subject_key(model.subject.reference if model.subject else None)
-            if subject is None:
-                self._reject(raw, "resource has no subject reference")
-                continue
-            kind = observation_kind(raw.data or {}) if isinstance(model, Observation) else None
-            if kind in ("assessment", "genomic"):
-                collector: Any = assessments if kind == "assessment" else genomics
-                try:
-                    collector.add(model, subject, raw.location, self._keys(model, raw))
-                    self.summary.mapped += 1
-                except FhirMappingError as exc:
-                    self._reject(raw, str(exc))
-            elif subject in self.patients:
-                yield from self._emit(self.patients[subject], model, raw)
-            else:
-                pending.setdefault(subject, []).append((model, raw))
-        for subject, items in pending.items():
-            for _, raw in items:
-                self._reject(raw, f"subject {subject} not found in the input")
-        for collector in (assessments, genomics):
-            for subject, location, rid, build in collector.finish(self.patients.get):
-                yield from self._deferred(subject, location, rid, build)
+            yield from self._take(raw, run)
+        for subject, waiting in run.pending.items():
+            for _, _, origin in waiting:
+                self._reject(origin, f"subject {subject} not found in the input")
+        for collector in (run.assessments, run.genomics):
+            for deferred in collector.finish():
+                yield from self._deferred(deferred)
 
-    def _model(self, raw: RawResource) -> Any | None:
+    def _take(self, raw: RawResource, run: _Run) -> Iterator[MappedRecord]:
+        self._seq += 1
+        origin = Origin((raw.data or {}).get("id"), raw.location, self._seq)
+        model = self._model(raw, origin)
+        if model is None:
+            return
+        if isinstance(model, Patient):
+            yield from self._patient(model, raw, origin, run)
+            return
+        subject = _subject_key(model.subject.reference if model.subject else None)
+        if subject is None:
+            self._reject(origin, "resource has no subject reference")
+        elif subject in self.patients:
+            yield from self._apply(self.patients[subject], model, raw, origin, run)
+        else:
+            run.pending.setdefault(subject, []).append((model, raw, origin))
+
+    def _apply(self, pid: str, model: Any, raw: RawResource, origin: Origin,
+               run: _Run) -> Iterator[MappedRecord]:
+        kind = observation_kind(raw.data or {}) if isinstance(model, Observation) else None
+        if kind in ("assessment", "genomic"):
+            collector: Any = run.assessments if kind == "assessment" else run.genomics
+            try:
+                collector.add(model, pid, origin, self._keys(model, raw))
+            except FhirMappingError as exc:
+                self._reject(origin, str(exc))
+            return
+        yield from self._emit(pid, model, origin)
+
+    def _model(self, raw: RawResource, origin: Origin) -> Any | None:
         if raw.data is None:
-            self.summary.rejected.append(Rejection(None, raw.location, raw.error or "no data"))
+            self._reject(origin, raw.error or "no data")
             return None
         rtype = raw.data.get("resourceType")
         if rtype not in MODELS:
             self.summary.skipped[str(rtype)] += 1
             return None
-        if rtype == "Observation" and observation_kind(raw.data) is None:
+        if (rtype == "Observation" and _well_formed_code(raw.data)
+                and observation_kind(raw.data) is None):
             self.summary.skipped["Observation:unmapped-code"] += 1
             return None
         try:
             return MODELS[rtype].model_validate(raw.data)
         except ValidationError as exc:
             err = exc.errors()[0]
-            where = f"{raw.location}{_json_path(tuple(err['loc']))}"
-            self.summary.rejected.append(Rejection(raw.data.get("id"), where, err["msg"]))
+            self._reject(origin, err["msg"], f"{raw.location}{_json_path(tuple(err['loc']))}")
         except (ValueError, TypeError) as exc:
-            self.summary.rejected.append(Rejection(raw.data.get("id"), raw.location, str(exc)))
+            self._reject(origin, str(exc))
         return None
 
     @staticmethod
@@ -174,21 +208,21 @@ class FhirMapper:
         keys = [f"{rtype}/{model.id}", f"urn:uuid:{model.id}"] if model.id else []
         return keys + ([raw.full_url] if raw.full_url else [])
 
-    def _patient(self, patient: Patient, raw: RawResource,
-                 pending: dict[str, list[tuple[Any, RawResource]]]) -> Iterator[MappedRecord]:
+    def _patient(self, patient: Patient, raw: RawResource, origin: Origin,
+                 run: _Run) -> Iterator[MappedRecord]:
         try:
             pid, records = clinical.map_patient(patient, self.ctx)
         except FhirMappingError as exc:
-            self._reject(raw, str(exc))
+            self._reject(origin, str(exc))
             return
         self.summary.mapped += 1
         yield from self._count(pid, records)
         for key in self._keys(patient, raw):
             self.patients[key] = pid
-            for model, waiting in pending.pop(key, ()):
-                yield from self._emit(pid, model, waiting)
+            for model, waiting, waiting_origin in run.pending.pop(key, ()):
+                yield from self._apply(pid, model, waiting, waiting_origin, run)
 
-    def _emit(self, pid: str, model: Any, raw: RawResource) -> Iterator[MappedRecord]:
+    def _emit(self, pid: str, model: Any, origin: Origin) -> Iterator[MappedRecord]:
         rtype = model.get_resource_type()
         try:
             if rtype == "Observation":
@@ -201,7 +235,7 @@ class FhirMapper:
             else:
                 records = clinical.map_medication(model, pid, self.ctx)
         except (FhirMappingError, StopIteration) as exc:
-            self._reject(raw, str(exc) or "no LOINC vital-sign code")
+            self._reject(origin, str(exc) or "no LOINC vital-sign code")
             return
         if not records:
             self.summary.skipped[f"{rtype}:{getattr(model, 'status', None)}"] += 1
@@ -209,24 +243,24 @@ class FhirMapper:
         self.summary.mapped += 1
         yield from self._count(pid, records)
 
-    def _deferred(self, subject: str, location: str, rid: str,
-                  build: Callable[[str], Records]) -> Iterator[MappedRecord]:
-        pid = self.patients.get(subject)
+    def _deferred(self, deferred: Deferred) -> Iterator[MappedRecord]:
+        head = deferred.members[0]
         try:
-            if pid is None:
-                raise FhirMappingError(f"subject {subject} not found in the input")
-            records = build(pid)
+            records = deferred.build()
+            if deferred.pid is None:
+                raise FhirMappingError("no patient for the record")
         except FhirMappingError as exc:
-            self.summary.mapped -= 1
-            self.summary.rejected.append(Rejection(rid, location, str(exc)))
+            self._reject(head, str(exc))
+            for member in deferred.members[1:]:
+                self._reject(member, f"with {head.resource_id}: {exc}")
             return
-        yield from self._count(pid, records)
+        self.summary.mapped += len(deferred.members)
+        yield from self._count(deferred.pid, records)
 
     def _count(self, pid: str, records: Records) -> Iterator[MappedRecord]:
         for rtype, rec in records:
             self.summary.records += 1
             yield pid, rtype, rec
 
-    def _reject(self, raw: RawResource, reason: str) -> None:
-        rid = (raw.data or {}).get("id")
-        self.summary.rejected.append(Rejection(rid, raw.location, reason))
+    def _reject(self, origin: Origin, reason: str, path: str | None = None) -> None:
+        self.summary.rejected.append(Rejection(origin.resource_id, path or origin.location, reason))
