@@ -46,3 +46,7 @@ class HttpStatusError(SyncError):
     def __init__(self, status: int, url: str) -> None:
         self.status = status
         super().__init__(f"HTTP {status} from {url}")
+
+
+class FhirSkip(ConnectorError):
+    """A FHIR resource is deliberately not mapped; the message is the summary's skip reason."""

@@ -25,9 +25,10 @@ from connectors.ehr.clinical import (
     codings,
     loinc_codes,
     observation_time,
+    to_utc,
 )
-from connectors.exceptions import FhirMappingError
-from connectors.records import band_for_total, score_assessment
+from connectors.exceptions import FhirMappingError, FhirSkip
+from connectors.records import band_for_total, envelope, event_id, score_assessment
 
 ORDINAL_URLS = ("http://hl7.org/fhir/StructureDefinition/ordinalValue",
                 "http://hl7.org/fhir/StructureDefinition/itemWeight",
@@ -117,6 +118,8 @@ class AssessmentCollector:
     items: list[Origin] = field(default_factory=list)
     panels: list[_Panel] = field(default_factory=list)
     totals: list[_Panel] = field(default_factory=list)
+    responses: list[tuple[Any, str, Origin]] = field(default_factory=list)
+    response_keys: set[str] = field(default_factory=set)
 
     def accepts(self, code: str) -> bool:
         return code in codes.PANELS or code in codes.TOTALS or code in codes.ITEM_CODES
@@ -143,9 +146,18 @@ class AssessmentCollector:
         entry.members = [m.reference for m in obs.hasMember or () if m.reference]
         self.panels.append(entry)
 
+    def add_response(self, qr: Any, pid: str, origin: Origin, keys: list[str]) -> None:
+        """Remember a PHQ-9 / GAD-7 QuestionnaireResponse (checked by :func:`questionnaire`)."""
+        self.responses.append((qr, pid, origin))
+        self.response_keys.update(keys)
+
     def finish(self) -> Iterator[Deferred]:
-        """One deferred build per panel, per total not covered by a panel, and a rejection for
-        each item Observation that no panel references."""
+        """One deferred build per QuestionnaireResponse, per panel, per total not covered by a
+        panel, and a rejection for each item Observation that no panel references. Panels and
+        totals derived from a QuestionnaireResponse in the same input are the same assessment:
+        they are skipped (and share its event id when they arrive on their own)."""
+        for qr, pid, origin in self.responses:
+            yield Deferred(pid, [origin], partial(response_result, self.ctx, qr, pid))
         used: set[Origin] = set()
         by_key = {(t.pid, t.instrument, t.when): t for t in self.totals}
         covered: set[tuple[str, str, datetime]] = set()
@@ -158,26 +170,37 @@ class AssessmentCollector:
                 if ref in self.item_scores and self.item_scores[ref][2] not in used:
                     used.add(self.item_scores[ref][2])
                     members.append(self.item_scores[ref][2])
-            yield Deferred(panel.pid, members, partial(self._build, panel=panel, total=total))
+            build = (_same_as_response if self._derived(panel.obs)
+                     else partial(self._build, panel=panel, total=total))
+            yield Deferred(panel.pid, members, build)
         for total in self.totals:
             if (total.pid, total.instrument, total.when) not in covered:
-                yield Deferred(total.pid, [total.origin],
-                               partial(self._build, panel=None, total=total))
+                build = (_same_as_response if self._derived(total.obs)
+                         else partial(self._build, panel=None, total=total))
+                yield Deferred(total.pid, [total.origin], build)
         for origin in self.items:
             if origin not in used:
                 yield Deferred(None, [origin], partial(_unused_item))
 
+    def _derived(self, obs: Any) -> bool:
+        return any(d.reference in self.response_keys for d in obs.derivedFrom or ())
+
     def _items(self, panel: _Panel) -> list[int]:
+        """Item scores in instrument order; members that are not items (the total, the
+        PHQ-9 difficulty question) are passed over, missing items are an error."""
         answers = dict(panel.items)
+        unresolved = []
         for ref in panel.members:
-            if ref not in self.item_scores:
-                raise FhirMappingError(f"hasMember {ref} not found in the input")
-            code, member, _ = self.item_scores[ref]
-            answers[code] = item_score(member)
+            if ref in self.item_scores:
+                code, member, _ = self.item_scores[ref]
+                answers[code] = item_score(member)
+            else:
+                unresolved.append(ref)
         order = codes.ITEMS[panel.instrument]
         missing = [c for c in order if c not in answers]
         if missing:
-            raise FhirMappingError(f"{panel.instrument} panel lacks items {missing}")
+            absent = f"; hasMember not found in the input: {', '.join(unresolved)}" if unresolved else ""
+            raise FhirMappingError(f"{panel.instrument} panel lacks items {missing}{absent}")
         return [answers[c] for c in order]
 
     def _build(self, panel: _Panel | None, total: _Panel | None) -> Records:
@@ -198,17 +221,25 @@ class AssessmentCollector:
             band = band_for_total(total.instrument, computed)
             if band == "UNKNOWN":
                 raise FhirMappingError(f"{total.instrument} total {computed} out of range")
+        origin = next((d.reference for d in head.obs.derivedFrom or () if d.reference
+                       and d.reference.startswith("QuestionnaireResponse/")), None)
         return [assessment_result(self.ctx, head.obs, head.pid, head.when, head.instrument,
-                                  items, computed, band, item9)]
+                                  items, computed, band, item9, same_as=origin)]
 
 
 def assessment_result(ctx: MapContext, resource: Any, pid: str, when: datetime, instrument: str,
-                      items: list[int], total: int, band: str,
-                      item9: bool) -> tuple[str, dict[str, Any]]:
-    """The AssessmentResult record of one scored PHQ-9 / GAD-7 resource."""
+                      items: list[int], total: int, band: str, item9: bool,
+                      same_as: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The AssessmentResult record of one scored PHQ-9 / GAD-7 resource.
+
+    ``same_as`` (``QuestionnaireResponse/<id>`` an Observation was derived from) gives the
+    record that response's event id, so the two arrive as one assessment.
+    """
     loinc_total = codes.PHQ9_TOTAL if instrument == "PHQ9" else codes.GAD7_TOTAL
-    rec = ctx.envelope(resource, "AssessmentResult", pid, when)
-    rec.update(submission_id=f"{ctx.source}:{resource.get_resource_type()}/{resource.id}",
+    rid = same_as or f"{resource.get_resource_type()}/{resource.id}"
+    rec = envelope(eid=event_id(ctx.source, rid, "AssessmentResult"), patient_id=pid,
+                   event_time=when, received_time=ctx.received_time, source=ctx.source)
+    rec.update(submission_id=f"{ctx.source}:{rid}",
                instrument=instrument, item_responses=items, total=total, band=band,
                item9_positive=item9, loinc_total=loinc_total)
     return ("AssessmentResult", rec)
@@ -216,3 +247,118 @@ def assessment_result(ctx: MapContext, resource: Any, pid: str, when: datetime, 
 
 def _unused_item() -> Records:
     raise FhirMappingError("PHQ-9/GAD-7 item Observation is not a member of any panel in the input")
+
+
+def _same_as_response() -> Records:
+    raise FhirSkip("Observation:derived-from-QuestionnaireResponse")
+
+
+# ------------------------------------------------------------------ QuestionnaireResponse
+_LOINC_IN_LINK = re.compile(r"(\d{4,5}-\d)")
+_ORDINAL_LINK = re.compile(r"(\d{1,2})$")
+_NAMED = (("PHQ9", re.compile(r"phq-?9(?!\d)", re.IGNORECASE)),
+          ("GAD7", re.compile(r"gad-?7(?!\d)", re.IGNORECASE)))
+SCORED_STATUSES = frozenset({"completed", "amended"})
+
+
+def _flat_items(items: Any) -> Iterator[Any]:
+    for item in items or ():
+        yield item
+        yield from _flat_items(item.item)
+        for answer in item.answer or ():
+            yield from _flat_items(answer.item)
+
+
+def _link_code(item: Any) -> str | None:
+    match = _LOINC_IN_LINK.search(item.linkId or "")
+    return match.group(1) if match else None
+
+
+def questionnaire(qr: Any) -> tuple[str, bool] | None:
+    """(instrument, by_code) of a PHQ-9 / GAD-7 QuestionnaireResponse, or None for another
+    questionnaire. Known from the questionnaire canonical holding the panel LOINC (44249-1,
+    69737-5), or from item linkIds holding item LOINC codes; a canonical only naming the
+    instrument (``.../phq-9``) means items are numbered by linkId (``PHQ.1`` .. ``PHQ.9``)."""
+    canonical = qr.questionnaire or ""
+    linked = {_link_code(i) for i in _flat_items(qr.item)}
+    for instrument in ("PHQ9", "GAD7"):
+        panel = codes.PHQ9_PANEL if instrument == "PHQ9" else codes.GAD7_PANEL
+        if panel in canonical or linked & set(codes.ITEMS[instrument]):
+            return instrument, bool(linked & set(codes.ITEMS[instrument]))
+    for instrument, pattern in _NAMED:
+        if pattern.search(canonical):
+            return instrument, False
+    return None
+
+
+def answer_score(answer: Any) -> int:
+    """Score 0..3 of one answer: a LOINC answer code (LA6568-5 .. LA6571-9), an ordinal
+    extension on the coding, or a valueInteger / integral valueDecimal."""
+    coding = answer.valueCoding
+    raw: Any = None
+    if coding is not None:
+        if coding.code in codes.ANSWER_SCORES:
+            raw = codes.ANSWER_SCORES[coding.code]
+        else:
+            ext = next((e for e in coding.extension or () if e.url in ORDINAL_URLS), None)
+            if ext is None:
+                raise FhirMappingError(f"answer code {coding.code!r} is not a PHQ/GAD answer")
+            raw = ext.valueDecimal if ext.valueDecimal is not None else ext.valueInteger
+    elif answer.valueInteger is not None:
+        raw = answer.valueInteger
+    elif answer.valueDecimal is not None:
+        raw = answer.valueDecimal
+    if raw is None:
+        raise FhirMappingError("answer has no valueCoding, valueInteger or valueDecimal")
+    score = whole_number(raw, "answer")
+    if not 0 <= score <= 3:
+        raise FhirMappingError(f"item answer {score} is not a score 0..3")
+    return score
+
+
+def _answer_total(answer: Any) -> int:
+    for name in ("valueInteger", "valueDecimal", "valueString"):
+        value = getattr(answer, name)
+        if value is not None:
+            return whole_number(value, name)
+    if answer.valueQuantity is not None and answer.valueQuantity.value is not None:
+        return whole_number(answer.valueQuantity.value, "valueQuantity.value")
+    raise FhirMappingError("total score answer is not a number")
+
+
+def response_result(ctx: MapContext, qr: Any, pid: str) -> Records:
+    """A PHQ-9 / GAD-7 QuestionnaireResponse -> one AssessmentResult (items, total, band,
+    item-9 flag); a stated total item must equal the item sum."""
+    found = questionnaire(qr)
+    assert found is not None
+    instrument, by_code = found
+    order = codes.ITEMS[instrument]
+    total_code = codes.PHQ9_TOTAL if instrument == "PHQ9" else codes.GAD7_TOTAL
+    answers: dict[str, int] = {}
+    stated: int | None = None
+    for item in _flat_items(qr.item):
+        if not item.answer:
+            continue
+        code = _link_code(item)
+        if code is None and not by_code:
+            match = _ORDINAL_LINK.search(item.linkId or "")
+            number = int(match.group(1)) if match else 0
+            code = order[number - 1] if 1 <= number <= len(order) else None
+        try:
+            if code in order:
+                answers[code] = answer_score(item.answer[0])
+            elif code == total_code:
+                stated = _answer_total(item.answer[0])
+        except FhirMappingError as exc:
+            raise FhirMappingError(f"item {item.linkId}: {exc}") from exc
+    missing = [c for c in order if c not in answers]
+    if missing:
+        raise FhirMappingError(f"{instrument} QuestionnaireResponse lacks answers to {missing}")
+    items = [answers[c] for c in order]
+    total, band, item9 = score_assessment(instrument, items)
+    if stated is not None and stated != total:
+        raise FhirMappingError(f"stated total {stated} differs from item sum {total}")
+    when = to_utc(qr.authored)
+    if when is None:
+        raise FhirMappingError("QuestionnaireResponse has no authored time")
+    return [assessment_result(ctx, qr, pid, when, instrument, items, total, band, item9)]

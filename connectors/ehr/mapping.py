@@ -20,20 +20,21 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 
 from connectors.ehr import clinical, codes
-from connectors.ehr.assessments import AssessmentCollector
+from connectors.ehr.assessments import SCORED_STATUSES, AssessmentCollector, questionnaire
 from connectors.ehr.clinical import Deferred, MapContext, Origin, Records
 from connectors.ehr.genomics import GenomicsCollector
 from connectors.ehr.reader import RawResource, iter_resources
-from connectors.exceptions import FhirMappingError
+from connectors.exceptions import FhirMappingError, FhirSkip
 
 MappedRecord = tuple[str, str, dict[str, Any]]  # (patient pseudonym, record type, record)
 MODELS: dict[str, Any] = {
     "Patient": Patient, "Observation": Observation, "Condition": Condition,
     "Encounter": Encounter, "MedicationRequest": MedicationRequest,
-    "MedicationStatement": MedicationStatement,
+    "MedicationStatement": MedicationStatement, "QuestionnaireResponse": QuestionnaireResponse,
 }
 _GENOMICS_PROFILE = "genomics-reporting"
 
@@ -171,6 +172,14 @@ class FhirMapper:
 
     def _apply(self, pid: str, model: Any, raw: RawResource, origin: Origin,
                run: _Run) -> Iterator[MappedRecord]:
+        if isinstance(model, QuestionnaireResponse):
+            if questionnaire(model) is None:
+                self.summary.skipped["QuestionnaireResponse:other-questionnaire"] += 1
+            elif model.status not in SCORED_STATUSES:
+                self.summary.skipped[f"QuestionnaireResponse:{model.status}"] += 1
+            else:
+                run.assessments.add_response(model, pid, origin, self._keys(model, raw))
+            return
         kind = observation_kind(raw.data or {}) if isinstance(model, Observation) else None
         if kind in ("assessment", "genomic"):
             collector: Any = run.assessments if kind == "assessment" else run.genomics
@@ -249,6 +258,9 @@ class FhirMapper:
             records = deferred.build()
             if deferred.pid is None:
                 raise FhirMappingError("no patient for the record")
+        except FhirSkip as skip:
+            self.summary.skipped[str(skip)] += len(deferred.members)
+            return
         except FhirMappingError as exc:
             self._reject(head, str(exc))
             for member in deferred.members[1:]:

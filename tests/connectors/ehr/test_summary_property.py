@@ -145,6 +145,36 @@ def patient(draw: st.DrawFn) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": pid, "identifier": identifiers, "gender": "female"}
 
 
+ITEM_LINKS = ("/44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3")
+LINKS = (*ITEM_LINKS, "/44260-8", "/44261-6", "69725-0", "PHQ.9", "other")
+answers = st.one_of(
+    st.builds(
+        lambda c: {"valueCoding": {"system": LOINC, "code": c}},
+        st.sampled_from(["LA6568-5", "LA6571-9", "x"]),
+    ),
+    st.builds(lambda v: {"valueInteger": v}, st.integers(-1, 30)),
+    st.builds(lambda v: {"valueDecimal": v}, numbers),
+    st.just({"valueString": "12"}),
+)
+
+
+@st.composite
+def response(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    links = list(ITEM_LINKS) if draw(st.booleans()) else []
+    links += draw(st.lists(st.sampled_from(LINKS), max_size=4))
+    qr: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"q{index}",
+        "status": draw(st.sampled_from(["completed", "amended", "in-progress"])),
+        "questionnaire": draw(st.sampled_from(["urn:q/44249-1", "Questionnaire/phq-9", "urn:q/other"])),
+        "subject": {"reference": draw(st.sampled_from(["Patient/a", "Patient/zz"]))},
+        "item": [{"linkId": link, "answer": [draw(answers)]} for link in links],
+    }
+    if draw(st.booleans()):
+        qr["authored"] = "2024-01-01T09:00:00Z"
+    return qr
+
+
 @st.composite
 def entry(draw: st.DrawFn, index: int) -> Any:
     kind = draw(
