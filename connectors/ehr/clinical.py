@@ -92,19 +92,35 @@ def observation_time(obs: Any) -> datetime:
     return when
 
 
-def map_patient(patient: Any, ctx: MapContext) -> tuple[str, Records]:
-    """Return (pseudonym, [Demographics]) from the MRN identifier; no names or dates leave."""
-    ident = next((i for i in patient.identifier or () if i.system and i.value and any(
-        c.code == codes.MR_TYPE for c in codings(i.type))), None)
-    ident = ident or next((i for i in patient.identifier or () if i.system and i.value), None)
-    if ident is None:
-        raise FhirMappingError("Patient has no identifier with system and value (MRN)")
-    pid = pseudonymize(ident.system, ident.value, key=ctx.key)
+def patient_identity(patient: Any, source: str) -> tuple[str, str, str]:
+    """(system, value, basis) the pseudonym is made from, most stable first.
+
+    ``mrn``: an identifier typed MR (v2-0203) with system and value; ``identifier``: another
+    identifier with system and value (not ``use`` old/temp); ``logical-id``: the source system
+    and the Patient's logical id, when it carries no usable identifier.
+    """
+    usable = [i for i in patient.identifier or () if i.system and i.value
+              and i.use not in ("old", "temp")]
+    mrn = next((i for i in usable if any(c.code == codes.MR_TYPE for c in codings(i.type))), None)
+    if mrn is not None:
+        return mrn.system, mrn.value, "mrn"
+    if usable:
+        best = sorted(usable, key=lambda i: {"official": 0, "usual": 1}.get(i.use or "", 2))[0]
+        return best.system, best.value, "identifier"
+    if patient.id:
+        return source, f"Patient/{patient.id}", "logical-id"
+    raise FhirMappingError("Patient has neither an identifier with system and value nor an id")
+
+
+def map_patient(patient: Any, ctx: MapContext) -> tuple[str, Records, str]:
+    """Return (pseudonym, [Demographics], identity basis); no names or dates leave."""
+    system, value, basis = patient_identity(patient, ctx.source)
+    pid = pseudonymize(system, value, key=ctx.key)
     rec = ctx.envelope(patient, "Demographics", pid,
                        datetime(ctx.as_of.year, ctx.as_of.month, ctx.as_of.day, tzinfo=UTC))
     rec.update(age_band=age_band(patient.birthDate, ctx.as_of),
                sex=codes.SEX.get(patient.gender or "", "UNKNOWN"))
-    return pid, [("Demographics", rec)]
+    return pid, [("Demographics", rec)], basis
 
 
 def age_band(birth: date | None, as_of: date) -> str:

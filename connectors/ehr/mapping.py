@@ -27,6 +27,7 @@ from connectors.ehr import clinical, codes
 from connectors.ehr.assessments import SCORED_STATUSES, AssessmentCollector, questionnaire
 from connectors.ehr.clinical import Deferred, MapContext, Origin, Records
 from connectors.ehr.genomics import GenomicsCollector
+from connectors.ehr.patients import MemoryPatientIndex, PatientDirectory
 from connectors.ehr.reader import RawResource, iter_resources
 from connectors.exceptions import FhirMappingError, FhirSkip
 
@@ -50,23 +51,31 @@ class Rejection:
 
 @dataclass
 class MappingSummary:
-    """Counts for one mapper. Every resource read ends in exactly one of ``mapped`` (it
-    became, or went into, a record), ``skipped`` (by reason) or ``rejected``, so
-    ``read == mapped + sum(skipped) + len(rejected)`` (:attr:`balanced`)."""
+    """Counts for one mapper. Every resource read (``read``, plus ``unparked``: parked by an
+    earlier run and applied now) ends in exactly one of ``mapped`` (it became, or went into,
+    a record), ``skipped`` (by reason), ``rejected`` or ``parked`` (its Patient is unknown;
+    kept for a later run), so ``read + unparked == mapped + skipped + rejected + parked``
+    (:attr:`balanced`). ``identities`` counts Patients by what their pseudonym was made of
+    (``mrn``, ``identifier``, ``logical-id``)."""
 
     read: int = 0
+    unparked: int = 0
     mapped: int = 0
+    parked: int = 0
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     rejected: list[Rejection] = field(default_factory=list)
+    identities: Counter[str] = field(default_factory=Counter)
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.mapped + sum(self.skipped.values()) + len(self.rejected)
+        return self.read + self.unparked == (self.mapped + sum(self.skipped.values())
+                                             + len(self.rejected) + self.parked)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"read": self.read, "mapped": self.mapped, "records": self.records,
-                "skipped": dict(self.skipped),
+        return {"read": self.read, "unparked": self.unparked, "mapped": self.mapped,
+                "parked": self.parked, "records": self.records,
+                "identities": dict(self.identities), "skipped": dict(self.skipped),
                 "rejected": [{"id": r.resource_id, "path": r.path, "reason": r.reason}
                              for r in self.rejected]}
 
@@ -121,18 +130,25 @@ class FhirMapper:
     """Map FHIR R4 resources to ``(pseudonym, record_type, dict)`` tuples.
 
     ``key`` is the pseudonymisation key (from settings); ``as_of`` fixes age bands;
-    ``patient_index`` (reference -> pseudonym) carries patients seen in earlier runs.
+    ``patients`` (a :class:`~connectors.ehr.patients.PatientDirectory`) remembers Patients
+    across runs and keeps resources whose Patient is unknown; ``fetch_patient`` (a Patient
+    reference -> the Patient resource or None) asks the source for such a Patient first.
+    ``identities`` tells, per pseudonym minted in this run, what it was made of.
     """
 
     def __init__(self, *, key: bytes, as_of: date, source: str = "fhir:ehr",
                  encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None,
                  received_time: datetime | None = None, emit_biometrics: bool = False,
-                 patient_index: dict[str, str] | None = None) -> None:
+                 patients: PatientDirectory | None = None,
+                 fetch_patient: Callable[[str], RawResource | None] | None = None) -> None:
         self.ctx = MapContext(key=key, source=source, as_of=as_of,
                               received_time=received_time or datetime.now(UTC),
                               encrypt_text=encrypt_text, emit_biometrics=emit_biometrics)
         self.summary = MappingSummary()
-        self.patients: dict[str, str] = dict(patient_index or {})
+        self.directory: PatientDirectory = patients if patients is not None else MemoryPatientIndex()
+        self.fetch_patient = fetch_patient
+        self.patients: dict[str, str] = {}  # this run's references (incl. urn:uuid, fullUrl)
+        self.identities: dict[str, str] = {}
         self._seq = 0
 
     def map_path(self, path: str | Path) -> Iterator[MappedRecord]:
@@ -146,9 +162,19 @@ class FhirMapper:
         for raw in resources:
             self.summary.read += 1
             yield from self._take(raw, run)
+        if self.fetch_patient is not None:
+            for subject in [s for s in run.pending if s.startswith("Patient/")]:
+                fetched = self.fetch_patient(subject)
+                if fetched is not None and subject in run.pending:
+                    self.summary.read += 1
+                    yield from self._take(fetched, run)
+        for raw in self.directory.releasable():
+            self.summary.unparked += 1
+            yield from self._take(raw, run)
         for subject, waiting in run.pending.items():
-            for _, _, origin in waiting:
-                self._reject(origin, f"subject {subject} not found in the input")
+            for _, raw, _ in waiting:
+                self.directory.park(subject, raw)
+                self.summary.parked += 1
         for collector in (run.assessments, run.genomics):
             for deferred in collector.finish():
                 yield from self._deferred(deferred)
@@ -165,8 +191,13 @@ class FhirMapper:
         subject = _subject_key(model.subject.reference if model.subject else None)
         if subject is None:
             self._reject(origin, "resource has no subject reference")
-        elif subject in self.patients:
-            yield from self._apply(self.patients[subject], model, raw, origin, run)
+            return
+        if not subject.startswith(("Patient/", "urn:uuid:", "urn:oid:")):
+            self._reject(origin, f"subject {subject.split('/')[0]} is not a Patient reference")
+            return
+        pid = self.patients.get(subject) or self.directory.lookup(subject)
+        if pid is not None:
+            yield from self._apply(pid, model, raw, origin, run)
         else:
             run.pending.setdefault(subject, []).append((model, raw, origin))
 
@@ -220,13 +251,17 @@ class FhirMapper:
     def _patient(self, patient: Patient, raw: RawResource, origin: Origin,
                  run: _Run) -> Iterator[MappedRecord]:
         try:
-            pid, records = clinical.map_patient(patient, self.ctx)
+            pid, records, basis = clinical.map_patient(patient, self.ctx)
         except FhirMappingError as exc:
             self._reject(origin, str(exc))
             return
         self.summary.mapped += 1
+        self.summary.identities[basis] += 1
+        self.identities[pid] = basis
+        keys = self._keys(patient, raw)
+        self.directory.record([k for k in keys if k.startswith("Patient/")], pid, basis)
         yield from self._count(pid, records)
-        for key in self._keys(patient, raw):
+        for key in keys:
             self.patients[key] = pid
             for model, waiting, waiting_origin in run.pending.pop(key, ()):
                 yield from self._apply(pid, model, waiting, waiting_origin, run)

@@ -1,4 +1,4 @@
-"""Every FHIR input's summary adds up: each resource read is mapped, skipped or rejected.
+"""Every FHIR input's summary adds up: each resource read is mapped, skipped, rejected or parked.
 
 Checked over every FHIR fixture and over generated bundles that mix Patients (with and
 without identifiers), vital signs, PHQ-9 / GAD-7 panels, items and totals in any value[x],
@@ -37,10 +37,12 @@ def assert_adds_up(resources: list[RawResource]) -> None:
     out = list(fhir_records(iter(resources), m, summary))
     s = m.summary
     assert s.read == len(resources)
-    assert s.read == s.mapped + sum(s.skipped.values()) + len(s.rejected), s
+    assert s.read + s.unparked == s.mapped + sum(s.skipped.values()) + len(s.rejected) + s.parked, s
     assert s.balanced
     assert s.records == len(out)
-    assert summary.read == summary.mapped + sum(summary.skipped.values()) + len(summary.rejected)
+    assert summary.read + summary.unparked == (
+        summary.mapped + sum(summary.skipped.values()) + len(summary.rejected) + summary.parked
+    )
 
 
 @pytest.mark.parametrize("path", FHIR_INPUTS, ids=lambda p: p.name)
