@@ -66,10 +66,16 @@ class MapContext:
                         event_time=when, received_time=self.received_time, source=self.source)
 
 
-def to_utc(value: date | datetime | None) -> datetime | None:
-    """FHIR date/dateTime/instant -> UTC datetime (dates at 00:00 UTC, naive read as UTC)."""
+def to_utc(value: date | datetime | str | None) -> datetime | None:
+    """FHIR date/dateTime/instant -> UTC datetime (dates at 00:00 UTC, naive read as UTC;
+    partial dates "2018" / "2018-03", which the models keep as text, at their first day)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?", value.strip())
+        if match is None:
+            raise FhirMappingError(f"unreadable date {value[:20]!r}")
+        return datetime(int(match.group(1)), int(match.group(2) or 1), 1, tzinfo=UTC)
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
@@ -85,8 +91,10 @@ def loinc_codes(concept: Any) -> list[str]:
 
 def observation_time(obs: Any) -> datetime:
     period = obs.effectivePeriod
-    when = to_utc(obs.effectiveDateTime or obs.effectiveInstant
-                  or (period.start if period else None) or obs.issued)
+    effective = obs.effectiveDateTime or obs.effectiveInstant or (period.start if period else None)
+    if isinstance(effective, str) and obs.issued:  # a partial date ("2018"): issued is sharper
+        effective = None
+    when = to_utc(effective or obs.issued)
     if when is None:
         raise FhirMappingError("Observation has no effective[x] or issued time")
     return when

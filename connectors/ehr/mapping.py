@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
@@ -36,6 +37,7 @@ MODELS: dict[str, Any] = {
     "Patient": Patient, "Observation": Observation, "Condition": Condition,
     "Encounter": Encounter, "MedicationRequest": MedicationRequest,
     "MedicationStatement": MedicationStatement, "QuestionnaireResponse": QuestionnaireResponse,
+    "DiagnosticReport": DiagnosticReport,  # pharmacogenomic reports only
 }
 _GENOMICS_PROFILE = "genomics-reporting"
 
@@ -111,6 +113,15 @@ def observation_kind(data: dict[str, Any]) -> str | None:
             _GENOMICS_PROFILE in str(p) for p in profiles or () if isinstance(profiles, list)):
         return "genomic"
     return None
+
+
+def genomic_report(data: dict[str, Any]) -> bool:
+    """A DiagnosticReport of the genomics-reporting IG (code 51969-4 or its profile)."""
+    found = {c.get("code") for c in _raw_codings(data.get("code"))}
+    meta = data.get("meta")
+    profiles = meta.get("profile") if isinstance(meta, dict) else None
+    return codes.GENOMIC_REPORT in found or any(
+        _GENOMICS_PROFILE in str(p) for p in profiles or () if isinstance(profiles, list))
 
 
 def _well_formed_code(data: dict[str, Any]) -> bool:
@@ -211,11 +222,16 @@ class FhirMapper:
             else:
                 run.assessments.add_response(model, pid, origin, self._keys(model, raw))
             return
+        if isinstance(model, DiagnosticReport):
+            run.genomics.add_report(pid, origin)
+            return
         kind = observation_kind(raw.data or {}) if isinstance(model, Observation) else None
         if kind in ("assessment", "genomic"):
             collector: Any = run.assessments if kind == "assessment" else run.genomics
             try:
                 collector.add(model, pid, origin, self._keys(model, raw))
+            except FhirSkip as skip:
+                self.summary.skipped[str(skip)] += 1
             except FhirMappingError as exc:
                 self._reject(origin, str(exc))
             return
@@ -232,6 +248,9 @@ class FhirMapper:
         if (rtype == "Observation" and _well_formed_code(raw.data)
                 and observation_kind(raw.data) is None):
             self.summary.skipped["Observation:unmapped-code"] += 1
+            return None
+        if rtype == "DiagnosticReport" and not genomic_report(raw.data):
+            self.summary.skipped["DiagnosticReport"] += 1
             return None
         try:
             return MODELS[rtype].model_validate(raw.data)
