@@ -484,9 +484,20 @@ class FhirServer:
                 ]
             return web.json_response(body)
 
+        async def read(request: web.Request) -> web.Response:
+            rtype, rid = request.match_info["rtype"], request.match_info["rid"]
+            self.queries.append((f"{rtype}/{rid}", {}))
+            if request.headers.get("Authorization") != "Bearer tok":
+                return web.json_response({}, status=401)
+            found = next((r for r in self.resources.get(rtype, []) if r["id"] == rid), None)
+            if found is None:
+                return web.json_response({"resourceType": "OperationOutcome"}, status=404)
+            return web.json_response(found)
+
         app = web.Application()
         app.router.add_post("/token", token)
         app.router.add_get("/fhir/{rtype}", search)
+        app.router.add_get("/fhir/{rtype}/{rid}", read)
         return app
 
     def __enter__(self) -> FhirServer:
@@ -508,14 +519,14 @@ class FhirServer:
         self.loop.close()
 
 
-def observation(i: int, updated: str) -> dict[str, Any]:
+def observation(i: int, updated: str, subject: str = "Patient/r1") -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "id": f"o{i}",
         "status": "final",
         "meta": {"lastUpdated": updated},
         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": "Patient/r1"},
+        "subject": {"reference": subject},
         "effectiveDateTime": f"2024-05-01T0{i}:00:00Z",
         "valueQuantity": {"value": 60 + i, "unit": "/min", "code": "/min"},
     }
@@ -593,7 +604,26 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
     assert {key for key, _, _ in got} == {pid.encode()}
     values = Counter(rec["value_number"] for _, name, rec in got if name == "ClinicalEvent")
     assert values == {61.0: 1, 62.0: 1, 63.0: 2, 64.0: 1}  # o3 re-read at the cursor boundary
-    assert_no_phi(scenario, ("MRN-SYNC-9", "1990-01-01"))
+
+    # Observations of a Patient the sync has not seen: read from the server by id; one whose
+    # Patient the server does not have is parked, not dropped.
+    r2 = dict(patient, id="r2", identifier=[{"system": "urn:oid:1.2.3", "value": "MRN-SYNC-10"}])
+    fhir_server.resources["Patient"].append(r2)
+    fhir_server.resources["Observation"] += [
+        observation(5, "2024-05-01T15:00:00Z", "Patient/r2"),
+        observation(6, "2024-05-01T16:00:00Z", "Patient/r404"),
+    ]
+    code, summary, err = connect(scenario, capsys, *base, "--types", "Observation")
+    assert code == 0, err
+    assert ("Patient/r2", {}) in fhir_server.queries and ("Patient/r404", {}) in fhir_server.queries
+    assert (summary["parked"], summary["rejected"], summary["identities"]) == (1, 0, {"identifier": 1})
+    r2_pid = pseudonymize("urn:oid:1.2.3", "MRN-SYNC-10", key=KEY.encode())
+    got = decoded(scenario, "ehr-clinical-events")
+    assert Counter(name for key, name, _ in got if key == r2_pid.encode()) == {
+        "Demographics": 1,
+        "ClinicalEvent": 1,
+    }
+    assert_no_phi(scenario, ("MRN-SYNC-9", "MRN-SYNC-10", "1990-01-01"))
 
 
 # ------------------------------------------------------------------ SIGTERM
