@@ -30,7 +30,7 @@ from connectors.ehr.clinical import Deferred, MapContext, Origin, Records
 from connectors.ehr.genomics import GenomicsCollector
 from connectors.ehr.patients import MemoryPatientIndex, PatientDirectory
 from connectors.ehr.reader import RawResource, iter_resources
-from connectors.exceptions import FhirMappingError, FhirSkip
+from connectors.exceptions import ConnectorError, FhirMappingError, FhirSkip
 
 MappedRecord = tuple[str, str, dict[str, Any]]  # (patient pseudonym, record type, record)
 MODELS: dict[str, Any] = {
@@ -175,7 +175,10 @@ class FhirMapper:
             yield from self._take(raw, run)
         if self.fetch_patient is not None:
             for subject in [s for s in run.pending if s.startswith("Patient/")]:
-                fetched = self.fetch_patient(subject)
+                try:
+                    fetched = self.fetch_patient(subject)
+                except ConnectorError:  # refused or unreachable: the resources are parked
+                    fetched = None
                 if fetched is not None and subject in run.pending:
                     self.summary.read += 1
                     yield from self._take(fetched, run)

@@ -115,3 +115,14 @@ def test_index_keys_are_keyed_hashes_and_parked_copies_drop_free_text():
     clean = scrub(dict(HR, text={"div": "<div>Alex</div>"}, note=[{"text": "anxious"}]))
     assert "Alex" not in json.dumps(clean) and "anxious" not in json.dumps(clean)
     assert clean["subject"] == {"reference": "Patient/x1"} and clean["valueQuantity"] == HR["valueQuantity"]
+
+
+def test_a_failing_patient_fetch_parks_the_resources():
+    from connectors.exceptions import SyncError
+
+    def fetch(reference):
+        raise SyncError("HTTP 403 from server")
+
+    m = mapper(MemoryPatientIndex(), fetch_patient=fetch)
+    assert list(m.map_resources([RawResource("a", HR)])) == []
+    assert m.summary.parked == 1 and m.summary.rejected == [] and m.summary.balanced
