@@ -113,6 +113,8 @@ class MongoPatientIndex:
     resources; without one they are :func:`scrub`-bed.
     """
 
+    BATCH = 500
+
     def __init__(self, *, db: Any, loop: asyncio.AbstractEventLoop, key: bytes, source: str,
                  cipher: Cipher | None = None) -> None:
         self.index = db[INDEX_COLLECTION]
@@ -123,6 +125,7 @@ class MongoPatientIndex:
         self.cipher = cipher
         self._cache: dict[str, str | None] = {}
         self._released: list[str] = []
+        self._unsaved: dict[str, tuple[str, str]] = {}  # index key -> (pseudonym, basis)
 
     def _run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -138,15 +141,27 @@ class MongoPatientIndex:
         return self._cache[hashed]
 
     def record(self, references: Sequence[str], pid: str, basis: str) -> None:
-        now = datetime.now(UTC)
+        """Remember the Patient; written in batches of :attr:`BATCH` (and before parked
+        resources are looked at), one ``bulk_write`` each."""
         for ref in {canonical_subject(r) for r in references if r.startswith("Patient/")}:
             hashed = index_key(self.key, self.source, ref)
-            if self._cache.get(hashed) == pid:
-                continue
-            self._run(self.index.update_one(
-                {"_id": hashed}, {"$set": {"pseudonym": pid, "basis": basis, "updated_at": now}},
-                upsert=True))
-            self._cache[hashed] = pid
+            if self._cache.get(hashed) != pid:
+                self._cache[hashed] = pid
+                self._unsaved[hashed] = (pid, basis)
+        if len(self._unsaved) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the Patients recorded since the last flush."""
+        if not self._unsaved:
+            return
+        from pymongo import UpdateOne
+
+        now = datetime.now(UTC)
+        ops = [UpdateOne({"_id": k}, {"$set": {"pseudonym": p, "basis": b, "updated_at": now}},
+                         upsert=True) for k, (p, b) in self._unsaved.items()]
+        self._run(self.index.bulk_write(ops, ordered=False))
+        self._unsaved.clear()
 
     def park(self, reference: str, raw: RawResource) -> None:
         data = raw.data or {}
@@ -167,6 +182,7 @@ class MongoPatientIndex:
 
     def releasable(self) -> Iterator[RawResource]:
         """Parked resources whose Patient is now in the index (kept until :meth:`commit`)."""
+        self.flush()
         patients = self._run(self.parking.distinct("patient"))
         known = {d["_id"] for d in self._run(
             self.index.find({"_id": {"$in": patients}}, {"_id": 1}).to_list(None))}
@@ -190,6 +206,7 @@ class MongoPatientIndex:
 
     def commit(self) -> None:
         """Forget the released resources (their records were acknowledged)."""
+        self.flush()
         if self._released:
             self._run(self.parking.delete_many({"_id": {"$in": self._released}}))
             self._released.clear()

@@ -254,7 +254,16 @@ def _patient_index(
     except PyMongoError as exc:
         loop.run_until_complete(client.close())
         raise UsageError(f"the FHIR patient index is unavailable: {type(exc).__name__}") from exc
-    return index, lambda: loop.run_until_complete(client.close())
+
+    def close() -> None:
+        try:
+            index.flush()  # Patients seen by an interrupted run are remembered all the same
+        except PyMongoError as exc:  # their resources will wait (parked) until they are seen again
+            print(f"novamind connect: patient index not updated: {type(exc).__name__}", file=sys.stderr)
+        finally:
+            loop.run_until_complete(client.close())
+
+    return index, close
 
 
 def _pseudonym_key(settings: Settings) -> bytes:
