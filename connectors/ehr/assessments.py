@@ -118,8 +118,8 @@ class AssessmentCollector:
     items: list[Origin] = field(default_factory=list)
     panels: list[_Panel] = field(default_factory=list)
     totals: list[_Panel] = field(default_factory=list)
-    responses: list[tuple[Any, str, Origin]] = field(default_factory=list)
-    response_keys: set[str] = field(default_factory=set)
+    responses: list[tuple[Any, str, Origin, list[str]]] = field(default_factory=list)
+    scored_responses: set[str] = field(default_factory=set)  # references of those that scored
 
     def accepts(self, code: str) -> bool:
         return code in codes.PANELS or code in codes.TOTALS or code in codes.ITEM_CODES
@@ -148,16 +148,16 @@ class AssessmentCollector:
 
     def add_response(self, qr: Any, pid: str, origin: Origin, keys: list[str]) -> None:
         """Remember a PHQ-9 / GAD-7 QuestionnaireResponse (checked by :func:`questionnaire`)."""
-        self.responses.append((qr, pid, origin))
-        self.response_keys.update(keys)
+        self.responses.append((qr, pid, origin, keys))
 
     def finish(self) -> Iterator[Deferred]:
         """One deferred build per QuestionnaireResponse, per panel, per total not covered by a
         panel, and a rejection for each item Observation that no panel references. Panels and
         totals derived from a QuestionnaireResponse in the same input are the same assessment:
-        they are skipped (and share its event id when they arrive on their own)."""
-        for qr, pid, origin in self.responses:
-            yield Deferred(pid, [origin], partial(response_result, self.ctx, qr, pid))
+        they are skipped when the response scored (and share its event id when they arrive on
+        their own or the response was rejected)."""
+        for qr, pid, origin, keys in self.responses:  # built before the panels are yielded
+            yield Deferred(pid, [origin], partial(self._response, qr, pid, keys))
         used: set[Origin] = set()
         by_key = {(t.pid, t.instrument, t.when): t for t in self.totals}
         covered: set[tuple[str, str, datetime]] = set()
@@ -183,7 +183,12 @@ class AssessmentCollector:
                 yield Deferred(None, [origin], partial(_unused_item))
 
     def _derived(self, obs: Any) -> bool:
-        return any(d.reference in self.response_keys for d in obs.derivedFrom or ())
+        return any(d.reference in self.scored_responses for d in obs.derivedFrom or ())
+
+    def _response(self, qr: Any, pid: str, keys: list[str]) -> Records:
+        records = response_result(self.ctx, qr, pid)
+        self.scored_responses.update(keys)
+        return records
 
     def _items(self, panel: _Panel) -> list[int]:
         """Item scores in instrument order; members that are not items (the total, the

@@ -127,3 +127,16 @@ def test_unfinished_and_other_questionnaires_are_skipped():
     other = edited(questionnaire="http://example.org/Questionnaire/prapare")
     other["item"] = [{"linkId": "/93043-8", "answer": [{"valueString": "x"}]}]
     assert run(other).summary.skipped == {"QuestionnaireResponse:other-questionnaire": 1}
+
+
+def test_observations_stand_in_for_a_rejected_response():
+    qr = copy.deepcopy(QR)
+    qr["item"][0]["answer"] = [{"valueInteger": 9}]
+    resources = [RawResource("p", PATIENT), RawResource("qr", qr)]
+    resources += [
+        RawResource(f.name, json.loads(f.read_text())) for f in sorted(US_CORE.glob("Observation-*.json"))
+    ]
+    m = mapper()
+    [rec] = results(m.map_resources(resources))
+    assert rec["submission_id"] == "fhir:ehr:QuestionnaireResponse/phq-9-example" and rec["total"] == 12
+    assert [r.resource_id for r in m.summary.rejected] == ["phq-9-example"] and m.summary.balanced
