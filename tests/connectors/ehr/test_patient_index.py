@@ -126,3 +126,35 @@ def test_a_failing_patient_fetch_parks_the_resources():
     m = mapper(MemoryPatientIndex(), fetch_patient=fetch)
     assert list(m.map_resources([RawResource("a", HR)])) == []
     assert m.summary.parked == 1 and m.summary.rejected == [] and m.summary.balanced
+
+
+SYNTHEA = FIXTURES / "fhir/synthea/sample_complete_patient_head.json"
+
+
+def synthea_parts() -> tuple[list[RawResource], list[RawResource]]:
+    entries = json.loads(SYNTHEA.read_text())["entry"]
+    raws = [RawResource(f"synthea#{i}", e["resource"], e["fullUrl"]) for i, e in enumerate(entries)]
+    return raws[:1], raws[1:]
+
+
+def test_synthea_urn_uuid_subjects_in_a_later_call_and_parked_before_their_patient():
+    patient, rest = synthea_parts()
+    pid = pseudonymize(
+        "http://hospital.smarthealthit.org", "d5582579-7193-4866-5560-a01e723b6552", key=PSEUDONYM_KEY
+    )
+    index = MemoryPatientIndex()
+    list(mapper(index).map_resources(patient))
+    later = mapper(index)
+    out = list(later.map_resources(rest))
+    assert Counter(t for _, t, _ in out) == {"ClinicalEvent": 4} and {p for p, _, _ in out} == {pid}
+    assert later.summary.skipped == Counter({"CareTeam": 1, "Claim": 1}) and later.summary.balanced
+
+    index = MemoryPatientIndex()  # the other way round: encounters and conditions wait
+    early = mapper(index)
+    assert list(early.map_resources(rest)) == [] and early.summary.parked == 4
+    arrival = mapper(index)
+    out = list(arrival.map_resources(patient))
+    assert Counter(t for _, t, _ in out) == {"Demographics": 1, "ClinicalEvent": 4}
+    assert (arrival.summary.unparked, arrival.summary.mapped) == (4, 5)
+    blob = json.dumps([r for _, _, r in out], default=str)
+    assert not any(s in blob for s in ("Lindsay928", "Gerlach374", "999-34-2070", "1950-10-24", "555-450"))
