@@ -50,3 +50,7 @@ class HttpStatusError(SyncError):
 
 class FhirSkip(ConnectorError):
     """A FHIR resource is deliberately not mapped; the message is the summary's skip reason."""
+
+
+class PatientIndexError(ConnectorError):
+    """The FHIR patient index or its parked resources could not be read or written."""

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from connectors.ehr.reader import RawResource
-from connectors.exceptions import ConnectorError, PseudonymKeyError
+from connectors.exceptions import ConnectorError, PatientIndexError, PseudonymKeyError
 
 INDEX_COLLECTION = "fhir_patient_index"
 PARKED_COLLECTION = "fhir_parked"
@@ -128,7 +128,12 @@ class MongoPatientIndex:
         self._unsaved: dict[str, tuple[str, str]] = {}  # index key -> (pseudonym, basis)
 
     def _run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+        from pymongo.errors import PyMongoError
+
+        try:
+            return self.loop.run_until_complete(coro)
+        except PyMongoError as exc:
+            raise PatientIndexError(f"patient index: {type(exc).__name__}") from exc
 
     def ensure_indexes(self) -> None:
         self._run(self.parking.create_index("patient"))

@@ -239,9 +239,8 @@ def _patient_index(
 ) -> tuple[Any, Callable[[], None]]:
     """The persistent FHIR patient index (MongoDB, beside the re-identification vault) and
     its closer; a usage error when MongoDB does not answer."""
-    from pymongo.errors import PyMongoError
-
     from connectors.ehr.patients import MongoPatientIndex
+    from connectors.exceptions import PatientIndexError
     from novamind.cli import UsageError
     from novamind.mongo import database, mongo_client
 
@@ -251,15 +250,15 @@ def _patient_index(
     )
     try:
         index.ensure_indexes()
-    except PyMongoError as exc:
+    except PatientIndexError as exc:
         loop.run_until_complete(client.close())
-        raise UsageError(f"the FHIR patient index is unavailable: {type(exc).__name__}") from exc
+        raise UsageError(f"the FHIR patient index is unavailable: {exc}") from exc
 
     def close() -> None:
         try:
             index.flush()  # Patients seen by an interrupted run are remembered all the same
-        except PyMongoError as exc:  # their resources will wait (parked) until they are seen again
-            print(f"novamind connect: patient index not updated: {type(exc).__name__}", file=sys.stderr)
+        except PatientIndexError as exc:  # their resources wait (parked) until they are seen again
+            print(f"novamind connect: patient index not updated: {exc}", file=sys.stderr)
         finally:
             loop.run_until_complete(client.close())
 

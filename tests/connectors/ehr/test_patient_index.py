@@ -158,3 +158,23 @@ def test_synthea_urn_uuid_subjects_in_a_later_call_and_parked_before_their_patie
     assert (arrival.summary.unparked, arrival.summary.mapped) == (4, 5)
     blob = json.dumps([r for _, _, r in out], default=str)
     assert not any(s in blob for s in ("Lindsay928", "Gerlach374", "999-34-2070", "1950-10-24", "555-450"))
+
+
+def test_an_unreachable_index_is_a_typed_connector_error():
+    import asyncio
+
+    import pytest
+    from pymongo import AsyncMongoClient
+
+    from connectors.ehr.patients import MongoPatientIndex
+    from connectors.exceptions import PatientIndexError
+
+    loop = asyncio.new_event_loop()
+    client: AsyncMongoClient = AsyncMongoClient("mongodb://127.0.0.1:1/", serverSelectionTimeoutMS=200)
+    try:
+        index = MongoPatientIndex(db=client["x"], loop=loop, key=PSEUDONYM_KEY, source="fhir:test")
+        with pytest.raises(PatientIndexError, match="ServerSelectionTimeoutError"):
+            index.lookup("Patient/p1")
+    finally:
+        loop.run_until_complete(client.close())
+        loop.close()
