@@ -296,23 +296,36 @@ def questionnaire(qr: Any) -> tuple[str, bool] | None:
     return None
 
 
+def _answer_text(text: str | None) -> int | None:
+    """The LL358-3 answer text ("Several days", "Nearly everyday") -> 0..3, else None."""
+    key = re.sub(r"[^a-z]", "", (text or "").lower())
+    return codes.ANSWER_TEXTS.get(key)
+
+
 def answer_score(answer: Any) -> int:
     """Score 0..3 of one answer: a LOINC answer code (LA6568-5 .. LA6571-9), an ordinal
-    extension on the coding, or a valueInteger / integral valueDecimal."""
+    extension on the coding, the answer list's wording (coding display or valueString), or
+    a valueInteger / integral valueDecimal."""
     coding = answer.valueCoding
     raw: Any = None
     if coding is not None:
+        ext = next((e for e in coding.extension or () if e.url in ORDINAL_URLS), None)
         if coding.code in codes.ANSWER_SCORES:
             raw = codes.ANSWER_SCORES[coding.code]
-        else:
-            ext = next((e for e in coding.extension or () if e.url in ORDINAL_URLS), None)
-            if ext is None:
-                raise FhirMappingError(f"answer code {coding.code!r} is not a PHQ/GAD answer")
+        elif ext is not None:
             raw = ext.valueDecimal if ext.valueDecimal is not None else ext.valueInteger
+        else:  # a local code: its wording; another LOINC answer is not a PHQ/GAD answer
+            raw = _answer_text(coding.display) if coding.system != codes.LOINC else None
+            if raw is None:
+                raise FhirMappingError(f"answer code {coding.code!r} is not a PHQ/GAD answer")
     elif answer.valueInteger is not None:
         raw = answer.valueInteger
     elif answer.valueDecimal is not None:
         raw = answer.valueDecimal
+    elif answer.valueString is not None:
+        raw = _answer_text(answer.valueString)
+        if raw is None:
+            raise FhirMappingError(f"answer {answer.valueString[:30]!r} is not a PHQ/GAD answer")
     if raw is None:
         raise FhirMappingError("answer has no valueCoding, valueInteger or valueDecimal")
     score = whole_number(raw, "answer")

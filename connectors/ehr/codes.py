@@ -37,6 +37,8 @@ ITEMS = {"PHQ9": PHQ9_ITEMS, "GAD7": GAD7_ITEMS}
 ITEM_CODES = frozenset(PHQ9_ITEMS) | frozenset(GAD7_ITEMS)
 # LOINC answer list LL358-3 (frequency over the last 2 weeks)
 ANSWER_SCORES = {"LA6568-5": 0, "LA6569-3": 1, "LA6570-1": 2, "LA6571-9": 3}
+# the same answers by their wording, letters only, lower case ("Nearly everyday" included)
+ANSWER_TEXTS = {"notatall": 0, "severaldays": 1, "morethanhalfthedays": 2, "nearlyeveryday": 3}
 
 # HL7 Genomics Reporting (checked against github.com/HL7/genomics-reporting, input/fsh):
 # genotype "Genotype display name" 84413-4, haplotype "Haplotype Name" 84414-2, gene studied

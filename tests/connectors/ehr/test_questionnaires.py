@@ -140,3 +140,15 @@ def test_observations_stand_in_for_a_rejected_response():
     [rec] = results(m.map_resources(resources))
     assert rec["submission_id"] == "fhir:ehr:QuestionnaireResponse/phq-9-example" and rec["total"] == 12
     assert [r.resource_id for r in m.summary.rejected] == ["phq-9-example"] and m.summary.balanced
+
+
+def test_answers_in_the_answer_lists_wording():
+    qr = copy.deepcopy(QR)
+    qr["item"][0]["answer"] = [{"valueString": "Nearly everyday"}]
+    qr["item"][1]["answer"] = [{"valueCoding": {"system": "urn:local", "code": "x", "display": "Not at all"}}]
+    qr["item"] = [i for i in qr["item"] if i["linkId"] != "/44261-6"]
+    m = mapper()
+    [rec] = results(m.map_resources([RawResource("p", PATIENT), RawResource("qr", qr)]))
+    assert rec["item_responses"][:2] == [3, 0] and rec["total"] == 12 + 1 - 2
+    qr["item"][0]["answer"] = [{"valueString": "sometimes"}]
+    assert "'sometimes' is not a PHQ/GAD answer" in run(qr).summary.rejected[0].reason
