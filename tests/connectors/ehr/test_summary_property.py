@@ -215,3 +215,28 @@ def bundles(draw: st.DrawFn) -> dict[str, Any]:
 @given(bundles())
 def test_generated_bundles_add_up(bundle: dict[str, Any]):
     assert_adds_up(list(iter_bundle(json.loads(json.dumps(bundle)), "gen.json")))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(bundles(), min_size=2, max_size=3))
+def test_across_calls_nothing_is_dropped(calls: list[dict[str, Any]]):
+    """Calls share one patient index: whatever was read is, in the end, mapped, skipped,
+    rejected or still parked (waiting for a Patient no call carried)."""
+    from connectors.ehr.patients import MemoryPatientIndex
+
+    index = MemoryPatientIndex()
+    read = settled = 0
+    for i, bundle in enumerate(calls):
+        m = FhirMapper(
+            key=PSEUDONYM_KEY,
+            as_of=date(2024, 6, 1),
+            received_time=datetime(2024, 6, 1, tzinfo=UTC),
+            patients=index,
+        )
+        list(m.map_resources(iter_bundle(json.loads(json.dumps(bundle)), f"call{i}.json")))
+        s = m.summary
+        assert s.balanced, s
+        read += s.read
+        settled += s.mapped + sum(s.skipped.values()) + len(s.rejected)
+    still_parked = sum(len(v) for v in index.parked.values())
+    assert read == settled + still_parked
