@@ -406,7 +406,7 @@ def _fhir_sync_job(
     from connectors.delivery import EHR_TOPICS
     from connectors.ehr.mapping import MODELS, FhirMapper
     from connectors.ehr.rest import FhirRestSync
-    from connectors.exceptions import AdapterError
+    from connectors.exceptions import AdapterError, PatientIndexError
     from connectors.sources import fhir_records
     from schemas.topics import Principal
 
@@ -439,6 +439,11 @@ def _fhir_sync_job(
         if reference.startswith("Patient/"):
             index.record([reference], pid, "earlier-run")
     if earlier:
+        try:
+            index.flush()
+        except PatientIndexError as exc:
+            close_index()
+            raise AdapterError(f"earlier patient index not imported: {exc}", path=str(legacy)) from exc
         os.replace(legacy, legacy.with_suffix(".json.imported"))
 
     async def session() -> aiohttp.ClientSession:

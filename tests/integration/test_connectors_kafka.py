@@ -626,6 +626,43 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
     assert_no_phi(scenario, ("MRN-SYNC-9", "MRN-SYNC-10", "1990-01-01"))
 
 
+def test_fhir_sync_imports_the_patient_index_a_state_directory_kept(
+    scenario: Settings, capsys, tmp_path, fhir_server
+):
+    """Before the index moved to MongoDB, fhir-sync kept ``patients.json`` in its state
+    directory; its Patients are imported, so their Observations still resolve."""
+    pid = pseudonymize("urn:oid:1.2.3", "MRN-LEGACY-1", key=KEY.encode())
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "patients.json").write_text(json.dumps({"Patient/legacy-1": pid, "urn:uuid:legacy-1": pid}))
+    fhir_server.resources["Observation"] = [observation(1, "2024-05-01T11:00:00Z", "Patient/legacy-1")]
+    (tmp_path / "secret").write_text("s3cret\n")
+    code, summary, err = connect(
+        scenario,
+        capsys,
+        "fhir-sync",
+        "--base-url",
+        f"{fhir_server.url}/fhir",
+        "--token-url",
+        f"{fhir_server.url}/token",
+        "--client-id",
+        "novamind",
+        "--client-secret-file",
+        str(tmp_path / "secret"),
+        "--state-dir",
+        str(state),
+        "--types",
+        "Observation",
+        "--source",
+        "fhir:legacy-" + tmp_path.name[-8:],
+    )
+    assert code == 0, err
+    assert (summary["parked"], summary["produced"]) == (0, {"ehr-clinical-events": 1})
+    assert ("Patient/legacy-1", {}) not in fhir_server.queries  # known: not fetched
+    assert [k for k, _, _ in decoded(scenario, "ehr-clinical-events")] == [pid.encode()]
+    assert (state / "patients.json.imported").exists() and not (state / "patients.json").exists()
+
+
 # ------------------------------------------------------------------ SIGTERM
 def _any_record(settings: Settings, topic: str) -> bool:
     try:
