@@ -71,7 +71,7 @@ def whole_number(value: Any, where: str) -> int:
         raise FhirMappingError(f"{where} {value} is not a whole-number score")
     match = _WHOLE.match(str(value).strip())
     if match is None:
-        raise FhirMappingError(f"{where} {str(value)[:20]!r} is not a whole-number score")
+        raise FhirMappingError(f"{where} is not a whole-number score")  # free text is not echoed
     return int(match.group(1))
 
 
@@ -325,7 +325,7 @@ def answer_score(answer: Any) -> int:
     elif answer.valueString is not None:
         raw = _answer_text(answer.valueString)
         if raw is None:
-            raise FhirMappingError(f"answer {answer.valueString[:30]!r} is not a PHQ/GAD answer")
+            raise FhirMappingError("answer text is not a PHQ/GAD answer")  # free text is not echoed
     if raw is None:
         raise FhirMappingError("answer has no valueCoding, valueInteger or valueDecimal")
     score = whole_number(raw, "answer")

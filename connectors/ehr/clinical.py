@@ -74,7 +74,7 @@ def to_utc(value: date | datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?", value.strip())
         if match is None:
-            raise FhirMappingError(f"unreadable date {value[:20]!r}")
+            raise FhirMappingError("unreadable partial date")
         return datetime(int(match.group(1)), int(match.group(2) or 1), 1, tzinfo=UTC)
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
