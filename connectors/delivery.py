@@ -77,11 +77,20 @@ class ImportSummary:
     """One run: what was read, mapped, sent and acknowledged (per registry topic), and refused.
 
     ``read`` counts input items (FHIR resources, Fitbit payloads, Apple Health records, Open
-    mHealth data points); ``records`` the contract records built from them.
+    mHealth data points); ``records`` the contract records built from them. For FHIR, where
+    several resources go into one record (panels and their items), ``mapped`` counts the
+    resources that went into records, ``parked`` those waiting for their Patient and
+    ``unparked`` those parked earlier and applied now, so that
+    ``read + unparked == mapped + skipped + rejected + parked``; ``identities`` counts
+    Patients by what their pseudonym was made of (``mrn``, ``identifier``, ``logical-id``).
     """
 
     read: int = 0
     records: int = 0
+    mapped: int | None = None
+    parked: int = 0
+    unparked: int = 0
+    identities: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     rejected: list[Rejected] = field(default_factory=list)
     sent: Counter[str] = field(default_factory=Counter)
@@ -117,6 +126,9 @@ class ImportSummary:
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 2),
         }
+        if self.mapped is not None:  # FHIR: read + unparked == mapped + skipped + rejected + parked
+            out |= {"mapped": self.mapped, "parked": self.parked, "unparked": self.unparked,
+                    "identities": dict(self.identities)}
         return out
 
 

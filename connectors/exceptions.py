@@ -46,3 +46,11 @@ class HttpStatusError(SyncError):
     def __init__(self, status: int, url: str) -> None:
         self.status = status
         super().__init__(f"HTTP {status} from {url}")
+
+
+class FhirSkip(ConnectorError):
+    """A FHIR resource is deliberately not mapped; the message is the summary's skip reason."""
+
+
+class PatientIndexError(ConnectorError):
+    """The FHIR patient index or its parked resources could not be read or written."""

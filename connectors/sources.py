@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ def fhir_records(
 ) -> Iterator[MappedRecord]:
     """Map FHIR resources (files or a REST sync); rejections are reported as they happen."""
     reported = 0
+    pulled = 0
 
     def report() -> None:
         nonlocal reported
@@ -61,14 +63,24 @@ def fhir_records(
         reported = len(mapper.summary.rejected)
 
     def pull() -> Iterator[RawResource]:
+        nonlocal pulled
         for raw in resources:
             summary.read += 1
+            pulled += 1
             report()
             yield raw
 
+    ms = mapper.summary
+    read, mapped, parked, unparked = ms.read, ms.mapped, ms.parked, ms.unparked
+    skipped, identities = Counter(ms.skipped), Counter(ms.identities)
     yield from mapper.map_resources(pull())
     report()
-    summary.skipped.update(mapper.summary.skipped)
+    summary.read += ms.read - read - pulled  # Patients fetched from the server by id
+    summary.mapped = (summary.mapped or 0) + ms.mapped - mapped
+    summary.parked += ms.parked - parked
+    summary.unparked += ms.unparked - unparked
+    summary.skipped.update(ms.skipped - skipped)
+    summary.identities.update(ms.identities - identities)
 
 
 def _load_json(file: Path) -> Any:

@@ -21,6 +21,25 @@ _NAME_STOP = re.compile(r"\s\d|\[|\(")
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where one input resource came from; ``seq`` makes it unique within a run."""
+
+    resource_id: str | None
+    location: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Deferred:
+    """An aggregate record built at the end of a run from ``members`` (all counted as mapped
+    when ``build`` succeeds, all rejected with its reason when it raises FhirMappingError)."""
+
+    pid: str | None
+    members: list[Origin]
+    build: Callable[[], Records]
+
+
+@dataclass(frozen=True, slots=True)
 class MapContext:
     """What every mapping function needs besides the resource."""
 
@@ -47,10 +66,16 @@ class MapContext:
                         event_time=when, received_time=self.received_time, source=self.source)
 
 
-def to_utc(value: date | datetime | None) -> datetime | None:
-    """FHIR date/dateTime/instant -> UTC datetime (dates at 00:00 UTC, naive read as UTC)."""
+def to_utc(value: date | datetime | str | None) -> datetime | None:
+    """FHIR date/dateTime/instant -> UTC datetime (dates at 00:00 UTC, naive read as UTC;
+    partial dates "2018" / "2018-03", which the models keep as text, at their first day)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?", value.strip())
+        if match is None:
+            raise FhirMappingError("unreadable partial date")
+        return datetime(int(match.group(1)), int(match.group(2) or 1), 1, tzinfo=UTC)
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
@@ -66,26 +91,44 @@ def loinc_codes(concept: Any) -> list[str]:
 
 def observation_time(obs: Any) -> datetime:
     period = obs.effectivePeriod
-    when = to_utc(obs.effectiveDateTime or obs.effectiveInstant
-                  or (period.start if period else None) or obs.issued)
+    effective = obs.effectiveDateTime or obs.effectiveInstant or (period.start if period else None)
+    if isinstance(effective, str) and obs.issued:  # a partial date ("2018"): issued is sharper
+        effective = None
+    when = to_utc(effective or obs.issued)
     if when is None:
         raise FhirMappingError("Observation has no effective[x] or issued time")
     return when
 
 
-def map_patient(patient: Any, ctx: MapContext) -> tuple[str, Records]:
-    """Return (pseudonym, [Demographics]) from the MRN identifier; no names or dates leave."""
-    ident = next((i for i in patient.identifier or () if i.system and i.value and any(
-        c.code == codes.MR_TYPE for c in codings(i.type))), None)
-    ident = ident or next((i for i in patient.identifier or () if i.system and i.value), None)
-    if ident is None:
-        raise FhirMappingError("Patient has no identifier with system and value (MRN)")
-    pid = pseudonymize(ident.system, ident.value, key=ctx.key)
+def patient_identity(patient: Any, source: str) -> tuple[str, str, str]:
+    """(system, value, basis) the pseudonym is made from, most stable first.
+
+    ``mrn``: an identifier typed MR (v2-0203) with system and value; ``identifier``: another
+    identifier with system and value (not ``use`` old/temp); ``logical-id``: the source system
+    and the Patient's logical id, when it carries no usable identifier.
+    """
+    usable = [i for i in patient.identifier or () if i.system and i.value
+              and i.use not in ("old", "temp")]
+    mrn = next((i for i in usable if any(c.code == codes.MR_TYPE for c in codings(i.type))), None)
+    if mrn is not None:
+        return mrn.system, mrn.value, "mrn"
+    if usable:
+        best = sorted(usable, key=lambda i: {"official": 0, "usual": 1}.get(i.use or "", 2))[0]
+        return best.system, best.value, "identifier"
+    if patient.id:
+        return source, f"Patient/{patient.id}", "logical-id"
+    raise FhirMappingError("Patient has neither an identifier with system and value nor an id")
+
+
+def map_patient(patient: Any, ctx: MapContext) -> tuple[str, Records, str]:
+    """Return (pseudonym, [Demographics], identity basis); no names or dates leave."""
+    system, value, basis = patient_identity(patient, ctx.source)
+    pid = pseudonymize(system, value, key=ctx.key)
     rec = ctx.envelope(patient, "Demographics", pid,
                        datetime(ctx.as_of.year, ctx.as_of.month, ctx.as_of.day, tzinfo=UTC))
     rec.update(age_band=age_band(patient.birthDate, ctx.as_of),
                sex=codes.SEX.get(patient.gender or "", "UNKNOWN"))
-    return pid, [("Demographics", rec)]
+    return pid, [("Demographics", rec)], basis
 
 
 def age_band(birth: date | None, as_of: date) -> str:

@@ -37,15 +37,37 @@ ITEMS = {"PHQ9": PHQ9_ITEMS, "GAD7": GAD7_ITEMS}
 ITEM_CODES = frozenset(PHQ9_ITEMS) | frozenset(GAD7_ITEMS)
 # LOINC answer list LL358-3 (frequency over the last 2 weeks)
 ANSWER_SCORES = {"LA6568-5": 0, "LA6569-3": 1, "LA6570-1": 2, "LA6571-9": 3}
+# the same answers by their wording, letters only, lower case ("Nearly everyday" included)
+ANSWER_TEXTS = {"notatall": 0, "severaldays": 1, "morethanhalfthedays": 2, "nearlyeveryday": 3}
 
-# HL7 Genomics Reporting: metabolizer phenotype, gene studied, genotype.
+# HL7 Genomics Reporting (checked against github.com/HL7/genomics-reporting, input/fsh):
+# genotype "Genotype display name" 84413-4, haplotype "Haplotype Name" 84414-2, gene studied
+# 48018-6, therapeutic implications coded with the IG's TBD code "therapeutic-implication"
+# (older IG versions: 53040-2 effect on drug metabolism, 51961-1 effect on drug efficacy,
+# "predicted-therapeutic-implication"), genomic report 51969-4.
 PGX_EFFECT_ON_METABOLISM = "53040-2"  # Genetic variation's effect on drug metabolism
+PGX_EFFECT_ON_EFFICACY = "51961-1"
 PGX_CLINICAL_SIGNIFICANCE = "53037-8"
 GENE_STUDIED = "48018-6"
 GENOTYPE_DISPLAY = "84413-4"
+HAPLOTYPE_NAME = "84414-2"
+GENOMIC_REPORT = "51969-4"
 THERAPEUTIC_IMPLICATION = "therapeutic-implication"
+PREDICTED_IMPLICATION = "predicted-therapeutic-implication"
+IMPLICATION_CODES = frozenset({THERAPEUTIC_IMPLICATION, PGX_EFFECT_ON_METABOLISM,
+                               PGX_CLINICAL_SIGNIFICANCE})
+PHENOTYPE_COMPONENTS = frozenset({THERAPEUTIC_IMPLICATION, PREDICTED_IMPLICATION,
+                                  PGX_EFFECT_ON_METABOLISM, PGX_EFFECT_ON_EFFICACY})
 GENOMIC_CODES = frozenset({PGX_EFFECT_ON_METABOLISM, PGX_CLINICAL_SIGNIFICANCE, GENOTYPE_DISPLAY,
-                           THERAPEUTIC_IMPLICATION})
+                           HAPLOTYPE_NAME, THERAPEUTIC_IMPLICATION})
+# IG value set genetic-therapeutic-implications-vs: metaboliser answers
+METABOLIZER_ANSWERS = {
+    "LA10315-2": "ULTRARAPID_METABOLIZER",
+    "LA25390-8": "RAPID_METABOLIZER",
+    "LA25391-6": "NORMAL_METABOLIZER",
+    "LA10317-8": "INTERMEDIATE_METABOLIZER",
+    "LA9657-3": "POOR_METABOLIZER",
+}
 HGNC_SYMBOLS = {  # a few pharmacogenes relevant to psychiatry, by HGNC id
     "HGNC:2625": "CYP2D6",
     "HGNC:2621": "CYP2C19",
@@ -53,6 +75,7 @@ HGNC_SYMBOLS = {  # a few pharmacogenes relevant to psychiatry, by HGNC id
     "HGNC:2596": "CYP1A2",
     "HGNC:2637": "CYP3A4",
     "HGNC:2615": "CYP2B6",
+    "HGNC:23663": "VKORC1",
 }
 # ordered: the first substring found in the lower-cased phenotype text wins
 PHENOTYPE_WORDS = (

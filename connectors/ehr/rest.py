@@ -71,8 +71,10 @@ class FhirRestSync:
 
     @property
     def scopes(self) -> str:
-        """Only the read scopes for the synced types, e.g. ``system/Patient.read``."""
-        return " ".join(f"system/{t}.read" for t in self.resource_types)
+        """Only the read scopes for the synced types, e.g. ``system/Patient.read`` (always
+        with Patient: unknown subjects are read by id, :meth:`patient`)."""
+        types = self.resource_types + (() if "Patient" in self.resource_types else ("Patient",))
+        return " ".join(f"system/{t}.read" for t in types)
 
     async def token(self) -> str:
         """A cached access token, fetched again 30 s before it expires."""
@@ -112,6 +114,31 @@ class FhirRestSync:
                 raise SyncError(f"{url} did not return a Bundle")
             return body
         raise SyncError(f"{url} kept answering 401")
+
+    async def patient(self, reference: str) -> RawResource | None:
+        """Read one Patient by reference (``Patient/<id>``); None when the server has none
+        (404/410) or answers with something else."""
+        logical_id = reference.removeprefix("Patient/")
+        if not logical_id or "/" in logical_id or logical_id == reference:
+            return None
+        url = f"{self.base_url}/Patient/{logical_id}"
+        for attempt in range(2):
+            headers = {"Authorization": f"Bearer {await self.token()}",
+                       "Accept": "application/fhir+json"}
+            try:
+                body = await request_json(self.session, "GET", url, headers=headers,
+                                          policy=self.policy, sleep=self.sleep)
+            except HttpStatusError as exc:
+                if exc.status == 401 and not attempt:
+                    self._token = None
+                    continue
+                if exc.status in (404, 410):
+                    return None
+                raise
+            if not isinstance(body, dict) or body.get("resourceType") != "Patient":
+                return None
+            return RawResource(f"{url}#Patient", body, url)
+        return None
 
     async def resources(self) -> AsyncIterator[RawResource]:
         """Yield changed resources type by type; a type's cursor is saved once fully read."""

@@ -72,7 +72,7 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--token-url", required=True, help="OAuth2 token endpoint (client credentials)")
     sync.add_argument("--client-id", required=True)
     sync.add_argument("--client-secret-file", type=Path, required=True, help="file holding the secret")
-    sync.add_argument("--state-dir", type=Path, required=True, help="cursor and patient index live here")
+    sync.add_argument("--state-dir", type=Path, required=True, help="the sync cursor lives here")
     sync.add_argument("--types", default=None, help="comma-separated resource types (default: all mapped)")
     sync.add_argument("--page-size", type=int, default=200)
 
@@ -112,6 +112,7 @@ class Job:
     commit: Callable[[], None] | None = None  # only after every record was acknowledged
     free_text: str | None = None  # FHIR notes and narratives: "encrypted" or "dropped"
     close: Callable[[], None] | None = None
+    identity: Callable[[str], str | None] | None = None  # FHIR: what a pseudonym was made of
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,9 +128,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             builder = BUILDERS[args.connector]
             if args.connector in ("fhir", "fhir-sync"):
-                encrypt_text = _narrative_encryptor(settings)
-                job = builder(args, key, loop, encrypt_text=encrypt_text)
-                job.free_text = "dropped" if encrypt_text is None else "encrypted"
+                cipher = _field_cipher(settings)
+                job = builder(args, key, loop, cipher=cipher, settings=settings)
+                job.free_text = "dropped" if cipher is None else "encrypted"
             else:
                 job = builder(args, key, loop)
         except ConnectorError as exc:
@@ -211,8 +212,9 @@ def _note(progress: Any, text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def _narrative_encryptor(settings: Settings) -> Callable[[str, bytes], dict[str, Any]] | None:
-    """FHIR free text is field-encrypted when field keys are configured, else dropped."""
+def _field_cipher(settings: Settings) -> Any | None:
+    """The field cipher when field keys are configured (FHIR free text and parked resources
+    are then encrypted), else None (free text is dropped)."""
     from novamind.cli import UsageError
     from novamind.privacy.exceptions import KeyConfigurationError
     from novamind.privacy.fieldcrypt import FieldCipher
@@ -221,10 +223,46 @@ def _narrative_encryptor(settings: Settings) -> Callable[[str, bytes], dict[str,
     if not security.field_keys and security.field_keys_file is None:
         return None
     try:
-        cipher = FieldCipher.from_settings(security)
+        return FieldCipher.from_settings(security)
     except KeyConfigurationError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _encryptor(cipher: Any | None) -> Callable[[str, bytes], dict[str, Any]] | None:
+    if cipher is None:
+        return None
     return lambda text, context: cipher.encrypt(text, context=context).model_dump()
+
+
+def _patient_index(
+    settings: Settings, loop: asyncio.AbstractEventLoop, *, key: bytes, source: str, cipher: Any | None
+) -> tuple[Any, Callable[[], None]]:
+    """The persistent FHIR patient index (MongoDB, beside the re-identification vault) and
+    its closer; a usage error when MongoDB does not answer."""
+    from connectors.ehr.patients import MongoPatientIndex
+    from connectors.exceptions import PatientIndexError
+    from novamind.cli import UsageError
+    from novamind.mongo import database, mongo_client
+
+    client = mongo_client(settings.mongo, app_name="novamind-connect")
+    index = MongoPatientIndex(
+        db=database(client, settings.mongo), loop=loop, key=key, source=source, cipher=cipher
+    )
+    try:
+        index.ensure_indexes()
+    except PatientIndexError as exc:
+        loop.run_until_complete(client.close())
+        raise UsageError(f"the FHIR patient index is unavailable: {exc}") from exc
+
+    def close() -> None:
+        try:
+            index.flush()  # Patients seen by an interrupted run are remembered all the same
+        except PatientIndexError as exc:  # their resources wait (parked) until they are seen again
+            print(f"novamind connect: patient index not updated: {exc}", file=sys.stderr)
+        finally:
+            loop.run_until_complete(client.close())
+
+    return index, close
 
 
 def _pseudonym_key(settings: Settings) -> bytes:
@@ -295,6 +333,10 @@ class ExtractionAudit:
     def __call__(self, patient_id: str) -> None:
         from schemas.models import AuditAction
 
+        details = self.details
+        basis = self.job.identity(patient_id) if self.job.identity is not None else None
+        if basis is not None:  # FHIR: mrn, identifier or logical-id
+            details = {**details, "identity": basis}
         self.loop.run_until_complete(
             self.log.record(
                 actor=self.job.actor,
@@ -302,7 +344,7 @@ class ExtractionAudit:
                 purpose=self.purpose,
                 resource=self.job.system,
                 patient_id=patient_id,
-                details=self.details,
+                details=details,
             )
         )
         self.recorded += 1
@@ -315,9 +357,10 @@ class ExtractionAudit:
 def _fhir_job(
     args: argparse.Namespace,
     key: bytes,
-    _loop: asyncio.AbstractEventLoop,
+    loop: asyncio.AbstractEventLoop,
     *,
-    encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None,
+    cipher: Any | None = None,
+    settings: Settings,
 ) -> Job:
     from itertools import chain
 
@@ -328,7 +371,14 @@ def _fhir_job(
     from schemas.topics import Principal
 
     input_files(args.paths, FHIR_SUFFIXES)  # every path exists and holds something to read
-    mapper = FhirMapper(key=key, as_of=args.as_of or _today(), source=args.source, encrypt_text=encrypt_text)
+    index, close = _patient_index(settings, loop, key=key, source=args.source, cipher=cipher)
+    mapper = FhirMapper(
+        key=key,
+        as_of=args.as_of or _today(),
+        source=args.source,
+        encrypt_text=_encryptor(cipher),
+        patients=index,
+    )
     resources = chain.from_iterable(iter_resources(p) for p in args.paths)
     return Job(
         label="fhir",
@@ -337,6 +387,9 @@ def _fhir_job(
         scopes=" ".join(f"system/{t}.read" for t in MODELS),
         routes=EHR_TOPICS,
         records=lambda summary: fhir_records(resources, mapper, summary),
+        commit=index.commit,
+        close=close,
+        identity=mapper.identities.get,
     )
 
 
@@ -345,14 +398,15 @@ def _fhir_sync_job(
     key: bytes,
     loop: asyncio.AbstractEventLoop,
     *,
-    encrypt_text: Callable[[str, bytes], dict[str, Any]] | None = None,
+    cipher: Any | None = None,
+    settings: Settings,
 ) -> Job:
     import aiohttp
 
     from connectors.delivery import EHR_TOPICS
     from connectors.ehr.mapping import MODELS, FhirMapper
-    from connectors.ehr.rest import FhirRestSync, save_cursor
-    from connectors.exceptions import AdapterError
+    from connectors.ehr.rest import FhirRestSync
+    from connectors.exceptions import AdapterError, PatientIndexError
     from connectors.sources import fhir_records
     from schemas.topics import Principal
 
@@ -369,7 +423,7 @@ def _fhir_sync_job(
         raise AdapterError(f"unreadable client secret file: {exc.strerror}", path=where) from exc
     state: Path = args.state_dir
     state.mkdir(parents=True, exist_ok=True)
-    cursor, pending, index = state / "cursor.json", state / "cursor.pending.json", state / "patients.json"
+    cursor, pending, legacy = state / "cursor.json", state / "cursor.pending.json", state / "patients.json"
     # The sync advances a scratch cursor; it replaces the real one only once Kafka has
     # acknowledged every record, so a failed run is read again next time.
     if cursor.exists():
@@ -377,16 +431,20 @@ def _fhir_sync_job(
     else:
         pending.unlink(missing_ok=True)
     try:
-        patients = json.loads(index.read_text(encoding="utf-8")) if index.exists() else {}
+        earlier = json.loads(legacy.read_text(encoding="utf-8")) if legacy.exists() else {}
     except ValueError as exc:
-        raise AdapterError("patient index is not valid JSON", path=str(index)) from exc
-    mapper = FhirMapper(
-        key=key,
-        as_of=args.as_of or _today(),
-        source=args.source,
-        patient_index=patients,
-        encrypt_text=encrypt_text,
-    )
+        raise AdapterError("patient index is not valid JSON", path=str(legacy)) from exc
+    index, close_index = _patient_index(settings, loop, key=key, source=args.source, cipher=cipher)
+    for reference, pid in earlier.items():  # the index a state directory used to keep
+        if reference.startswith("Patient/"):
+            index.record([reference], pid, "earlier-run")
+    if earlier:
+        try:
+            index.flush()
+        except PatientIndexError as exc:
+            close_index()
+            raise AdapterError(f"earlier patient index not imported: {exc}", path=str(legacy)) from exc
+        os.replace(legacy, legacy.with_suffix(".json.imported"))
 
     async def session() -> aiohttp.ClientSession:
         return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
@@ -402,11 +460,23 @@ def _fhir_sync_job(
         resource_types=types,
         page_size=args.page_size,
     )
+    mapper = FhirMapper(
+        key=key,
+        as_of=args.as_of or _today(),
+        source=args.source,
+        encrypt_text=_encryptor(cipher),
+        patients=index,
+        fetch_patient=lambda reference: loop.run_until_complete(sync.patient(reference)),
+    )
 
     def commit() -> None:
-        save_cursor(index, dict(sorted(mapper.patients.items())))
+        index.commit()
         if pending.exists():
             os.replace(pending, cursor)
+
+    def close() -> None:
+        loop.run_until_complete(http.close())
+        close_index()
 
     return Job(
         label="fhir-sync",
@@ -416,7 +486,8 @@ def _fhir_sync_job(
         routes=EHR_TOPICS,
         records=lambda summary: fhir_records(_blocking(loop, sync.resources()), mapper, summary),
         commit=commit,
-        close=lambda: loop.run_until_complete(http.close()),
+        close=close,
+        identity=mapper.identities.get,
     )
 
 

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from connectors.ehr import FhirMapper
+from connectors.ehr.patients import index_key
 from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
@@ -213,6 +214,7 @@ def test_fhir_free_text_reaches_kafka_only_field_encrypted(scenario: Settings, c
     assert summary["free_text"] == "encrypted" and summary["produced"] == {"ehr-clinical-events": 8}
 
     cipher = FieldCipher.from_settings(security)
+
     def opened(record: dict[str, Any]) -> str:
         context = field_context(record["patient_id"], "ClinicalEvent", "narrative")
         return cipher.decrypt(EncryptedText(**record["narrative"]), context=context)
@@ -231,31 +233,100 @@ def test_fhir_ndjson_directory_reports_each_bad_resource(scenario: Settings, cap
     code, summary, err = connect(scenario, capsys, "fhir", str(bulk), "--as-of", AS_OF.isoformat())
     assert code == 0  # rejections are reported, everything sent was acknowledged
     assert summary["read"] == 14 and summary["skipped"] == {"Procedure": 1}
-    assert summary["rejected"] == 6
+    assert summary["rejected"] == 4 and summary["parked"] == 1  # o4: Patient/b9 not in the input
+    assert summary["identities"] == {"mrn": 2, "logical-id": 1}  # b3 has no identifier
     rejections = {(r["id"], r["path"].removeprefix(f"{bulk}/")): r["reason"] for r in summary["rejections"]}
     assert set(rejections) == {
-        ("b3", "Patient.ndjson:3"),
         ("c2", "Condition.ndjson:2"),
         ("o3", "Observation.ndjson:3.valueQuantity.value"),
         (None, "Observation.ndjson:4"),
-        ("o4", "Observation.ndjson:5"),
         ("o6", "Observation.ndjson:7"),
     }
-    assert "MRN" in rejections[("b3", "Patient.ndjson:3")]
-    assert "Patient/b9 not found" in rejections[("o4", "Observation.ndjson:5")]
     assert "out of range" in rejections[("o6", "Observation.ndjson:7")]
-    assert err.count("novamind connect fhir: rejected ") == 6  # one line each on stderr
+    assert err.count("novamind connect fhir: rejected ") == 4  # one line each on stderr
 
     expected = expected_fhir(bulk)
     got = decoded(scenario, "ehr-clinical-events")
     assert summary["produced"] == {"ehr-clinical-events": len(expected)} == {"ehr-clinical-events": len(got)}
     assert by_id([r for _, _, r in got]) == by_id([r for _, _, r in expected])
     patients = {pseudonymize("urn:oid:1.2.840.114350", mrn, key=KEY.encode()) for mrn in ("E1001", "E1002")}
-    assert {key.decode() for key, _, _ in got} == patients
+    b3 = pseudonymize("fhir:ehr", "Patient/b3", key=KEY.encode())
+    assert {key.decode() for key, _, _ in got} == patients | {b3}
     assert all(key.decode() == rec["patient_id"] for key, _, rec in got)
     for pid in patients:
-        assert [e.details["connector"] for e in audit_events(scenario, pid)] == ["fhir"]
+        assert [(e.details["connector"], e.details["identity"]) for e in audit_events(scenario, pid)] == [
+            ("fhir", "mrn")
+        ]
+    assert [e.details["identity"] for e in audit_events(scenario, b3)] == ["logical-id"]
     assert_no_phi(scenario, ("E1001", "E1002", "NoIdentifier", "2003-02-14", "1941-12-31"))
+
+
+def parked_documents(settings: Settings) -> list[dict[str, Any]]:
+    async def query() -> list[dict[str, Any]]:
+        client = mongo_client(settings.mongo, app_name="connectors-test")
+        try:
+            return await database(client, settings.mongo)["fhir_parked"].find({}).to_list(None)
+        finally:
+            await client.close()
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(query())
+    finally:
+        loop.close()
+
+
+def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: Settings, capsys, tmp_path):
+    """US Core examples (tests/connectors/fixtures/fhir/us-core): the PHQ-9 response and its
+    Observations arrive before Patient/example; they are parked, then applied when it comes;
+    a heart rate of a later call finds the patient through the stored index."""
+    source = "fhir:us-core-" + tmp_path.name[-12:]  # this test's own index entries
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    for f in (FIXTURES / "fhir/us-core").glob("*.json"):
+        (second if f.name == "patient-example.json" else first).joinpath(f.name).write_bytes(f.read_bytes())
+    argv = ["--as-of", AS_OF.isoformat(), "--source", source]
+
+    code, summary, err = connect(scenario, capsys, "fhir", str(first), *argv)
+    assert code == 0, err
+    assert (summary["read"], summary["parked"], summary["rejected"], summary["produced"]) == (13, 12, 0, {})
+    waiting_for = index_key(KEY.encode(), source, "Patient/example")  # keyed hash, no logical id
+    parked = [d for d in parked_documents(scenario) if d["patient"] == waiting_for]
+    assert len(parked) == 12 and not any(d["encrypted"] for d in parked)  # no field keys: scrubbed
+    assert all(
+        "Practitioner/practitioner-1" in d["resource"] for d in parked if "Observation" in d["resource"]
+    )
+
+    code, summary, err = connect(scenario, capsys, "fhir", str(second), *argv)
+    assert code == 0, err
+    assert (summary["read"], summary["unparked"], summary["parked"], summary["mapped"]) == (1, 12, 0, 2)
+    assert summary["produced"] == {"ehr-clinical-events": 2}
+    assert [d for d in parked_documents(scenario) if d["patient"] == waiting_for] == []  # applied
+    pid = pseudonymize("http://example.org/patient/identifiers", "1032702", key=KEY.encode())
+    [result] = [r for k, name, r in decoded(scenario, "ehr-clinical-events") if name == "AssessmentResult"]
+    assert (result["patient_id"], result["total"], result["band"]) == (pid, 12, "MODERATE")
+
+    later = tmp_path / "later.json"
+    later.write_text(
+        json.dumps(
+            {
+                "resourceType": "Observation",
+                "id": "hr-later",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": "Patient/example"},
+                "effectiveDateTime": "2024-05-01T08:00:00Z",
+                "valueQuantity": {"value": 72, "unit": "/min", "code": "/min"},
+            }
+        )
+    )
+    code, summary, err = connect(scenario, capsys, "fhir", str(later), *argv)
+    assert code == 0, err
+    assert (summary["read"], summary["mapped"], summary["parked"]) == (1, 1, 0)
+    keys = [k for k, name, r in decoded(scenario, "ehr-clinical-events") if name == "ClinicalEvent"]
+    assert keys == [pid.encode()]
+    assert_no_phi(scenario, ("1032702", "Amy", "Shaw"))
 
 
 # ------------------------------------------------------------------ wearables
@@ -413,9 +484,20 @@ class FhirServer:
                 ]
             return web.json_response(body)
 
+        async def read(request: web.Request) -> web.Response:
+            rtype, rid = request.match_info["rtype"], request.match_info["rid"]
+            self.queries.append((f"{rtype}/{rid}", {}))
+            if request.headers.get("Authorization") != "Bearer tok":
+                return web.json_response({}, status=401)
+            found = next((r for r in self.resources.get(rtype, []) if r["id"] == rid), None)
+            if found is None:
+                return web.json_response({"resourceType": "OperationOutcome"}, status=404)
+            return web.json_response(found)
+
         app = web.Application()
         app.router.add_post("/token", token)
         app.router.add_get("/fhir/{rtype}", search)
+        app.router.add_get("/fhir/{rtype}/{rid}", read)
         return app
 
     def __enter__(self) -> FhirServer:
@@ -437,14 +519,14 @@ class FhirServer:
         self.loop.close()
 
 
-def observation(i: int, updated: str) -> dict[str, Any]:
+def observation(i: int, updated: str, subject: str = "Patient/r1") -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "id": f"o{i}",
         "status": "final",
         "meta": {"lastUpdated": updated},
         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": "Patient/r1"},
+        "subject": {"reference": subject},
         "effectiveDateTime": f"2024-05-01T0{i}:00:00Z",
         "valueQuantity": {"value": 60 + i, "unit": "/min", "code": "/min"},
     }
@@ -494,7 +576,7 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
     assert summary["produced"] == {"ehr-clinical-events": 4} and summary["read"] == 4
     cursor = json.loads((state / "cursor.json").read_text())
     assert cursor == {"Patient": "2024-05-01T10:00:00Z", "Observation": "2024-05-01T13:00:00Z"}
-    assert json.loads((state / "patients.json").read_text())["Patient/r1"] == pid
+    assert not (state / "patients.json").exists()  # the patient index lives in MongoDB
     [event] = audit_events(scenario, pid)
     assert event.details["scopes"] == "system/Patient.read system/Observation.read"
     assert event.resource == f"{fhir_server.url}/fhir"
@@ -522,7 +604,63 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
     assert {key for key, _, _ in got} == {pid.encode()}
     values = Counter(rec["value_number"] for _, name, rec in got if name == "ClinicalEvent")
     assert values == {61.0: 1, 62.0: 1, 63.0: 2, 64.0: 1}  # o3 re-read at the cursor boundary
-    assert_no_phi(scenario, ("MRN-SYNC-9", "1990-01-01"))
+
+    # Observations of a Patient the sync has not seen: read from the server by id; one whose
+    # Patient the server does not have is parked, not dropped.
+    r2 = dict(patient, id="r2", identifier=[{"system": "urn:oid:1.2.3", "value": "MRN-SYNC-10"}])
+    fhir_server.resources["Patient"].append(r2)
+    fhir_server.resources["Observation"] += [
+        observation(5, "2024-05-01T15:00:00Z", "Patient/r2"),
+        observation(6, "2024-05-01T16:00:00Z", "Patient/r404"),
+    ]
+    code, summary, err = connect(scenario, capsys, *base, "--types", "Observation")
+    assert code == 0, err
+    assert ("Patient/r2", {}) in fhir_server.queries and ("Patient/r404", {}) in fhir_server.queries
+    assert (summary["parked"], summary["rejected"], summary["identities"]) == (1, 0, {"identifier": 1})
+    r2_pid = pseudonymize("urn:oid:1.2.3", "MRN-SYNC-10", key=KEY.encode())
+    got = decoded(scenario, "ehr-clinical-events")
+    assert Counter(name for key, name, _ in got if key == r2_pid.encode()) == {
+        "Demographics": 1,
+        "ClinicalEvent": 1,
+    }
+    assert_no_phi(scenario, ("MRN-SYNC-9", "MRN-SYNC-10", "1990-01-01"))
+
+
+def test_fhir_sync_imports_the_patient_index_a_state_directory_kept(
+    scenario: Settings, capsys, tmp_path, fhir_server
+):
+    """Before the index moved to MongoDB, fhir-sync kept ``patients.json`` in its state
+    directory; its Patients are imported, so their Observations still resolve."""
+    pid = pseudonymize("urn:oid:1.2.3", "MRN-LEGACY-1", key=KEY.encode())
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "patients.json").write_text(json.dumps({"Patient/legacy-1": pid, "urn:uuid:legacy-1": pid}))
+    fhir_server.resources["Observation"] = [observation(1, "2024-05-01T11:00:00Z", "Patient/legacy-1")]
+    (tmp_path / "secret").write_text("s3cret\n")
+    code, summary, err = connect(
+        scenario,
+        capsys,
+        "fhir-sync",
+        "--base-url",
+        f"{fhir_server.url}/fhir",
+        "--token-url",
+        f"{fhir_server.url}/token",
+        "--client-id",
+        "novamind",
+        "--client-secret-file",
+        str(tmp_path / "secret"),
+        "--state-dir",
+        str(state),
+        "--types",
+        "Observation",
+        "--source",
+        "fhir:legacy-" + tmp_path.name[-8:],
+    )
+    assert code == 0, err
+    assert (summary["parked"], summary["produced"]) == (0, {"ehr-clinical-events": 1})
+    assert ("Patient/legacy-1", {}) not in fhir_server.queries  # known: not fetched
+    assert [k for k, _, _ in decoded(scenario, "ehr-clinical-events")] == [pid.encode()]
+    assert (state / "patients.json.imported").exists() and not (state / "patients.json").exists()
 
 
 # ------------------------------------------------------------------ SIGTERM

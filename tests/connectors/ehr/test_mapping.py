@@ -130,16 +130,17 @@ def test_bulk_ndjson_reports_each_bad_resource_and_continues(fixtures):
     out = by_type(m.map_path(fixtures / "fhir/bulk"))
     rejected = {r.resource_id: r for r in m.summary.rejected}
     assert rejected["o3"].path.endswith("Observation.ndjson:3.valueQuantity.value")
-    assert "subject Patient/b9" in rejected["o4"].reason
+    assert "o4" not in rejected and m.summary.parked == 1  # Patient/b9 is not in the input
     assert "out of range" in rejected["o6"].reason
-    assert "MRN" in rejected["b3"].reason
+    assert "b3" not in rejected  # no identifier: pseudonym from source + logical id
+    assert m.summary.identities == Counter({"mrn": 2, "logical-id": 1})
     assert any(r.resource_id is None and r.path.endswith(":4") for r in m.summary.rejected)
     assert m.summary.skipped["Procedure"] == 1
     sleep = next(r for r in out["BiometricSample"] if r["metric"] == "SLEEP_STAGE")
     assert (sleep["value"], sleep["duration_seconds"], sleep["sleep_stage"]) == (27000, 27000, "ASLEEP")
     assert out["AssessmentResult"][0]["item_responses"] == []
     bands = {r["age_band"] for r in out["Demographics"]}
-    assert bands == {"AGE_18_24", "AGE_75_PLUS"}
+    assert bands == {"AGE_18_24", "AGE_75_PLUS", "UNKNOWN"}
 
 
 def test_malformed_bundle_entry_is_reported_with_json_path(tmp_path):

@@ -94,9 +94,18 @@ def fhir_app(state):
             }
         return web.json_response(body)
 
+    async def patient_by_id(request):
+        state["queries"].append(("Patient/id", {"id": request.match_info["id"]}))
+        if not authorized(request):
+            return web.json_response({}, status=401)
+        if request.match_info["id"] != "r1":
+            return web.json_response({"resourceType": "OperationOutcome"}, status=404)
+        return web.json_response(PATIENT)
+
     app = web.Application()
     app.router.add_post("/token", token)
     app.router.add_get("/fhir/Patient", patient)
+    app.router.add_get("/fhir/Patient/{id}", patient_by_id)
     app.router.add_get("/fhir/Observation", observation)
     return app
 
@@ -200,3 +209,34 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 01 May 2024 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("soon") is None
+
+
+async def test_unknown_patient_is_read_by_id(http_server_factory, state, tmp_path):
+    base = await http_server_factory(fhir_app(state))
+    async with aiohttp.ClientSession() as session:
+        sync = FhirRestSync(
+            session=session,
+            base_url=f"{base}/fhir",
+            token_url=f"{base}/token",
+            client_id="novamind",
+            client_secret="s3cret",
+            cursor_path=tmp_path / "c.json",
+            resource_types=("Observation",),
+        )
+        observations = [r async for r in sync.resources()]
+        found = await sync.patient("Patient/r1")
+        missing = await sync.patient("Patient/nobody")
+        not_a_patient = await sync.patient("Group/g1")
+    assert state["token_calls"][0]["scope"] == "system/Observation.read system/Patient.read"
+    assert found is not None and found.data == PATIENT and missing is None and not_a_patient is None
+    asked = []
+
+    def fetch(reference):
+        asked.append(reference)
+        return found if reference == "Patient/r1" else None
+
+    mapper = FhirMapper(key=PSEUDONYM_KEY, as_of=date(2024, 6, 1), fetch_patient=fetch)
+    out = list(mapper.map_resources(observations))
+    assert asked == ["Patient/r1"]  # once per unknown subject, not per resource
+    assert [t for _, t, _ in out].count("ClinicalEvent") == 3 and mapper.summary.parked == 0
+    assert mapper.summary.read == 4 and mapper.summary.balanced  # the fetched Patient is read too
