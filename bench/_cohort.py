@@ -40,6 +40,7 @@ class SyntheticPatient:
     patient_id: str
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     mood: list[float] = field(default_factory=list)
+    expected: list[float] = field(default_factory=list)
     severity: list[float | None] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     item9_submissions: list[str] = field(default_factory=list)
@@ -164,6 +165,7 @@ def generate_patient(index: int, seed: int = 7, days: int = 365) -> SyntheticPat
         latent = 0.8 * latent + rng.gauss(0, 0.45)
         truth = min(max(base + latent + sleep_push + elevation, 0.0), 10.0)
         p.mood.append(truth)
+        p.expected.append(base + elevation)
         dev = truth - base
         for ep in p.episodes:
             if ep.med_day == t:

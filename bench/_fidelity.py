@@ -1,0 +1,110 @@
+"""Scoring helpers of the twin fidelity bench: forecast pairs against the simple baselines.
+
+Every forecast the twin makes is scored next to two baselines that need no model:
+
+* ``persistence`` - the last observed value carried forward;
+* ``mean_7d`` - the mean of the reports observed in the last seven calendar days (today
+  included); it falls back to the last observed value when the week has no report.
+
+A forecast pair is kept whenever the twin made a forecast and a baseline exists: a last
+severity of exactly 0 is a valid observation, not a missing one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+MEAN_DAYS = 7
+TREND_DAYS = 7
+TREND_POINTS = 0.5
+"""A day is in a worsening (improving) phase when the patient's noise-free expected mood
+(baseline plus episode and treatment effects, known to the generator) rose (fell) by at
+least ``TREND_POINTS`` over the ``TREND_DAYS`` before the forecast target."""
+
+
+def _mae(pairs: list[tuple[float, float]]) -> float | None:
+    return statistics.fmean(abs(a - b) for a, b in pairs) if pairs else None
+
+
+def _bias(pairs: list[tuple[float, float]]) -> float | None:
+    return statistics.fmean(a - b for a, b in pairs) if pairs else None
+
+
+def _gain(model: float | None, base: float | None) -> float | None:
+    return None if model is None or not base else 1.0 - model / base
+
+
+@dataclass
+class RecentMean:
+    """Mean of the values observed in the last ``days`` calendar days."""
+
+    days: int = MEAN_DAYS
+    seen: list[tuple[int, float]] = field(default_factory=list)
+
+    def add(self, day: int, value: float | None) -> None:
+        """Record ``value`` observed on ``day`` (``None`` = no report that day)."""
+        if value is not None:
+            self.seen.append((day, value))
+        self.seen = [(d, v) for d, v in self.seen if d > day - self.days]
+
+    def mean(self) -> float | None:
+        """The window mean, ``None`` when the window is empty."""
+        return statistics.fmean(v for _, v in self.seen) if self.seen else None
+
+
+@dataclass
+class ForecastScore:
+    """Forecast pairs of the twin and of each baseline, on the same targets."""
+
+    baselines: tuple[str, ...] = ("persistence", "mean_7d")
+    pairs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    phase: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
+    intervals: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def add(self, preds: dict[str, float], truth: float, phase: str | None = None) -> None:
+        """Score one target; ``preds`` holds ``twin`` and every baseline."""
+        for name in ("twin", *self.baselines):
+            self.pairs.setdefault(name, []).append((preds[name], truth))
+            if phase is not None:
+                self.phase.setdefault(phase, {}).setdefault(name, []).append((preds[name], truth))
+
+    def add_interval(self, lo: float, hi: float, truth: float) -> None:
+        """Record whether ``truth`` fell inside the twin's interval ``[lo, hi]``."""
+        self.intervals.append((lo, hi, truth))
+
+    def report(self) -> dict[str, Any]:
+        """MAE of each forecaster, the twin's gain over each baseline, bias by phase."""
+        twin = _mae(self.pairs.get("twin", []))
+        out: dict[str, Any] = {"pairs": len(self.pairs.get("twin", [])), "twin_mae": twin}
+        for name in self.baselines:
+            base = _mae(self.pairs.get(name, []))
+            out[f"{name}_mae"] = base
+            out[f"improvement_vs_{name}"] = _gain(twin, base)
+        for phase, by_name in sorted(self.phase.items()):
+            out[f"bias_{phase}"] = {
+                "pairs": len(by_name.get("twin", [])),
+                **{name: _bias(by_name.get(name, [])) for name in ("twin", *self.baselines)},
+            }
+        if self.intervals:
+            inside = sum(lo <= y <= hi for lo, hi, y in self.intervals)
+            out["interval"] = {
+                "pairs": len(self.intervals),
+                "coverage": inside / len(self.intervals),
+                "mean_width": statistics.fmean(hi - lo for lo, hi, _ in self.intervals),
+            }
+        return out
+
+
+def trend_phase(expected: list[float], target: int) -> str | None:
+    """``worsening``/``improving`` when the expected (noise-free) mood moved by
+    ``TREND_POINTS`` or more over the ``TREND_DAYS`` before ``target``; ``None`` otherwise."""
+    if target - TREND_DAYS < 0:
+        return None
+    change = expected[target] - expected[target - TREND_DAYS]
+    if change >= TREND_POINTS:
+        return "worsening"
+    if change <= -TREND_POINTS:
+        return "improving"
+    return None
