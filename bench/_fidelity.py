@@ -97,6 +97,57 @@ class ForecastScore:
         return out
 
 
+@dataclass
+class DetectionScore:
+    """Deterioration alerts by the rule that raised them, and PHQ-9 >= 15 crossings."""
+
+    by_rule: dict[str, list[int]] = field(default_factory=dict)
+    false_by_rule: dict[str, int] = field(default_factory=dict)
+    crossing_delays: list[int] = field(default_factory=list)
+    crossings_missed: int = 0
+    crossings_in_episode: int = 0
+    crossings_in_episode_alerted: int = 0
+
+    def add(self, episodes: list[Any], rules: list[tuple[str, int]], crossings: list[int]) -> None:
+        """Score one patient: ``rules`` are (rule, day) of raised deterioration alerts,
+        ``crossings`` the days of observed PHQ-9 totals >= 15 after one < 15."""
+        for rule, day in rules:
+            inside = any(ep.onset <= day <= ep.end + 21 for ep in episodes)
+            self.by_rule.setdefault(rule, []).append(day)
+            if not inside:
+                self.false_by_rule[rule] = self.false_by_rule.get(rule, 0) + 1
+        days = sorted(d for _, d in rules)
+        for c in crossings:
+            after = [d - c for d in days if c <= d <= c + 28]
+            in_episode = any(ep.onset <= c <= ep.end + 14 for ep in episodes)
+            self.crossings_in_episode += in_episode
+            # Alerted when a deterioration alert was raised in this episode up to the crossing.
+            before = in_episode and any(
+                ep.onset <= d <= c for ep in episodes if ep.onset <= c <= ep.end + 14 for d in days
+            )
+            self.crossings_in_episode_alerted += in_episode and (before or bool(after))
+            if after:
+                self.crossing_delays.append(after[0])
+            else:
+                self.crossings_missed += 1
+
+    def report(self, years: float) -> dict[str, Any]:
+        """Alerts and false alarms per patient-year by rule; delay from PHQ-9 >= 15 crossings."""
+        return {
+            "alerts_by_rule": {r: len(d) for r, d in sorted(self.by_rule.items())},
+            "false_alarms_per_patient_year_by_rule": {
+                r: n / years for r, n in sorted(self.false_by_rule.items())
+            },
+            "phq9_15_crossings": len(self.crossing_delays) + self.crossings_missed,
+            "phq9_15_crossings_alerted_within_28d": len(self.crossing_delays),
+            "phq9_15_crossings_in_episodes": self.crossings_in_episode,
+            "phq9_15_crossings_in_episodes_under_alert": self.crossings_in_episode_alerted,
+            "median_delay_from_phq9_15_crossing_days": (
+                statistics.median(self.crossing_delays) if self.crossing_delays else None
+            ),
+        }
+
+
 def trend_phase(expected: list[float], target: int) -> str | None:
     """``worsening``/``improving`` when the expected (noise-free) mood moved by
     ``TREND_POINTS`` or more over the ``TREND_DAYS`` before ``target``; ``None`` otherwise."""

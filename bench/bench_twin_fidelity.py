@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._cohort import SyntheticPatient, generate_cohort  # noqa: E402
-from bench._fidelity import ForecastScore, RecentMean, trend_phase  # noqa: E402
+from bench._fidelity import DetectionScore, ForecastScore, RecentMean, trend_phase  # noqa: E402
 from workers.twin import serialize  # noqa: E402
 from workers.twin.outputs import TwinOutputs  # noqa: E402
 from workers.twin.state import (  # noqa: E402
@@ -66,6 +66,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
     sev_hidden = ForecastScore()
     phq = ForecastScore(baselines=("persistence", "mean_2_totals", "mean_7d_scaled"))
     delays: list[int] = []
+    detection = DetectionScore()
     episodes = missed = false_alarms = anomaly_false = 0
     anomaly_hits = anomaly_injected = 0
     item9_total = item9_alerted = gene_drug = 0
@@ -78,6 +79,8 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
         week = RecentMean()
         totals: list[float] = []
         raised: list[tuple[str, int]] = []
+        rules: list[tuple[str, int]] = []
+        crossings: list[int] = []
         for kind, rec in p.events:
             t = (rec["event_time"] // 86_400_000) - (p.events[0][1]["event_time"] // 86_400_000)
             phq9 = kind == "assessment" and rec["instrument"] == "PHQ9"
@@ -99,8 +102,12 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             assert isinstance(out, TwinOutputs)
             for alert in out.alerts:
                 raised.append((alert["alert_type"], t))
+                if alert["alert_type"] == "SUSTAINED_DETERIORATION":
+                    rules.append((alert["evidence"].get("rule", "null"), t))
                 gene_drug += alert["alert_type"] == "GENE_DRUG_INTERACTION"
             if phq9:
+                if totals and totals[-1] < 15 <= rec["total"]:
+                    crossings.append(t)
                 totals.append(rec["total"])
                 if rec["submission_id"] in p.item9_submissions:
                     item9_total += 1
@@ -135,6 +142,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             else:
                 missed += 1
         false_alarms += sum(1 for d in det if not any(ep.onset <= d <= ep.end + 21 for ep in p.episodes))
+        detection.add(p.episodes, rules, crossings)
         anom = [d for a, d in raised if a == "BIOMETRIC_ANOMALY"]
         for day in p.anomaly_days:
             anomaly_injected += 1
@@ -163,6 +171,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             "missed": missed,
             "median_delay_days": statistics.median(delays) if delays else None,
             "false_alarms_per_patient_year": false_alarms / years,
+            **detection.report(years),
         },
         "item9": {
             "positives": item9_total,

@@ -50,6 +50,8 @@ __all__ = [
 
 ANOMALY_THRESHOLD = 2.5
 ANOMALY_CLEAR_DAYS = 3
+CROSSED_15_KEY = "SUSTAINED_DETERIORATION:PHQ9_CROSSED_15"
+"""A PHQ-9 crossing into >= 15 alerts under its own key, even during an active deterioration."""
 
 
 def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, TwinOutputs]:
@@ -85,7 +87,7 @@ def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, Tw
     _daily_anomaly(s, ctx, bio, learn)
     s.coupling.update(day, bio if learn else {}, y if learn else None)
     fired, active = s.deterioration.update(y)
-    toggle(s, ctx, "SUSTAINED_DETERIORATION", active, _deterioration_evidence(s, fired))
+    toggle(s, ctx, "SUSTAINED_DETERIORATION", active, _deterioration_evidence(s))
 
     before = s.model_source
     if learn:
@@ -130,15 +132,9 @@ def _daily_anomaly(s: TwinState, ctx: Context, bio: dict[str, float], learn: boo
     toggle(s, ctx, "BIOMETRIC_ANOMALY", s.anomaly_active, evidence)
 
 
-def _deterioration_evidence(s: TwinState, fired: bool) -> dict[str, str]:
-    d = s.deterioration
-    return {
-        "severity_mean_7d": fmt(d.recent_mean()),
-        "severity_baseline": fmt(d.baseline),
-        "page_hinkley_fired_days_ago": fmt(d.days_since_fire),
-        "phq9_reliable_rise": "1" if d.phq9_rise else "0",
-        "phq9_total": fmt(s.phq9.total if s.phq9 else None),
-    }
+def _deterioration_evidence(s: TwinState) -> dict[str, str]:
+    """Which rule fired and why: every rule's numbers (see :mod:`workers.twin.deterioration`)."""
+    return {k: v if isinstance(v, str) else fmt(v) for k, v in s.deterioration.evidence().items()}
 
 
 def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutputs]:
@@ -182,12 +178,15 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
             )
         else:
             s.alerts.pop("ITEM9_SAFETY", None)
+        evidence_now = _deterioration_evidence(s)
+        toggle(s, ctx, "SUSTAINED_DETERIORATION", s.deterioration.active, evidence_now)
         toggle(
             s,
             ctx,
             "SUSTAINED_DETERIORATION",
-            s.deterioration.active,
-            _deterioration_evidence(s, False),
+            s.deterioration.crossed_15,
+            {**evidence_now, "rule": "PHQ9_CROSSED_15"},
+            key=CROSSED_15_KEY,
         )
     else:
         s.gad7_model.observe(total, s.severity.level)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workers.twin.deterioration import DeteriorationMonitor
 from workers.twin.forecast import ScoreForecaster, SeverityForecaster
-from workers.twin.monitors import BiometricAnomaly, DeteriorationMonitor, LaggedCoupling
+from workers.twin.monitors import BiometricAnomaly, LaggedCoupling
 
 
 @dataclass

@@ -1,11 +1,12 @@
-"""Monitors: robust anomaly z-scores, Page-Hinkley deterioration, co-moments, forecasters."""
+"""Monitors: robust anomaly z-scores, deterioration flag, co-moments, forecasters."""
 
 from __future__ import annotations
 
 import random
 
+from workers.twin.deterioration import DeteriorationMonitor
 from workers.twin.forecast import ScoreForecaster
-from workers.twin.monitors import BiometricAnomaly, CoMoment, DeteriorationMonitor
+from workers.twin.monitors import BiometricAnomaly, CoMoment
 
 
 def test_anomaly_scores_a_fever_day_high_and_normal_days_low():
