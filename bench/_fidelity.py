@@ -148,6 +148,50 @@ class DetectionScore:
         }
 
 
+@dataclass
+class IllnessScore:
+    """Illness spells flagged by any ``BIOMETRIC_ANOMALY`` alert raised during the spell."""
+
+    GRACE_DAYS = 2
+    by_rise: dict[str, list[bool]] = field(default_factory=dict)
+    delays: list[int] = field(default_factory=list)
+    false_by_rule: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def covers(cls, spells: list[Any], day: int) -> bool:
+        """Whether ``day`` is in a spell or its ``GRACE_DAYS`` after."""
+        return any(s.start <= day <= s.end + cls.GRACE_DAYS for s in spells)
+
+    def add(self, spells: list[Any], anomaly_days: list[int], alerts: list[tuple[str, int]]) -> None:
+        """Score one patient's spells against its (rule, day) biometric alerts."""
+        for spell in spells:
+            hit = sorted(d for _, d in alerts if spell.start <= d <= spell.end)
+            band = "2-4" if spell.rhr_rise < 4 else "4-7" if spell.rhr_rise < 7 else "7-10"
+            self.by_rise.setdefault(band, []).append(bool(hit))
+            if hit:
+                self.delays.append(hit[0] - spell.start)
+        for rule, day in alerts:
+            if day not in anomaly_days and not self.covers(spells, day):
+                self.false_by_rule[rule] = self.false_by_rule.get(rule, 0) + 1
+
+    def report(self, years: float) -> dict[str, Any]:
+        """Share of spells flagged (overall and by resting heart-rate rise), delay, false alerts."""
+        flags = [f for v in self.by_rise.values() for f in v]
+        return {
+            "spells": len(flags),
+            "flagged": sum(flags),
+            "flagged_share": sum(flags) / len(flags) if flags else None,
+            "flagged_share_by_rhr_rise_bpm": {
+                band: sum(v) / len(v) for band, v in sorted(self.by_rise.items())
+            },
+            "median_delay_days": statistics.median(self.delays) if self.delays else None,
+            "false_alerts_per_patient_year_by_rule": {
+                r: n / years for r, n in sorted(self.false_by_rule.items())
+            },
+            "false_alerts_per_patient_year": sum(self.false_by_rule.values()) / years,
+        }
+
+
 def trend_phase(expected: list[float], target: int) -> str | None:
     """``worsening``/``improving`` when the expected (noise-free) mood moved by
     ``TREND_POINTS`` or more over the ``TREND_DAYS`` before ``target``; ``None`` otherwise."""

@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._cohort import SyntheticPatient, generate_cohort  # noqa: E402
-from bench._fidelity import DetectionScore, ForecastScore, RecentMean, trend_phase  # noqa: E402
+from bench._fidelity import DetectionScore, ForecastScore, IllnessScore, RecentMean, trend_phase  # noqa: E402
 from workers.twin import serialize  # noqa: E402
 from workers.twin.outputs import TwinOutputs  # noqa: E402
 from workers.twin.state import (  # noqa: E402
@@ -67,6 +67,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
     phq = ForecastScore(baselines=("persistence", "mean_2_totals", "mean_7d_scaled"))
     delays: list[int] = []
     detection = DetectionScore()
+    illness = IllnessScore()
     episodes = missed = false_alarms = anomaly_false = 0
     anomaly_hits = anomaly_injected = 0
     item9_total = item9_alerted = gene_drug = 0
@@ -80,6 +81,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
         totals: list[float] = []
         raised: list[tuple[str, int]] = []
         rules: list[tuple[str, int]] = []
+        bio_rules: list[tuple[str, int]] = []
         crossings: list[int] = []
         for kind, rec in p.events:
             t = (rec["event_time"] // 86_400_000) - (p.events[0][1]["event_time"] // 86_400_000)
@@ -104,6 +106,8 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                 raised.append((alert["alert_type"], t))
                 if alert["alert_type"] == "SUSTAINED_DETERIORATION":
                     rules.append((alert["evidence"].get("rule", "null"), t))
+                if alert["alert_type"] == "BIOMETRIC_ANOMALY":
+                    bio_rules.append((alert["evidence"].get("rule", "SINGLE_DAY"), t))
                 gene_drug += alert["alert_type"] == "GENE_DRUG_INTERACTION"
             if phq9:
                 if totals and totals[-1] < 15 <= rec["total"]:
@@ -147,7 +151,8 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
         for day in p.anomaly_days:
             anomaly_injected += 1
             anomaly_hits += day in anom
-        anomaly_false += sum(1 for d in anom if d not in p.anomaly_days)
+        anomaly_false += sum(1 for d in anom if d not in p.anomaly_days and not illness.covers(p.spells, d))
+        illness.add(p.spells, p.anomaly_days, bio_rules)
         size = serialize.state_size(state)
         sizes.append(size["serialized"])
         pickles.append(size["pickle"])
@@ -182,7 +187,9 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             "injected": anomaly_injected,
             "alerted_same_day": anomaly_hits,
             "false_alerts_per_patient_year": anomaly_false / years,
+            "note": "false alerts exclude illness spells (scored below)",
         },
+        "illness_spells": illness.report(years),
         "gene_drug_alerts": gene_drug,
         "state_bytes": {
             "serialized_mean": statistics.fmean(sizes),

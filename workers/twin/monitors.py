@@ -99,6 +99,14 @@ class BiometricAnomaly:
             return None, None, False
         return math.sqrt(sum(sq) / len(sq)), top, personal
 
+    def zscores(self, values: dict[str, float], min_n: int = MIN_SAMPLES) -> dict[str, float]:
+        """Standard scores against personal statistics only (features with ``min_n`` days)."""
+        return {
+            name: self.stats[name].z(x)
+            for name, x in values.items()
+            if name in self.stats and self.stats[name].n >= min_n
+        }
+
     def learn(self, values: dict[str, float]) -> None:
         """Update the per-feature statistics with a (non-anomalous) day."""
         for name in ANOMALY_FEATURES:

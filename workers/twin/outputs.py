@@ -121,5 +121,5 @@ def risk(state: TwinState) -> str:
         phq9_band=state.phq9.band if state.phq9 else None,
         gad7_band=state.gad7.band if state.gad7 else None,
         deterioration=state.deterioration.active,
-        anomaly=state.anomaly_active,
+        anomaly=state.anomaly_active or state.shift.active,
     )

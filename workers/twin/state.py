@@ -33,6 +33,8 @@ from workers.twin.events import (
 from workers.twin.inputs import as_mapping, day_ordinal, millis, millis_to_ordinal, number, symbol
 from workers.twin.monitors import ANOMALY_FEATURES, COUPLING_FEATURES
 from workers.twin.outputs import TwinOutputs, fmt, risk
+from workers.twin.shifts import MIN_DAYS as SHIFT_MIN_DAYS
+from workers.twin.shifts import SHIFT_FEATURES
 from workers.twin.twin import Assessment, TwinState, new_twin
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
 
 ANOMALY_THRESHOLD = 2.5
 ANOMALY_CLEAR_DAYS = 3
+SHIFT_KEY = "BIOMETRIC_ANOMALY:SUSTAINED_SHIFT"
+"""A sustained biometric shift (:mod:`workers.twin.shifts`) alerts under its own key."""
 CROSSED_15_KEY = "SUSTAINED_DETERIORATION:PHQ9_CROSSED_15"
 """A PHQ-9 crossing into >= 15 alerts under its own key, even during an active deterioration."""
 
@@ -116,7 +120,10 @@ def _daily_anomaly(s: TwinState, ctx: Context, bio: dict[str, float], learn: boo
     score, top, _ = s.anomaly.score(bio, policy.population_prior(s.age_band))
     s.anomaly_score = score
     anomalous = score is not None and score >= ANOMALY_THRESHOLD
-    if learn and not anomalous:
+    if learn:
+        z = s.anomaly.zscores({k: v for k, v in bio.items() if k in SHIFT_FEATURES}, SHIFT_MIN_DAYS)
+        s.shift.update(ctx.day, z)
+    if learn and not anomalous and not s.shift.suspected():
         s.anomaly.learn(bio)
     if anomalous:
         s.anomaly_active, s.normal_streak = True, 0
@@ -130,6 +137,8 @@ def _daily_anomaly(s: TwinState, ctx: Context, bio: dict[str, float], learn: boo
         "features_scored": fmt(len(bio)),
     }
     toggle(s, ctx, "BIOMETRIC_ANOMALY", s.anomaly_active, evidence)
+    shift_evidence = {k: v if isinstance(v, str) else fmt(v) for k, v in s.shift.evidence().items()}
+    toggle(s, ctx, "BIOMETRIC_ANOMALY", s.shift.active, shift_evidence, key=SHIFT_KEY)
 
 
 def _deterioration_evidence(s: TwinState) -> dict[str, str]:
