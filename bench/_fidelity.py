@@ -62,6 +62,7 @@ class ForecastScore:
     pairs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     phase: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     intervals: list[tuple[float, float, float]] = field(default_factory=list)
+    interval_phase: dict[str, list[bool]] = field(default_factory=dict)
 
     def add(self, preds: dict[str, float], truth: float, phase: str | None = None) -> None:
         """Score one target; ``preds`` holds ``twin`` and every baseline."""
@@ -70,9 +71,11 @@ class ForecastScore:
             if phase is not None:
                 self.phase.setdefault(phase, {}).setdefault(name, []).append((preds[name], truth))
 
-    def add_interval(self, lo: float, hi: float, truth: float) -> None:
+    def add_interval(self, lo: float, hi: float, truth: float, phase: str | None = None) -> None:
         """Record whether ``truth`` fell inside the twin's interval ``[lo, hi]``."""
         self.intervals.append((lo, hi, truth))
+        if phase is not None:
+            self.interval_phase.setdefault(phase, []).append(lo <= truth <= hi)
 
     def report(self) -> dict[str, Any]:
         """MAE of each forecaster, the twin's gain over each baseline, bias by phase."""
@@ -93,6 +96,10 @@ class ForecastScore:
                 "pairs": len(self.intervals),
                 "coverage": inside / len(self.intervals),
                 "mean_width": statistics.fmean(hi - lo for lo, hi, _ in self.intervals),
+                **{
+                    f"coverage_{phase}": sum(v) / len(v)
+                    for phase, v in sorted(self.interval_phase.items())
+                },
             }
         return out
 

@@ -9,7 +9,8 @@ Runs a synthetic cohort (``bench/_cohort.py``) through the pure twin functions a
 Every forecast is scored beside simple baselines on the same targets (``bench/_fidelity.py``):
 next-day severity against persistence and the 7-day mean of past reports, both on the
 observed next-day mean report and on the hidden mood; bias is also split by worsening and
-improving phases. The next PHQ-9 total is scored against persistence (last total), the
+improving phases, and the 80% interval's coverage of the next-day outcome (overall and by
+phase). The next PHQ-9 total is scored against persistence (last total), the
 mean of the last two totals, and 2.5 x the 7-day mean of daily reports (the population
 slope between the 0-10 scale and PHQ-9).
 """
@@ -135,8 +136,13 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                     phase = trend_phase(p.expected, nxt)
                     sev_hidden.add(preds, p.mood[nxt], phase)
                     target = p.severity[nxt]
+                    interval = state.severity.pending_interval
+                    if interval is not None:
+                        sev_hidden.add_interval(interval[0], interval[1], p.mood[nxt], phase)
                     if target is not None:
                         sev_obs.add(preds, target, phase)
+                        if interval is not None:
+                            sev_obs.add_interval(interval[0], interval[1], target, phase)
         det = sorted(d for a, d in raised if a == "SUSTAINED_DETERIORATION")
         for ep in p.episodes:
             episodes += 1

@@ -18,6 +18,8 @@ power of their exponentially weighted absolute error (a smooth follow-the-leader
   the state pickles without shared references.
 
 Until the patient is PERSONAL the published forecast is shrunk toward a population prior.
+Around the published forecast, an 80% online conformal interval
+(:mod:`workers.twin.conformal`) is kept in ``pending_interval`` and scored like the forecast.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from river import linear_model, preprocessing
+
+from workers.twin.conformal import ConformalInterval
 
 SEVERITY_MAX = 10.0
 PHQ9_MAX = 27.0
@@ -84,8 +88,10 @@ class SeverityForecaster:
     pending: dict[str, float] = field(default_factory=dict)
     pending_x: dict[str, float] = field(default_factory=dict)
     pending_day: int | None = None
+    pending_interval: list[float] | None = None
     published: RunningMAE = field(default_factory=RunningMAE)
     persistence: RunningMAE = field(default_factory=RunningMAE)
+    conformal: ConformalInterval = field(default_factory=ConformalInterval)
 
     def score_and_learn(self, day: int, y: float | None, *, learn: bool = True) -> bool:
         """Score yesterday's forecasts against ``y`` and learn from it.
@@ -102,6 +108,8 @@ class SeverityForecaster:
                 self.expert_err[name] = _ew(self.expert_err.get(name), err, ALPHA_ERR)
             self.published.update(y, self.pending["published"])
             self.persistence.update(y, self.pending["persistence"])
+            iv = self.pending_interval
+            self.conformal.update(y, self.pending["published"], (iv[0], iv[1]) if iv else None)
             scored = True
             if learn and self.pending_x:
                 self.scaler.learn_one(self.pending_x)
@@ -131,6 +139,7 @@ class SeverityForecaster:
             Whether the patient has enough history for personal weights.
         """
         self.pending, self.pending_x, self.pending_day = {}, {}, None
+        self.pending_interval = None
         if self.last is None or self.ew_fast is None or self.ew_slow is None:
             return None
         x = {
@@ -151,6 +160,8 @@ class SeverityForecaster:
             shrink = self.n / (self.n + PRIOR_WEIGHT)
             out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
         out = _clip(out, SEVERITY_MAX)
+        interval = self.conformal.interval(out, 0.0, SEVERITY_MAX)
+        self.pending_interval = list(interval) if interval else None
         self.pending = {**preds, "published": out}
         self.pending_x = x
         self.pending_day = day + 1

@@ -237,6 +237,8 @@ def summary(state: TwinState) -> dict[str, Any]:
         "days_learned": state.days_learned,
         "risk_level": risk(state),
         "forecast_mae": sev.published.mae,
+        "forecast_severity_interval_80": sev.pending_interval,
+        "forecast_interval_coverage": sev.conformal.coverage,
         "persistence_mae": sev.persistence.mae,
         "phq9_forecast_mae": state.phq9_model.model.mae,
         "phq9_persistence_mae": state.phq9_model.persistence.mae,
