@@ -172,50 +172,76 @@ class SeverityForecaster:
         """Roughly two-week severity level (the PHQ-9 recall window)."""
         return self.ew_mid
 
+    @property
+    def recent_level(self) -> float | None:
+        """Fast severity level (about the last four reports): what the assessment forecasters
+        calibrate against; on the bench it forecasts the next PHQ-9 better than the two-week
+        level."""
+        return self.ew_fast
+
 
 @dataclass
 class ScoreForecaster:
-    """Next assessment total forecaster (PHQ-9 by default).
+    """Next assessment total forecaster (PHQ-9 by default), calibrated per patient.
 
-    Predicts ``last_total + slope * (severity level now - level at last assessment)``;
-    the slope is a ridge estimate through the origin shrunk toward ``prior_slope`` with
-    weight ``prior_weight`` (closed form, so a few assessments a month suffice). Without a
-    previous total it falls back to the population prior ``prior_slope * level``.
+    Predicts ``intercept + slope * level``, where ``level`` is the current daily-severity
+    level, from the patient's own paired days (the level on the day of each assessment and
+    its total): the slope is a ridge estimate shrunk toward the population ``prior_slope``
+    with weight ``prior_weight`` (in squared severity points), the intercept the paired
+    days' mean residual shrunk toward 0 by ``intercept_weight`` pseudo-pairs. The first assessments lean on
+    the population line ``total = prior_slope * level``, later ones on the patient (a
+    compressive rater gets a steeper slope and an offset). A share ``blend`` of the last
+    total can be mixed in (0 by default: on 40 bench patients 0.2 raised the MAE). Without
+    a level it falls back to the last total. Closed form (Welford co-moments), a few floats.
     """
 
     max_total: float = PHQ9_MAX
     prior_slope: float = 2.5
-    prior_weight: float = 4.0
+    prior_weight: float = 10.0
+    intercept_weight: float = 1.0
+    blend: float = 0.0
     last_total: float | None = None
-    level_at_last: float | None = None
-    sxx: float = 0.0
-    sxy: float = 0.0
+    n: int = 0
+    mean_x: float = 0.0
+    mean_y: float = 0.0
+    cxx: float = 0.0
+    cxy: float = 0.0
     model: RunningMAE = field(default_factory=RunningMAE)
     persistence: RunningMAE = field(default_factory=RunningMAE)
 
+    def coefficients(self) -> tuple[float, float]:
+        """``(intercept, slope)`` of the calibration line."""
+        slope = (self.cxy + self.prior_weight * self.prior_slope) / (self.cxx + self.prior_weight)
+        intercept = self.n / (self.n + self.intercept_weight) * (self.mean_y - slope * self.mean_x)
+        return intercept, slope
+
     @property
     def slope(self) -> float:
-        """Current shrunk slope (total points per severity point)."""
-        k = self.prior_weight
-        return (k * self.prior_slope + self.sxy) / (k + self.sxx)
+        """Current calibrated slope (total points per severity point)."""
+        return self.coefficients()[1]
 
     def predict(self, level: float | None) -> float | None:
         """Forecast the next total given the current severity ``level``."""
-        if self.last_total is None:
-            return None if level is None else _clip(self.prior_slope * level, self.max_total)
-        if level is None or self.level_at_last is None:
+        if level is None:
             return self.last_total
-        return _clip(self.last_total + self.slope * (level - self.level_at_last), self.max_total)
+        intercept, slope = self.coefficients()
+        calibrated = intercept + slope * level
+        if self.last_total is not None:
+            calibrated = (1 - self.blend) * calibrated + self.blend * self.last_total
+        return _clip(calibrated, self.max_total)
 
     def observe(self, total: float, level: float | None) -> None:
-        """Score the standing forecast against ``total``, then learn from it."""
+        """Score the standing forecast against ``total``, then learn the pair from it."""
         pred = self.predict(level)
         if pred is not None and self.last_total is not None:
             self.model.update(total, pred)
             self.persistence.update(total, self.last_total)
-        if self.last_total is not None and level is not None and self.level_at_last is not None:
-            dx = level - self.level_at_last
-            self.sxx += dx * dx
-            self.sxy += dx * (total - self.last_total)
+        if level is not None:
+            self.n += 1
+            dx = level - self.mean_x
+            self.mean_x += dx / self.n
+            dy = total - self.mean_y
+            self.mean_y += dy / self.n
+            self.cxx += dx * (level - self.mean_x)
+            self.cxy += dx * (total - self.mean_y)
         self.last_total = total
-        self.level_at_last = level

@@ -174,7 +174,7 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
     latest = Assessment(total, band, ctx.day, item9, str(r.get("submission_id") or ""))
     evidence = {"instrument": instrument, "total": fmt(total), "band": band}
     if instrument == "PHQ9":
-        s.phq9_model.observe(total, s.severity.level)
+        s.phq9_model.observe(total, s.severity.recent_level)
         s.phq9 = latest
         s.deterioration.observe_phq9(total)
         if item9:
@@ -198,7 +198,7 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
             key=CROSSED_15_KEY,
         )
     else:
-        s.gad7_model.observe(total, s.severity.level)
+        s.gad7_model.observe(total, s.severity.recent_level)
         s.gad7 = latest
     toggle(s, ctx, "SEVERE_BAND", band == "SEVERE", evidence, key=f"SEVERE_BAND:{instrument}")
     return finish(s, ctx)
