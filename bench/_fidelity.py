@@ -114,10 +114,24 @@ class DetectionScore:
     crossings_missed: int = 0
     crossings_in_episode: int = 0
     crossings_in_episode_alerted: int = 0
+    delays_from_phq10: list[int] = field(default_factory=list)
 
-    def add(self, episodes: list[Any], rules: list[tuple[str, int]], crossings: list[int]) -> None:
+    def add(
+        self,
+        episodes: list[Any],
+        rules: list[tuple[str, int]],
+        crossings: list[int],
+        phq10_days: list[int] | None = None,
+    ) -> None:
         """Score one patient: ``rules`` are (rule, day) of raised deterioration alerts,
-        ``crossings`` the days of observed PHQ-9 totals >= 15 after one < 15."""
+        ``crossings`` the days of observed PHQ-9 totals >= 15 after one < 15, ``phq10_days``
+        the days of observed PHQ-9 totals >= 10 (the first one in an episode is its clinical
+        onset; an alert raised earlier in the episode counts as delay 0)."""
+        for ep in episodes:
+            first10 = [d for d in phq10_days or [] if ep.onset <= d <= ep.end]
+            hits = [d for _, d in rules if ep.onset <= d <= ep.end]
+            if first10 and hits:
+                self.delays_from_phq10.append(max(min(hits) - first10[0], 0))
         for rule, day in rules:
             inside = any(ep.onset <= day <= ep.end + 21 for ep in episodes)
             self.by_rule.setdefault(rule, []).append(day)
@@ -145,6 +159,10 @@ class DetectionScore:
             "false_alarms_per_patient_year_by_rule": {
                 r: n / years for r, n in sorted(self.false_by_rule.items())
             },
+            "median_delay_from_first_phq9_ge_10_days": (
+                statistics.median(self.delays_from_phq10) if self.delays_from_phq10 else None
+            ),
+            "episodes_with_phq9_ge_10_and_alert": len(self.delays_from_phq10),
             "phq9_15_crossings": len(self.crossing_delays) + self.crossings_missed,
             "phq9_15_crossings_alerted_within_28d": len(self.crossing_delays),
             "phq9_15_crossings_in_episodes": self.crossings_in_episode,

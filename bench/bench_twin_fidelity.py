@@ -84,6 +84,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
         rules: list[tuple[str, int]] = []
         bio_rules: list[tuple[str, int]] = []
         crossings: list[int] = []
+        phq10_days: list[int] = []
         for kind, rec in p.events:
             t = (rec["event_time"] // 86_400_000) - (p.events[0][1]["event_time"] // 86_400_000)
             phq9 = kind == "assessment" and rec["instrument"] == "PHQ9"
@@ -113,6 +114,8 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             if phq9:
                 if totals and totals[-1] < 15 <= rec["total"]:
                     crossings.append(t)
+                if rec["total"] >= 10:
+                    phq10_days.append(t)
                 totals.append(rec["total"])
                 if rec["submission_id"] in p.item9_submissions:
                     item9_total += 1
@@ -136,7 +139,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                     phase = trend_phase(p.expected, nxt)
                     sev_hidden.add(preds, p.mood[nxt], phase)
                     target = p.severity[nxt]
-                    interval = state.severity.pending_interval
+                    interval = getattr(state.severity, "pending_interval", None)  # older twins: none
                     if interval is not None:
                         sev_hidden.add_interval(interval[0], interval[1], p.mood[nxt], phase)
                     if target is not None:
@@ -152,7 +155,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             else:
                 missed += 1
         false_alarms += sum(1 for d in det if not any(ep.onset <= d <= ep.end + 21 for ep in p.episodes))
-        detection.add(p.episodes, rules, crossings)
+        detection.add(p.episodes, rules, crossings, phq10_days)
         anom = [d for a, d in raised if a == "BIOMETRIC_ANOMALY"]
         for day in p.anomaly_days:
             anomaly_injected += 1
