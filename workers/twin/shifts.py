@@ -99,7 +99,6 @@ class BiometricShift:
             "trigger": self.trigger,
             "cusum_threshold": H,
             "sleep_trend_z": self.sleep_trend,
-            "since_day_ordinal": self.since_day,
         }
         out.update({f"cusum_{name}": value for name, value in self.cusum.items()})
         return out
