@@ -6,7 +6,13 @@ deterioration episodes (10-day ramp, 45-90 days) and pulled back by a medication
 during an episode whose effect starts after 14 days and ramps over 28 days. Observations:
 daily symptom reports (noisy, sometimes absent), biweekly PHQ-9/GAD-7 (with item 9 answers
 more likely when mood is bad), daily wearable aggregates coupled to mood, a few injected
-biometric anomalies (fever-like), missing and low-quality days. Deterministic per seed.
+biometric anomalies (fever-like single days), missing and low-quality days, and illness
+spells: 0-2 a year of 4-10 days with resting heart rate up 2-10 bpm (the range wearable
+studies of viral infections report: Radin et al., Lancet Digit Health 2020; Mishra et al.,
+Nat Biomed Eng 2020), heart rate up with it, HRV down 1.5% per bpm, steps down 4% per bpm,
+sleep up 3 minutes per bpm and respiratory rate up 0.1/min per bpm. Spells draw from their
+own random stream, so the rest of the cohort is what it was without them. Deterministic
+per seed.
 """
 
 from __future__ import annotations
@@ -34,16 +40,27 @@ class Episode:
 
 
 @dataclass
+class Spell:
+    """An illness spell: first and last day and the resting heart-rate rise (bpm)."""
+
+    start: int
+    end: int
+    rhr_rise: float
+
+
+@dataclass
 class SyntheticPatient:
     """A patient's event log (in event-time order) and the hidden truth behind it."""
 
     patient_id: str
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     mood: list[float] = field(default_factory=list)
+    expected: list[float] = field(default_factory=list)
     severity: list[float | None] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     item9_submissions: list[str] = field(default_factory=list)
     anomaly_days: list[int] = field(default_factory=list)
+    spells: list[Spell] = field(default_factory=list)
 
 
 def _ms(day: int, seconds: int) -> int:
@@ -99,6 +116,27 @@ def _episodes(rng: random.Random, days: int) -> list[Episode]:
     return sorted(out, key=lambda e: e.onset)
 
 
+def _spells(rng: random.Random, days: int) -> list[Spell]:
+    out: list[Spell] = []
+    for _ in range(rng.choices((0, 1, 2), weights=(0.3, 0.45, 0.25))[0]):
+        for _attempt in range(20):
+            start = rng.randrange(30, max(days - 12, 31))
+            end = start + rng.randrange(3, 10)
+            if all(end + 20 < s.start or start > s.end + 20 for s in out):
+                out.append(Spell(start, end, rng.uniform(2.0, 10.0)))
+                break
+    return sorted(out, key=lambda s: s.start)
+
+
+def _illness(bio: dict[str, float], rise: float) -> None:
+    bio["resting_heart_rate"] += rise
+    bio["heart_rate_mean"] += rise
+    bio["hrv_rmssd"] *= 1.0 - 0.015 * rise
+    bio["steps_total"] *= 1.0 - 0.04 * rise
+    bio["sleep_total_minutes"] += 3.0 * rise
+    bio["respiratory_rate_mean"] += 0.1 * rise
+
+
 def _elevation(ep: Episode, t: int) -> float:
     if t < ep.onset or t > ep.end + 14:
         return 0.0
@@ -119,6 +157,7 @@ def generate_patient(index: int, seed: int = 7, days: int = 365) -> SyntheticPat
     rhr0, hrv0, steps0 = rng.uniform(55, 75), rng.uniform(25, 60), rng.uniform(4000, 11000)
     p.episodes = _episodes(rng, days)
     p.anomaly_days = sorted(rng.sample(range(30, days), 2))
+    p.spells = _spells(random.Random(f"{seed}:{index}:illness"), days)
     phq_offset = rng.randrange(14)
     latent, sleep_prev = 0.0, sleep0
     p.events.append(
@@ -164,6 +203,7 @@ def generate_patient(index: int, seed: int = 7, days: int = 365) -> SyntheticPat
         latent = 0.8 * latent + rng.gauss(0, 0.45)
         truth = min(max(base + latent + sleep_push + elevation, 0.0), 10.0)
         p.mood.append(truth)
+        p.expected.append(base + elevation)
         dev = truth - base
         for ep in p.episodes:
             if ep.med_day == t:
@@ -248,6 +288,9 @@ def generate_patient(index: int, seed: int = 7, days: int = 365) -> SyntheticPat
                 "spo2_mean": min(97 + rng.gauss(0, 0.7), 100.0),
                 "respiratory_rate_mean": 14.5 + rng.gauss(0, 0.8),
             }
+            for spell in p.spells:
+                if spell.start <= t <= spell.end:
+                    _illness(bio, spell.rhr_rise)
             if t in p.anomaly_days:
                 bio["resting_heart_rate"] += 15
                 bio["heart_rate_mean"] += 15

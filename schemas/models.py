@@ -321,11 +321,14 @@ class PatientDailyFeatures(PatientEvent):
 
 
 class TwinUpdate(PatientEvent):
+    schema_version: Int = 2
     twin_version: Annotated[int, Field(ge=0, le=INT64_MAX)]
     as_of_date: dt.date
     risk_level: RiskLevel
     model_source: ModelSource
     forecast_severity: float | None = None
+    forecast_severity_lo: float | None = None
+    forecast_severity_hi: float | None = None
     forecast_phq9: float | None = None
     forecast_mae: Annotated[float, Field(ge=0.0)] | None = None
     anomaly_score: float | None = None

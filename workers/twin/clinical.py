@@ -17,14 +17,7 @@ MAX_COURSES = 12
 def _gene_drug(s: TwinState, ctx: Context) -> None:
     active = [c.drug for c in s.medications.values() if c.active]
     for rec in cpic.interactions(s.phenotypes, active):
-        evidence = {
-            "gene": rec.gene,
-            "phenotype": rec.phenotype,
-            "drug": rec.drug,
-            "action": rec.action,
-            "strength": rec.strength,
-            "guideline": rec.guideline,
-        }
+        evidence = cpic.evidence(rec)
         key = f"GENE_DRUG_INTERACTION:{rec.gene}:{rec.drug}"
         toggle(s, ctx, "GENE_DRUG_INTERACTION", True, evidence, key=key)
     for key in [k for k in s.alerts if k.startswith("GENE_DRUG_INTERACTION:")]:

@@ -1,37 +1,57 @@
-"""CPIC gene-drug recommendations for antidepressants, encoded as data.
+"""CPIC gene-drug recommendations for antidepressants, loaded from versioned data files.
 
-Each row pairs a gene phenotype with a drug and the guideline's therapeutic recommendation,
-reduced to an action code and the CPIC classification of recommendation (STRONG, MODERATE,
-OPTIONAL). Only phenotype/drug pairs for which the guideline makes a recommendation other
-than "initiate therapy with the recommended starting dose" are listed; everything else
-looks up as ``None``. Action codes summarise the guideline wording; the guideline text
-itself (https://cpicpgx.org/guidelines/) is authoritative and must be read before acting.
+The knowledge lives in ``workers/twin/cpic_data/``, not in code:
 
-Sources
--------
-CPIC_SSRI_2023
-    Bousman CA, Stevenson JM, Ramsey LB, et al. Clinical Pharmacogenetics Implementation
-    Consortium (CPIC) Guideline for CYP2D6, CYP2C19, CYP2B6, SLC6A4, and HTR2A Genotypes and
-    Serotonin Reuptake Inhibitor Antidepressants. Clin Pharmacol Ther. 2023;114(1):51-68.
-    doi:10.1002/cpt.2903. Updates Hicks JK, et al. Clin Pharmacol Ther. 2015;98(2):127-134.
-    doi:10.1002/cpt.147 (CPIC_SSRI_2015).
-CPIC_TCA_2016
-    Hicks JK, Sangkuhl K, Swen JJ, et al. Clinical Pharmacogenetics Implementation Consortium
-    Guideline (CPIC) for CYP2D6 and CYP2C19 Genotypes and Dosing of Tricyclic
-    Antidepressants: 2016 Update. Clin Pharmacol Ther. 2017;102(1):37-44. doi:10.1002/cpt.597.
-    Strengths are given for amitriptyline/nortriptyline; the guideline rates extrapolation to
-    the other TCAs OPTIONAL.
+``guidelines.json``
+    One entry per guideline id: name, version, citation, DOI, PMID, URL.
+``sources.json``
+    The documents each row was checked against (see ``check`` below).
+``cpic_ssri_snri_2023.csv``, ``cpic_tca_2016.csv``
+    One row per (gene, phenotype, drug) for which the guideline recommends something other
+    than "initiate therapy with the recommended starting dose": the action code, the CPIC
+    classification of recommendation (STRONG, MODERATE, OPTIONAL), the guideline table
+    (described by its content; table numbers were not checked), ``check`` and ``source``.
+
+``check`` says how far a row was verified: ``VERIFIED`` (recommendation text and
+classification read in ``source``), ``TEXT_ONLY`` (text read, classification not) or
+``UNVERIFIED`` (not found in the sources read; carried over from the earlier hand-written
+table and to be checked against the guideline itself). Alerts carry the check, so a
+clinician sees how much weight the row has been given. Action codes summarise the guideline
+wording; the guideline text is authoritative and must be read before acting.
+
+Everything else looks up as ``None``. Phenotypes use the contract's ``MetabolizerPhenotype``
+symbols; ``GeneticProfile.phenotypes[].gene`` is a free HGNC symbol, so CYP2B6 needs no
+schema change.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
+import json
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
-GUIDELINES: dict[str, str] = {
-    "CPIC_SSRI_2023": "doi:10.1002/cpt.2903",
-    "CPIC_SSRI_2015": "doi:10.1002/cpt.147",
-    "CPIC_TCA_2016": "doi:10.1002/cpt.597",
+DATA_PACKAGE = "workers.twin"
+DATA_DIR = "cpic_data"
+TABLE_FILES = {
+    "CPIC_SSRI_2023": "cpic_ssri_snri_2023.csv",
+    "CPIC_TCA_2016": "cpic_tca_2016.csv",
 }
+COLUMNS = ("gene", "phenotype", "drug", "action", "strength", "table", "check", "source")
+STRENGTHS = frozenset({"STRONG", "MODERATE", "OPTIONAL"})
+CHECKS = frozenset({"VERIFIED", "TEXT_ONLY", "UNVERIFIED"})
+PHENOTYPES = frozenset(
+    {
+        "POOR_METABOLIZER",
+        "INTERMEDIATE_METABOLIZER",
+        "NORMAL_METABOLIZER",
+        "RAPID_METABOLIZER",
+        "ULTRARAPID_METABOLIZER",
+    }
+)
 
 #: Action codes (no free text travels in alerts; these codes do).
 ACTIONS: dict[str, str] = {
@@ -41,6 +61,14 @@ ACTIONS: dict[str, str] = {
         "lower maintenance dose"
     ),
     "LOWER_START_SLOWER_TITRATION": "consider a lower starting dose and slower titration",
+    "REDUCE_START_50PCT_MAX_10MG_OR_ALTERNATIVE": (
+        "start at 50% of the starting dose (e.g. 5 mg) and titrate to at most 10 mg, or "
+        "consider an alternative not predominantly metabolised by the gene"
+    ),
+    "ALTERNATIVE_OR_HIGHER_MAINTENANCE": (
+        "select an alternative; if used, standard start and a maintenance dose possibly 50% "
+        "or more higher"
+    ),
     "AVOID_OR_REDUCE_START_50PCT": (
         "avoid; consider an alternative; if warranted, 50% lower starting dose with TDM"
     ),
@@ -53,14 +81,9 @@ ACTIONS: dict[str, str] = {
     ),
 }
 
-PM = "POOR_METABOLIZER"
-IM = "INTERMEDIATE_METABOLIZER"
-RM = "RAPID_METABOLIZER"
-UM = "ULTRARAPID_METABOLIZER"
 
-TERTIARY_AMINE_TCAS = ("amitriptyline", "clomipramine", "doxepin", "imipramine", "trimipramine")
-TCAS = (*TERTIARY_AMINE_TCAS, "desipramine", "nortriptyline")
-_PRIMARY_TCAS = ("amitriptyline", "nortriptyline")
+class CpicDataError(ValueError):
+    """A CPIC data file is malformed (unknown code, duplicate row, missing source)."""
 
 
 @dataclass(frozen=True)
@@ -73,69 +96,80 @@ class Recommendation:
     action: str
     strength: str
     guideline: str
+    table: str
+    check: str
+    source: str
 
 
-def _ssri_rows() -> list[Recommendation]:
-    g = "CPIC_SSRI_2023"
+def _read(name: str) -> str:
+    return (resources.files(DATA_PACKAGE) / DATA_DIR / name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def guidelines() -> dict[str, dict[str, Any]]:
+    """Guideline id to its name, version, citation, DOI, PMID and URL."""
+    data: dict[str, dict[str, Any]] = json.loads(_read("guidelines.json"))
+    return data
+
+
+@functools.cache
+def sources() -> dict[str, dict[str, str]]:
+    """Source id to what was read and where (the ``source`` column of the tables)."""
+    data: dict[str, dict[str, str]] = json.loads(_read("sources.json"))
+    return data
+
+
+def _row(guideline: str, raw: dict[str, str], line: int) -> Recommendation:
+    where = f"{TABLE_FILES[guideline]}:{line}"
+    if tuple(raw) != COLUMNS:
+        raise CpicDataError(f"{where}: columns {tuple(raw)} != {COLUMNS}")
+    rec = Recommendation(
+        gene=raw["gene"].upper(),
+        phenotype=raw["phenotype"].upper(),
+        drug=raw["drug"].lower(),
+        action=raw["action"],
+        strength=raw["strength"],
+        guideline=guideline,
+        table=raw["table"],
+        check=raw["check"],
+        source=raw["source"],
+    )
+    if rec.phenotype not in PHENOTYPES:
+        raise CpicDataError(f"{where}: unknown phenotype {rec.phenotype}")
+    if rec.action not in ACTIONS:
+        raise CpicDataError(f"{where}: unknown action {rec.action}")
+    if rec.strength not in STRENGTHS:
+        raise CpicDataError(f"{where}: unknown strength {rec.strength}")
+    if rec.check not in CHECKS or (rec.check != "UNVERIFIED" and rec.source not in sources()):
+        raise CpicDataError(f"{where}: check {rec.check} needs a known source, got {rec.source!r}")
+    return rec
+
+
+@functools.cache
+def table() -> tuple[Recommendation, ...]:
+    """Every row of every guideline file, in file order.
+
+    Raises
+    ------
+    CpicDataError
+        A row with an unknown code, a verified row without a known source, or a duplicate
+        (gene, phenotype, drug).
+    """
     rows: list[Recommendation] = []
-    for drug in ("citalopram", "escitalopram"):
-        rows += [
-            Recommendation("CYP2C19", PM, drug, "ALTERNATIVE_OR_REDUCED_DOSE", "MODERATE", g),
-            Recommendation("CYP2C19", UM, drug, "CONSIDER_ALTERNATIVE", "MODERATE", g),
-        ]
-    rows += [
-        Recommendation("CYP2C19", PM, "sertraline", "ALTERNATIVE_OR_REDUCED_DOSE", "MODERATE", g),
-        Recommendation("CYP2D6", UM, "paroxetine", "CONSIDER_ALTERNATIVE", "OPTIONAL", g),
-        Recommendation("CYP2D6", PM, "paroxetine", "LOWER_START_SLOWER_TITRATION", "OPTIONAL", g),
-        Recommendation("CYP2D6", PM, "fluvoxamine", "LOWER_START_SLOWER_TITRATION", "OPTIONAL", g),
-    ]
-    return rows
+    for guideline, name in TABLE_FILES.items():
+        if guideline not in guidelines():
+            raise CpicDataError(f"{name}: guideline {guideline} missing from guidelines.json")
+        reader = csv.DictReader(io.StringIO(_read(name)))
+        rows += [_row(guideline, raw, i) for i, raw in enumerate(reader, start=2)]
+    keys = [(r.gene, r.phenotype, r.drug) for r in rows]
+    if len(keys) != len(set(keys)):
+        raise CpicDataError("duplicate (gene, phenotype, drug) rows")
+    return tuple(rows)
 
 
-def _tca_rows() -> list[Recommendation]:
-    g = "CPIC_TCA_2016"
-    rows = []
-    for drug in TCAS:
-        primary = drug in _PRIMARY_TCAS
-        rows += [
-            Recommendation(
-                "CYP2D6",
-                UM,
-                drug,
-                "AVOID_OR_TITRATE_HIGHER",
-                "STRONG" if primary else "OPTIONAL",
-                g,
-            ),
-            Recommendation(
-                "CYP2D6",
-                PM,
-                drug,
-                "AVOID_OR_REDUCE_START_50PCT",
-                "STRONG" if primary else "OPTIONAL",
-                g,
-            ),
-            Recommendation(
-                "CYP2D6", IM, drug, "REDUCE_START_25PCT", "MODERATE" if primary else "OPTIONAL", g
-            ),
-        ]
-    for drug in TERTIARY_AMINE_TCAS:
-        rows += [
-            Recommendation("CYP2C19", UM, drug, "AVOID_TERTIARY_AMINE", "OPTIONAL", g),
-            Recommendation("CYP2C19", RM, drug, "AVOID_TERTIARY_AMINE", "OPTIONAL", g),
-            Recommendation(
-                "CYP2C19",
-                PM,
-                drug,
-                "AVOID_OR_REDUCE_START_50PCT",
-                "MODERATE" if drug == "amitriptyline" else "OPTIONAL",
-                g,
-            ),
-        ]
-    return rows
-
-
-TABLE: tuple[Recommendation, ...] = (*_ssri_rows(), *_tca_rows())
-_INDEX: dict[tuple[str, str, str], Recommendation] = {(r.gene, r.phenotype, r.drug): r for r in TABLE}
+@functools.cache
+def _index() -> dict[tuple[str, str, str], Recommendation]:
+    return {(r.gene, r.phenotype, r.drug): r for r in table()}
 
 
 def lookup(gene: str, phenotype: str, drug: str) -> Recommendation | None:
@@ -159,10 +193,12 @@ def lookup(gene: str, phenotype: str, drug: str) -> Recommendation | None:
     --------
     >>> lookup("CYP2C19", "POOR_METABOLIZER", "Sertraline").action
     'ALTERNATIVE_OR_REDUCED_DOSE'
+    >>> lookup("CYP2B6", "POOR_METABOLIZER", "sertraline").guideline
+    'CPIC_SSRI_2023'
     >>> lookup("CYP2C19", "NORMAL_METABOLIZER", "sertraline") is None
     True
     """
-    return _INDEX.get((gene.upper(), phenotype.upper(), drug.lower()))
+    return _index().get((gene.upper(), phenotype.upper(), drug.lower()))
 
 
 def interactions(phenotypes: dict[str, str], drugs: list[str]) -> list[Recommendation]:
@@ -177,3 +213,18 @@ def interactions(phenotypes: dict[str, str], drugs: list[str]) -> list[Recommend
             if rec is not None:
                 found.append(rec)
     return found
+
+
+def evidence(rec: Recommendation) -> dict[str, str]:
+    """The alert evidence of a row: codes only, with the guideline version and the check."""
+    return {
+        "gene": rec.gene,
+        "phenotype": rec.phenotype,
+        "drug": rec.drug,
+        "action": rec.action,
+        "strength": rec.strength,
+        "guideline": rec.guideline,
+        "guideline_version": str(guidelines()[rec.guideline]["version"]),
+        "guideline_doi": str(guidelines()[rec.guideline]["doi"]),
+        "check": rec.check,
+    }

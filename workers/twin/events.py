@@ -92,7 +92,7 @@ def finish(
     reason: str = "OK",
 ) -> tuple[TwinState, TwinOutputs]:
     s.twin_version += 1
-    s.forecast_phq9 = s.phq9_model.predict(s.severity.level)
+    s.forecast_phq9 = s.phq9_model.predict(s.severity.recent_level)
     update = twin_update(s, event_ms=ctx.event_ms, received_ms=ctx.received_ms)
     return s, TwinOutputs(update, tuple(ctx.alerts), snapshot, decision, reason)
 

@@ -18,6 +18,8 @@ power of their exponentially weighted absolute error (a smooth follow-the-leader
   the state pickles without shared references.
 
 Until the patient is PERSONAL the published forecast is shrunk toward a population prior.
+Around the published forecast, an 80% online conformal interval
+(:mod:`workers.twin.conformal`) is kept in ``pending_interval`` and scored like the forecast.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from river import linear_model, preprocessing
+
+from workers.twin.conformal import ConformalInterval
 
 SEVERITY_MAX = 10.0
 PHQ9_MAX = 27.0
@@ -84,8 +88,10 @@ class SeverityForecaster:
     pending: dict[str, float] = field(default_factory=dict)
     pending_x: dict[str, float] = field(default_factory=dict)
     pending_day: int | None = None
+    pending_interval: list[float] | None = None
     published: RunningMAE = field(default_factory=RunningMAE)
     persistence: RunningMAE = field(default_factory=RunningMAE)
+    conformal: ConformalInterval = field(default_factory=ConformalInterval)
 
     def score_and_learn(self, day: int, y: float | None, *, learn: bool = True) -> bool:
         """Score yesterday's forecasts against ``y`` and learn from it.
@@ -102,6 +108,8 @@ class SeverityForecaster:
                 self.expert_err[name] = _ew(self.expert_err.get(name), err, ALPHA_ERR)
             self.published.update(y, self.pending["published"])
             self.persistence.update(y, self.pending["persistence"])
+            iv = self.pending_interval
+            self.conformal.update(y, self.pending["published"], (iv[0], iv[1]) if iv else None)
             scored = True
             if learn and self.pending_x:
                 self.scaler.learn_one(self.pending_x)
@@ -131,6 +139,7 @@ class SeverityForecaster:
             Whether the patient has enough history for personal weights.
         """
         self.pending, self.pending_x, self.pending_day = {}, {}, None
+        self.pending_interval = None
         if self.last is None or self.ew_fast is None or self.ew_slow is None:
             return None
         x = {
@@ -151,6 +160,8 @@ class SeverityForecaster:
             shrink = self.n / (self.n + PRIOR_WEIGHT)
             out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
         out = _clip(out, SEVERITY_MAX)
+        interval = self.conformal.interval(out, 0.0, SEVERITY_MAX)
+        self.pending_interval = list(interval) if interval else None
         self.pending = {**preds, "published": out}
         self.pending_x = x
         self.pending_day = day + 1
@@ -161,50 +172,76 @@ class SeverityForecaster:
         """Roughly two-week severity level (the PHQ-9 recall window)."""
         return self.ew_mid
 
+    @property
+    def recent_level(self) -> float | None:
+        """Fast severity level (about the last four reports): what the assessment forecasters
+        calibrate against; on the bench it forecasts the next PHQ-9 better than the two-week
+        level."""
+        return self.ew_fast
+
 
 @dataclass
 class ScoreForecaster:
-    """Next assessment total forecaster (PHQ-9 by default).
+    """Next assessment total forecaster (PHQ-9 by default), calibrated per patient.
 
-    Predicts ``last_total + slope * (severity level now - level at last assessment)``;
-    the slope is a ridge estimate through the origin shrunk toward ``prior_slope`` with
-    weight ``prior_weight`` (closed form, so a few assessments a month suffice). Without a
-    previous total it falls back to the population prior ``prior_slope * level``.
+    Predicts ``intercept + slope * level``, where ``level`` is the current daily-severity
+    level, from the patient's own paired days (the level on the day of each assessment and
+    its total): the slope is a ridge estimate shrunk toward the population ``prior_slope``
+    with weight ``prior_weight`` (in squared severity points), the intercept the paired
+    days' mean residual shrunk toward 0 by ``intercept_weight`` pseudo-pairs. The first assessments lean on
+    the population line ``total = prior_slope * level``, later ones on the patient (a
+    compressive rater gets a steeper slope and an offset). A share ``blend`` of the last
+    total can be mixed in (0 by default: on 40 bench patients 0.2 raised the MAE). Without
+    a level it falls back to the last total. Closed form (Welford co-moments), a few floats.
     """
 
     max_total: float = PHQ9_MAX
     prior_slope: float = 2.5
-    prior_weight: float = 4.0
+    prior_weight: float = 10.0
+    intercept_weight: float = 1.0
+    blend: float = 0.0
     last_total: float | None = None
-    level_at_last: float | None = None
-    sxx: float = 0.0
-    sxy: float = 0.0
+    n: int = 0
+    mean_x: float = 0.0
+    mean_y: float = 0.0
+    cxx: float = 0.0
+    cxy: float = 0.0
     model: RunningMAE = field(default_factory=RunningMAE)
     persistence: RunningMAE = field(default_factory=RunningMAE)
 
+    def coefficients(self) -> tuple[float, float]:
+        """``(intercept, slope)`` of the calibration line."""
+        slope = (self.cxy + self.prior_weight * self.prior_slope) / (self.cxx + self.prior_weight)
+        intercept = self.n / (self.n + self.intercept_weight) * (self.mean_y - slope * self.mean_x)
+        return intercept, slope
+
     @property
     def slope(self) -> float:
-        """Current shrunk slope (total points per severity point)."""
-        k = self.prior_weight
-        return (k * self.prior_slope + self.sxy) / (k + self.sxx)
+        """Current calibrated slope (total points per severity point)."""
+        return self.coefficients()[1]
 
     def predict(self, level: float | None) -> float | None:
         """Forecast the next total given the current severity ``level``."""
-        if self.last_total is None:
-            return None if level is None else _clip(self.prior_slope * level, self.max_total)
-        if level is None or self.level_at_last is None:
+        if level is None:
             return self.last_total
-        return _clip(self.last_total + self.slope * (level - self.level_at_last), self.max_total)
+        intercept, slope = self.coefficients()
+        calibrated = intercept + slope * level
+        if self.last_total is not None:
+            calibrated = (1 - self.blend) * calibrated + self.blend * self.last_total
+        return _clip(calibrated, self.max_total)
 
     def observe(self, total: float, level: float | None) -> None:
-        """Score the standing forecast against ``total``, then learn from it."""
+        """Score the standing forecast against ``total``, then learn the pair from it."""
         pred = self.predict(level)
         if pred is not None and self.last_total is not None:
             self.model.update(total, pred)
             self.persistence.update(total, self.last_total)
-        if self.last_total is not None and level is not None and self.level_at_last is not None:
-            dx = level - self.level_at_last
-            self.sxx += dx * dx
-            self.sxy += dx * (total - self.last_total)
+        if level is not None:
+            self.n += 1
+            dx = level - self.mean_x
+            self.mean_x += dx / self.n
+            dy = total - self.mean_y
+            self.mean_y += dy / self.n
+            self.cxx += dx * (level - self.mean_x)
+            self.cxy += dx * (total - self.mean_y)
         self.last_total = total
-        self.level_at_last = level

@@ -11,18 +11,13 @@ Anomaly detector - sizing choice
     z over the features present; until a feature has ``MIN_SAMPLES`` days the population prior
     (mean, SD) stands in. Anomalous days are not learned from.
 
-Change detection
-    River's ``PageHinkley`` in upward mode on daily mean severity, confirmed by a sustained
-    rise of the 7-day mean above a slowly moving personal baseline (which freezes while a
-    deterioration is active); a reliable PHQ-9 rise (>= 5 points) also confirms.
+Deterioration detection lives in :mod:`workers.twin.deterioration`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-
-from river import drift
 
 ANOMALY_FEATURES = (
     "resting_heart_rate",
@@ -37,9 +32,6 @@ COUPLING_FEATURES = ("sleep_total_minutes", "resting_heart_rate", "hrv_rmssd", "
 MIN_SAMPLES = 14
 ANOMALY_THRESHOLD = 2.5
 EXACT_WINDOW = 30
-RECENT_DAYS = 7
-PHQ9_RELIABLE_RISE = 5
-MIN_ACTIVE_DAYS = 14
 
 
 @dataclass
@@ -107,104 +99,20 @@ class BiometricAnomaly:
             return None, None, False
         return math.sqrt(sum(sq) / len(sq)), top, personal
 
+    def zscores(self, values: dict[str, float], min_n: int = MIN_SAMPLES) -> dict[str, float]:
+        """Standard scores against personal statistics only (features with ``min_n`` days)."""
+        return {
+            name: self.stats[name].z(x)
+            for name, x in values.items()
+            if name in self.stats and self.stats[name].n >= min_n
+        }
+
     def learn(self, values: dict[str, float]) -> None:
         """Update the per-feature statistics with a (non-anomalous) day."""
         for name in ANOMALY_FEATURES:
             x = values.get(name)
             if x is not None:
                 self.stats[name].update(x)
-
-
-class UpwardPageHinkley(drift.PageHinkley):
-    """River's ``PageHinkley`` in ``mode="up"`` without the bound-method attribute.
-
-    The parent stores ``self._test_drift = self._test_increase``, a reference cycle that
-    makes the pickle depend on object identity; a plain method keeps the bytes canonical.
-    """
-
-    def __init__(self, **kwargs: float) -> None:
-        super().__init__(mode="up", **kwargs)  # type: ignore[arg-type]
-
-    def _reset(self) -> None:
-        super()._reset()
-        self.__dict__.pop("_test_drift", None)
-
-    def _test_drift(self, test_increase: float, test_decrease: float) -> bool:
-        return test_increase > self.threshold
-
-
-def _new_ph() -> UpwardPageHinkley:
-    return UpwardPageHinkley(min_instances=14, delta=0.4, threshold=7.0, alpha=0.995)
-
-
-@dataclass
-class DeteriorationMonitor:
-    """Sustained-deterioration flag from Page-Hinkley plus a confirmation rule."""
-
-    ph: UpwardPageHinkley = field(default_factory=_new_ph)
-    baseline: float | None = None
-    n: int = 0
-    recent: list[float] = field(default_factory=list)
-    days_since_fire: int | None = None
-    phq9_baseline: float | None = None
-    phq9_rise: bool = False
-    active: bool = False
-    rise_on: float = 2.0
-    rise_off: float = 1.25
-    active_days: int = 0
-
-    def recent_mean(self) -> float | None:
-        """Mean of the last ``RECENT_DAYS`` observed severities."""
-        return sum(self.recent) / len(self.recent) if self.recent else None
-
-    def update(self, y: float | None) -> tuple[bool, bool]:
-        """Advance one day with severity ``y`` (``None`` if unreported).
-
-        Returns ``(fired, active)``: whether Page-Hinkley fired today and the flag.
-        """
-        fired = False
-        if self.days_since_fire is not None:
-            self.days_since_fire += 1
-        if y is not None:
-            self.ph.update(y)
-            fired = bool(self.ph.drift_detected)
-            if fired:
-                self.days_since_fire = 0
-            self.recent = [*self.recent, y][-RECENT_DAYS:]
-            self.n += 1
-            if not self.active:
-                self.baseline = y if self.baseline is None else self.baseline + 0.03 * (y - self.baseline)
-        self._decide()
-        self.active_days = self.active_days + 1 if self.active else 0
-        return fired, self.active
-
-    def observe_phq9(self, total: float) -> bool:
-        """Track PHQ-9 against its baseline; returns the flag after the update.
-
-        A reliable rise is >= 5 points above the baseline (an EW mean of earlier totals,
-        frozen while deteriorating) into at least the moderate band (>= 10).
-        """
-        if self.phq9_baseline is None:
-            self.phq9_baseline = total
-        self.phq9_rise = total - self.phq9_baseline >= PHQ9_RELIABLE_RISE and total >= 10
-        if not self.phq9_rise and not self.active:
-            self.phq9_baseline += 0.3 * (total - self.phq9_baseline)
-        self._decide()
-        return self.active
-
-    def _decide(self) -> None:
-        mean = self.recent_mean()
-        if mean is None or self.baseline is None or self.n < MIN_SAMPLES:
-            self.active = self.phq9_rise
-            return
-        rise = mean - self.baseline
-        recent_fire = self.days_since_fire is not None and self.days_since_fire <= 14
-        if not self.active:
-            self.active = (recent_fire and rise >= self.rise_on) or (self.phq9_rise and rise >= self.rise_off)
-        else:
-            # Minimum duration damps flapping; then clear once back near baseline.
-            held = self.active_days < MIN_ACTIVE_DAYS
-            self.active = held or rise >= self.rise_off or self.phq9_rise
 
 
 @dataclass

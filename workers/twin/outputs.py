@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 SOURCE = "twin"
 SCHEMA_VERSION = 1
+"""Schema version of ``TwinAlert`` written by the twin."""
+UPDATE_SCHEMA_VERSION = 2
+"""Schema version of ``TwinUpdate`` (v2 added the forecast interval)."""
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://novamind.health/twin")
 
 
@@ -45,14 +48,16 @@ class TwinOutputs:
     reason: str = "OK"
 
 
-def _envelope(patient_id: str, event_id: str, event_ms: int, received_ms: int) -> dict[str, Any]:
+def _envelope(
+    patient_id: str, event_id: str, event_ms: int, received_ms: int, version: int = SCHEMA_VERSION
+) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "patient_id": patient_id,
         "event_time": millis_to_datetime(event_ms),
         "received_time": millis_to_datetime(received_ms),
         "source": SOURCE,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": version,
     }
 
 
@@ -97,13 +102,17 @@ def twin_update(state: TwinState, *, event_ms: int, received_ms: int) -> dict[st
     as_of = state.last_day if state.last_day is not None else millis_to_ordinal(event_ms)
     phq9_band = state.phq9.band if state.phq9 else None
     gad7_band = state.gad7.band if state.gad7 else None
+    interval = state.severity.pending_interval
+    event_id = str(uuid.uuid5(_NAMESPACE, name))
     return {
-        **_envelope(state.patient_id, str(uuid.uuid5(_NAMESPACE, name)), event_ms, received_ms),
+        **_envelope(state.patient_id, event_id, event_ms, received_ms, UPDATE_SCHEMA_VERSION),
         "twin_version": state.twin_version,
         "as_of_date": ordinal_to_date(as_of),
         "risk_level": risk(state),
         "model_source": state.model_source,
         "forecast_severity": state.forecast_severity,
+        "forecast_severity_lo": interval[0] if interval else None,
+        "forecast_severity_hi": interval[1] if interval else None,
         "forecast_phq9": state.forecast_phq9,
         "forecast_mae": state.severity.published.mae,
         "anomaly_score": state.anomaly_score,
@@ -121,5 +130,5 @@ def risk(state: TwinState) -> str:
         phq9_band=state.phq9.band if state.phq9 else None,
         gad7_band=state.gad7.band if state.gad7 else None,
         deterioration=state.deterioration.active,
-        anomaly=state.anomaly_active,
+        anomaly=state.anomaly_active or state.shift.active,
     )

@@ -4,8 +4,8 @@ Layout: ``MAGIC`` (5 bytes) + SHA-256 of the body (32 bytes) + body, where body 
 zlib (level 9) of a protocol-5 pickle written in *fast mode* (no memo). Without the memo a
 pickle depends only on values, not on which equal strings happen to be the same object, so
 a state rebuilt from bytes re-serializes to the same bytes and replay equals live. The state
-therefore must be acyclic (see ``UpwardPageHinkley``) and free of sets (their order depends
-on hash randomisation).
+therefore must be acyclic (no bound-method attributes such as river's ``PageHinkley`` keeps)
+and free of sets (their order depends on hash randomisation).
 
 Loading uses an allow-list unpickler: only the twin's own classes, river estimators, a few
 builtins and numpy's array rebuilders can be constructed. The SHA-256 detects corruption;

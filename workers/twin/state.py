@@ -33,6 +33,8 @@ from workers.twin.events import (
 from workers.twin.inputs import as_mapping, day_ordinal, millis, millis_to_ordinal, number, symbol
 from workers.twin.monitors import ANOMALY_FEATURES, COUPLING_FEATURES
 from workers.twin.outputs import TwinOutputs, fmt, risk
+from workers.twin.shifts import MIN_DAYS as SHIFT_MIN_DAYS
+from workers.twin.shifts import SHIFT_FEATURES
 from workers.twin.twin import Assessment, TwinState, new_twin
 
 __all__ = [
@@ -50,6 +52,10 @@ __all__ = [
 
 ANOMALY_THRESHOLD = 2.5
 ANOMALY_CLEAR_DAYS = 3
+SHIFT_KEY = "BIOMETRIC_ANOMALY:SUSTAINED_SHIFT"
+"""A sustained biometric shift (:mod:`workers.twin.shifts`) alerts under its own key."""
+CROSSED_15_KEY = "SUSTAINED_DETERIORATION:PHQ9_CROSSED_15"
+"""A PHQ-9 crossing into >= 15 alerts under its own key, even during an active deterioration."""
 
 
 def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, TwinOutputs]:
@@ -85,7 +91,7 @@ def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, Tw
     _daily_anomaly(s, ctx, bio, learn)
     s.coupling.update(day, bio if learn else {}, y if learn else None)
     fired, active = s.deterioration.update(y)
-    toggle(s, ctx, "SUSTAINED_DETERIORATION", active, _deterioration_evidence(s, fired))
+    toggle(s, ctx, "SUSTAINED_DETERIORATION", active, _deterioration_evidence(s))
 
     before = s.model_source
     if learn:
@@ -114,7 +120,10 @@ def _daily_anomaly(s: TwinState, ctx: Context, bio: dict[str, float], learn: boo
     score, top, _ = s.anomaly.score(bio, policy.population_prior(s.age_band))
     s.anomaly_score = score
     anomalous = score is not None and score >= ANOMALY_THRESHOLD
-    if learn and not anomalous:
+    if learn:
+        z = s.anomaly.zscores({k: v for k, v in bio.items() if k in SHIFT_FEATURES}, SHIFT_MIN_DAYS)
+        s.shift.update(ctx.day, z)
+    if learn and not anomalous and not s.shift.suspected():
         s.anomaly.learn(bio)
     if anomalous:
         s.anomaly_active, s.normal_streak = True, 0
@@ -128,17 +137,13 @@ def _daily_anomaly(s: TwinState, ctx: Context, bio: dict[str, float], learn: boo
         "features_scored": fmt(len(bio)),
     }
     toggle(s, ctx, "BIOMETRIC_ANOMALY", s.anomaly_active, evidence)
+    shift_evidence = {k: v if isinstance(v, str) else fmt(v) for k, v in s.shift.evidence().items()}
+    toggle(s, ctx, "BIOMETRIC_ANOMALY", s.shift.active, shift_evidence, key=SHIFT_KEY)
 
 
-def _deterioration_evidence(s: TwinState, fired: bool) -> dict[str, str]:
-    d = s.deterioration
-    return {
-        "severity_mean_7d": fmt(d.recent_mean()),
-        "severity_baseline": fmt(d.baseline),
-        "page_hinkley_fired_days_ago": fmt(d.days_since_fire),
-        "phq9_reliable_rise": "1" if d.phq9_rise else "0",
-        "phq9_total": fmt(s.phq9.total if s.phq9 else None),
-    }
+def _deterioration_evidence(s: TwinState) -> dict[str, str]:
+    """Which rule fired and why: every rule's numbers (see :mod:`workers.twin.deterioration`)."""
+    return {k: v if isinstance(v, str) else fmt(v) for k, v in s.deterioration.evidence().items()}
 
 
 def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutputs]:
@@ -169,7 +174,7 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
     latest = Assessment(total, band, ctx.day, item9, str(r.get("submission_id") or ""))
     evidence = {"instrument": instrument, "total": fmt(total), "band": band}
     if instrument == "PHQ9":
-        s.phq9_model.observe(total, s.severity.level)
+        s.phq9_model.observe(total, s.severity.recent_level)
         s.phq9 = latest
         s.deterioration.observe_phq9(total)
         if item9:
@@ -182,15 +187,18 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
             )
         else:
             s.alerts.pop("ITEM9_SAFETY", None)
+        evidence_now = _deterioration_evidence(s)
+        toggle(s, ctx, "SUSTAINED_DETERIORATION", s.deterioration.active, evidence_now)
         toggle(
             s,
             ctx,
             "SUSTAINED_DETERIORATION",
-            s.deterioration.active,
-            _deterioration_evidence(s, False),
+            s.deterioration.crossed_15,
+            {**evidence_now, "rule": "PHQ9_CROSSED_15"},
+            key=CROSSED_15_KEY,
         )
     else:
-        s.gad7_model.observe(total, s.severity.level)
+        s.gad7_model.observe(total, s.severity.recent_level)
         s.gad7 = latest
     toggle(s, ctx, "SEVERE_BAND", band == "SEVERE", evidence, key=f"SEVERE_BAND:{instrument}")
     return finish(s, ctx)
@@ -229,6 +237,8 @@ def summary(state: TwinState) -> dict[str, Any]:
         "days_learned": state.days_learned,
         "risk_level": risk(state),
         "forecast_mae": sev.published.mae,
+        "forecast_severity_interval_80": sev.pending_interval,
+        "forecast_interval_coverage": sev.conformal.coverage,
         "persistence_mae": sev.persistence.mae,
         "phq9_forecast_mae": state.phq9_model.model.mae,
         "phq9_persistence_mae": state.phq9_model.persistence.mae,

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workers.twin.deterioration import DeteriorationMonitor
 from workers.twin.forecast import ScoreForecaster, SeverityForecaster
-from workers.twin.monitors import BiometricAnomaly, DeteriorationMonitor, LaggedCoupling
+from workers.twin.monitors import BiometricAnomaly, LaggedCoupling
+from workers.twin.shifts import BiometricShift
 
 
 @dataclass
@@ -68,6 +70,7 @@ class TwinState:
         default_factory=lambda: ScoreForecaster(max_total=21.0, prior_slope=1.9)
     )
     anomaly: BiometricAnomaly = field(default_factory=BiometricAnomaly)
+    shift: BiometricShift = field(default_factory=BiometricShift)
     deterioration: DeteriorationMonitor = field(default_factory=DeteriorationMonitor)
     coupling: LaggedCoupling = field(default_factory=LaggedCoupling)
     phq9: Assessment | None = None

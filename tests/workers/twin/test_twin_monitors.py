@@ -1,11 +1,12 @@
-"""Monitors: robust anomaly z-scores, Page-Hinkley deterioration, co-moments, forecasters."""
+"""Monitors: robust anomaly z-scores, deterioration flag, co-moments, forecasters."""
 
 from __future__ import annotations
 
 import random
 
+from workers.twin.deterioration import DeteriorationMonitor
 from workers.twin.forecast import ScoreForecaster
-from workers.twin.monitors import BiometricAnomaly, CoMoment, DeteriorationMonitor
+from workers.twin.monitors import BiometricAnomaly, CoMoment
 
 
 def test_anomaly_scores_a_fever_day_high_and_normal_days_low():
@@ -56,3 +57,13 @@ def test_phq9_forecaster_scores_before_learning_and_beats_persistence_on_a_trend
     assert f.model.n == 9 and f.persistence.n == 9
     assert f.model.mae is not None and f.persistence.mae is not None
     assert f.model.mae < f.persistence.mae
+
+
+def test_phq9_forecaster_calibrates_a_compressive_rater_from_paired_days():
+    rng = random.Random(3)
+    f = ScoreForecaster()
+    for _ in range(26):  # a year of biweekly PHQ-9 from a rater using a narrow band of 0-10
+        level = 2.0 + rng.uniform(0, 1.5)
+        f.observe(round(5.0 * level + rng.gauss(0, 1.5)), level)
+    assert abs(f.predict(3.0) - 15.0) < 1.5  # the population line would say 7.5
+    assert abs(ScoreForecaster().predict(3.0) - 7.5) < 1e-9

@@ -260,6 +260,8 @@ def test_update_dict_has_contract_fields(features_factory):
         "risk_level",
         "model_source",
         "forecast_severity",
+        "forecast_severity_lo",
+        "forecast_severity_hi",
         "forecast_phq9",
         "forecast_mae",
         "anomaly_score",
@@ -269,3 +271,18 @@ def test_update_dict_has_contract_fields(features_factory):
         "active_alerts",
     }
     assert out.update["event_time"].tzinfo is not None
+    assert out.update["schema_version"] == 2
+
+
+def test_update_validates_into_the_contract_with_its_interval(year_factory):
+    from schemas.models import TwinAlert, TwinUpdate
+
+    state, last = new_twin(PID), None
+    for kind, rec in year_factory(120):
+        state, out = APPLY[kind](state, rec)
+        for alert in out.alerts:
+            TwinAlert.model_validate(alert)
+        last = out.update or last
+    model = TwinUpdate.model_validate(last)
+    assert model.forecast_severity_lo is not None and model.forecast_severity_hi is not None
+    assert model.forecast_severity_lo <= model.forecast_severity <= model.forecast_severity_hi

@@ -1,0 +1,230 @@
+"""Scoring helpers of the twin fidelity bench: forecast pairs against the simple baselines.
+
+Every forecast the twin makes is scored next to two baselines that need no model:
+
+* ``persistence`` - the last observed value carried forward;
+* ``mean_7d`` - the mean of the reports observed in the last seven calendar days (today
+  included); it falls back to the last observed value when the week has no report.
+
+A forecast pair is kept whenever the twin made a forecast and a baseline exists: a last
+severity of exactly 0 is a valid observation, not a missing one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+MEAN_DAYS = 7
+TREND_DAYS = 7
+TREND_POINTS = 0.5
+"""A day is in a worsening (improving) phase when the patient's noise-free expected mood
+(baseline plus episode and treatment effects, known to the generator) rose (fell) by at
+least ``TREND_POINTS`` over the ``TREND_DAYS`` before the forecast target."""
+
+
+def _mae(pairs: list[tuple[float, float]]) -> float | None:
+    return statistics.fmean(abs(a - b) for a, b in pairs) if pairs else None
+
+
+def _bias(pairs: list[tuple[float, float]]) -> float | None:
+    return statistics.fmean(a - b for a, b in pairs) if pairs else None
+
+
+def _gain(model: float | None, base: float | None) -> float | None:
+    return None if model is None or not base else 1.0 - model / base
+
+
+@dataclass
+class RecentMean:
+    """Mean of the values observed in the last ``days`` calendar days."""
+
+    days: int = MEAN_DAYS
+    seen: list[tuple[int, float]] = field(default_factory=list)
+
+    def add(self, day: int, value: float | None) -> None:
+        """Record ``value`` observed on ``day`` (``None`` = no report that day)."""
+        if value is not None:
+            self.seen.append((day, value))
+        self.seen = [(d, v) for d, v in self.seen if d > day - self.days]
+
+    def mean(self) -> float | None:
+        """The window mean, ``None`` when the window is empty."""
+        return statistics.fmean(v for _, v in self.seen) if self.seen else None
+
+
+@dataclass
+class ForecastScore:
+    """Forecast pairs of the twin and of each baseline, on the same targets."""
+
+    baselines: tuple[str, ...] = ("persistence", "mean_7d")
+    pairs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    phase: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
+    intervals: list[tuple[float, float, float]] = field(default_factory=list)
+    interval_phase: dict[str, list[bool]] = field(default_factory=dict)
+
+    def add(self, preds: dict[str, float], truth: float, phase: str | None = None) -> None:
+        """Score one target; ``preds`` holds ``twin`` and every baseline."""
+        for name in ("twin", *self.baselines):
+            self.pairs.setdefault(name, []).append((preds[name], truth))
+            if phase is not None:
+                self.phase.setdefault(phase, {}).setdefault(name, []).append((preds[name], truth))
+
+    def add_interval(self, lo: float, hi: float, truth: float, phase: str | None = None) -> None:
+        """Record whether ``truth`` fell inside the twin's interval ``[lo, hi]``."""
+        self.intervals.append((lo, hi, truth))
+        if phase is not None:
+            self.interval_phase.setdefault(phase, []).append(lo <= truth <= hi)
+
+    def report(self) -> dict[str, Any]:
+        """MAE of each forecaster, the twin's gain over each baseline, bias by phase."""
+        twin = _mae(self.pairs.get("twin", []))
+        out: dict[str, Any] = {"pairs": len(self.pairs.get("twin", [])), "twin_mae": twin}
+        for name in self.baselines:
+            base = _mae(self.pairs.get(name, []))
+            out[f"{name}_mae"] = base
+            out[f"improvement_vs_{name}"] = _gain(twin, base)
+        for phase, by_name in sorted(self.phase.items()):
+            out[f"bias_{phase}"] = {
+                "pairs": len(by_name.get("twin", [])),
+                **{name: _bias(by_name.get(name, [])) for name in ("twin", *self.baselines)},
+            }
+        if self.intervals:
+            inside = sum(lo <= y <= hi for lo, hi, y in self.intervals)
+            out["interval"] = {
+                "pairs": len(self.intervals),
+                "coverage": inside / len(self.intervals),
+                "mean_width": statistics.fmean(hi - lo for lo, hi, _ in self.intervals),
+                **{
+                    f"coverage_{phase}": sum(v) / len(v)
+                    for phase, v in sorted(self.interval_phase.items())
+                },
+            }
+        return out
+
+
+@dataclass
+class DetectionScore:
+    """Deterioration alerts by the rule that raised them, and PHQ-9 >= 15 crossings."""
+
+    by_rule: dict[str, list[int]] = field(default_factory=dict)
+    false_by_rule: dict[str, int] = field(default_factory=dict)
+    crossing_delays: list[int] = field(default_factory=list)
+    crossings_missed: int = 0
+    crossings_in_episode: int = 0
+    crossings_in_episode_alerted: int = 0
+    delays_from_phq10: list[int] = field(default_factory=list)
+
+    def add(
+        self,
+        episodes: list[Any],
+        rules: list[tuple[str, int]],
+        crossings: list[int],
+        phq10_days: list[int] | None = None,
+    ) -> None:
+        """Score one patient: ``rules`` are (rule, day) of raised deterioration alerts,
+        ``crossings`` the days of observed PHQ-9 totals >= 15 after one < 15, ``phq10_days``
+        the days of observed PHQ-9 totals >= 10 (the first one in an episode is its clinical
+        onset; an alert raised earlier in the episode counts as delay 0)."""
+        for ep in episodes:
+            first10 = [d for d in phq10_days or [] if ep.onset <= d <= ep.end]
+            hits = [d for _, d in rules if ep.onset <= d <= ep.end]
+            if first10 and hits:
+                self.delays_from_phq10.append(max(min(hits) - first10[0], 0))
+        for rule, day in rules:
+            inside = any(ep.onset <= day <= ep.end + 21 for ep in episodes)
+            self.by_rule.setdefault(rule, []).append(day)
+            if not inside:
+                self.false_by_rule[rule] = self.false_by_rule.get(rule, 0) + 1
+        days = sorted(d for _, d in rules)
+        for c in crossings:
+            after = [d - c for d in days if c <= d <= c + 28]
+            in_episode = any(ep.onset <= c <= ep.end + 14 for ep in episodes)
+            self.crossings_in_episode += in_episode
+            # Alerted when a deterioration alert was raised in this episode up to the crossing.
+            before = in_episode and any(
+                ep.onset <= d <= c for ep in episodes if ep.onset <= c <= ep.end + 14 for d in days
+            )
+            self.crossings_in_episode_alerted += in_episode and (before or bool(after))
+            if after:
+                self.crossing_delays.append(after[0])
+            else:
+                self.crossings_missed += 1
+
+    def report(self, years: float) -> dict[str, Any]:
+        """Alerts and false alarms per patient-year by rule; delay from PHQ-9 >= 15 crossings."""
+        return {
+            "alerts_by_rule": {r: len(d) for r, d in sorted(self.by_rule.items())},
+            "false_alarms_per_patient_year_by_rule": {
+                r: n / years for r, n in sorted(self.false_by_rule.items())
+            },
+            "median_delay_from_first_phq9_ge_10_days": (
+                statistics.median(self.delays_from_phq10) if self.delays_from_phq10 else None
+            ),
+            "episodes_with_phq9_ge_10_and_alert": len(self.delays_from_phq10),
+            "phq9_15_crossings": len(self.crossing_delays) + self.crossings_missed,
+            "phq9_15_crossings_alerted_within_28d": len(self.crossing_delays),
+            "phq9_15_crossings_in_episodes": self.crossings_in_episode,
+            "phq9_15_crossings_in_episodes_under_alert": self.crossings_in_episode_alerted,
+            "median_delay_from_phq9_15_crossing_days": (
+                statistics.median(self.crossing_delays) if self.crossing_delays else None
+            ),
+        }
+
+
+@dataclass
+class IllnessScore:
+    """Illness spells flagged by any ``BIOMETRIC_ANOMALY`` alert raised during the spell."""
+
+    GRACE_DAYS = 2
+    by_rise: dict[str, list[bool]] = field(default_factory=dict)
+    delays: list[int] = field(default_factory=list)
+    false_by_rule: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def covers(cls, spells: list[Any], day: int) -> bool:
+        """Whether ``day`` is in a spell or its ``GRACE_DAYS`` after."""
+        return any(s.start <= day <= s.end + cls.GRACE_DAYS for s in spells)
+
+    def add(self, spells: list[Any], anomaly_days: list[int], alerts: list[tuple[str, int]]) -> None:
+        """Score one patient's spells against its (rule, day) biometric alerts."""
+        for spell in spells:
+            hit = sorted(d for _, d in alerts if spell.start <= d <= spell.end)
+            band = "2-4" if spell.rhr_rise < 4 else "4-7" if spell.rhr_rise < 7 else "7-10"
+            self.by_rise.setdefault(band, []).append(bool(hit))
+            if hit:
+                self.delays.append(hit[0] - spell.start)
+        for rule, day in alerts:
+            if day not in anomaly_days and not self.covers(spells, day):
+                self.false_by_rule[rule] = self.false_by_rule.get(rule, 0) + 1
+
+    def report(self, years: float) -> dict[str, Any]:
+        """Share of spells flagged (overall and by resting heart-rate rise), delay, false alerts."""
+        flags = [f for v in self.by_rise.values() for f in v]
+        return {
+            "spells": len(flags),
+            "flagged": sum(flags),
+            "flagged_share": sum(flags) / len(flags) if flags else None,
+            "flagged_share_by_rhr_rise_bpm": {
+                band: sum(v) / len(v) for band, v in sorted(self.by_rise.items())
+            },
+            "median_delay_days": statistics.median(self.delays) if self.delays else None,
+            "false_alerts_per_patient_year_by_rule": {
+                r: n / years for r, n in sorted(self.false_by_rule.items())
+            },
+            "false_alerts_per_patient_year": sum(self.false_by_rule.values()) / years,
+        }
+
+
+def trend_phase(expected: list[float], target: int) -> str | None:
+    """``worsening``/``improving`` when the expected (noise-free) mood moved by
+    ``TREND_POINTS`` or more over the ``TREND_DAYS`` before ``target``; ``None`` otherwise."""
+    if target - TREND_DAYS < 0:
+        return None
+    change = expected[target] - expected[target - TREND_DAYS]
+    if change >= TREND_POINTS:
+        return "worsening"
+    if change <= -TREND_POINTS:
+        return "improving"
+    return None
