@@ -246,6 +246,11 @@ class LocalServices:
             os.kill(pid, 0)
         except ProcessLookupError:
             return None
+        try:  # started by this process and exited: reap it (a zombie still answers kill 0)
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass  # not our child: init reaps it
         return pid
 
     def _running(self, name: str) -> bool:
