@@ -331,14 +331,20 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
     try:
         out["full_restore_ready_s"] = round(worker.wait_ready(), 2)
         out["rss_after_restore_mb"] = round(rss_mb(worker.pid), 1)
+        # idle: what polling, heartbeats and empty transactions cost with no traffic
+        cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+        time.sleep(args.idle_seconds)
+        idle_share = (cpu_seconds(worker.pid) - cpu0) / (time.perf_counter() - t0)
+        out["idle_core_share"] = round(idle_share, 4)
         # live trickle
         first = args.days * 1440
         trickle = live_events(args.patients, int(args.rate * args.seconds), first, rng)
         since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
-        cpu0 = cpu_seconds(worker.pid)
+        cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
         publish_s = publish(settings, trickle, rate=args.rate)
-        wait_drained(settings, topic)
+        finished = wait_drained(settings, topic)
         cpu = cpu_seconds(worker.pid) - cpu0
+        busy = cpu - idle_share * (finished - t0)
         records, size = changelog_bytes(settings, since)
         n = len(trickle)
         out["trickle"] = {
@@ -346,6 +352,7 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
             "events": n,
             "published_s": round(publish_s, 1),
             "cpu_ms_per_event": round(cpu * 1000 / n, 4),
+            "cpu_ms_per_event_above_idle": round(busy * 1000 / n, 4),
             "changelog_records": records,
             "changelog_bytes_per_event": round(size / n, 1),
             "worker_core_share": round(cpu / publish_s, 3),
@@ -385,6 +392,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="live trickle, events per second")
     parser.add_argument("--seconds", type=float, default=40.0, help="length of the live trickle")
     parser.add_argument("--burst", type=int, default=100_000)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--backfill-patients", type=int, default=10)
     parser.add_argument("--cache-patients", type=int, default=10_000)
     parser.add_argument("--tag", default="")
@@ -396,6 +404,7 @@ def main() -> None:
         backfill = backfill_phase(base, run, args.backfill_patients, args.days, work)
         live = live_phase(base, run, args, work)
     ratio = live["trickle"]["cpu_ms_per_event"] / backfill["cpu_ms_per_event"]
+    busy_ratio = live["trickle"]["cpu_ms_per_event_above_idle"] / backfill["cpu_ms_per_event"]
     result = {
         "bench": "live",
         "machine": platform.machine(),
@@ -404,6 +413,7 @@ def main() -> None:
         "backfill": backfill,
         "live": live,
         "live_to_backfill_cpu_per_event": round(ratio, 2),
+        "live_above_idle_to_backfill_cpu_per_event": round(busy_ratio, 2),
     }
     RESULTS.mkdir(exist_ok=True)
     name = f"live_{args.tag}" if args.tag else "live"

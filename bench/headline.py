@@ -56,6 +56,18 @@ def _latency(key: str) -> Callable[[Results], str]:
     return row
 
 
+def _live(r: Results) -> str:
+    live = _get(r, "live") or {}
+    trickle = _get(live, "live", "trickle") or {}
+    return (
+        f"CPU per event live/backfill {_n(live.get('live_to_backfill_cpu_per_event'))}x; "
+        f"changelog {_n(trickle.get('changelog_bytes_per_event'), ' B')} per live event; "
+        f"{_n(_get(live, 'live', 'burst', 'events_per_s'))} live events/s over "
+        f"{_n(_get(live, 'live', 'patients'))} patients; restart ready in "
+        f"{_n(_get(live, 'live', 'restart_ready_s'), ' s')}"
+    )
+
+
 def _rss_10k(r: Results) -> str:
     total = _get(r, "features", "memory", "extrapolated_bytes_10000_patients_30_days")
     return (
@@ -82,6 +94,7 @@ ROWS: tuple[tuple[str, Callable[[Results], str]], ...] = (
         "twin updates/s per worker (twin stage busy)",
         lambda r: _n(_get(r, "latency", "twin_updates_per_s", "per_busy_s")),
     ),
+    ("worker state, live traffic over many patients", _live),
     ("worker memory per 10,000 patients x 30 days", _rss_10k),
     ("fresh clone, `bash .ci/run`", _make_test),
 )

@@ -17,6 +17,7 @@ BENCHES = (
     "bench_features",
     "bench_fhir",
     "bench_latency",
+    "bench_live",
     "bench_twin_fidelity",
     "bench_worker",
 )

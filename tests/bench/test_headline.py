@@ -15,8 +15,21 @@ def test_rows_quote_the_results() -> None:
         },
         "latency": {"item9_alert_ms": {"backlog": {"p50": 62.7, "p99": 111.9, "n": 2}}},
         "make_test": {"seconds": 605.4, "exit_code": 0, "commit": "0123456789abcdef"},
+        "live": {
+            "live_to_backfill_cpu_per_event": 3.1,
+            "live": {
+                "patients": 5000,
+                "trickle": {"changelog_bytes_per_event": 640.2},
+                "burst": {"events_per_s": 5210},
+                "restart_ready_s": 4.2,
+            },
+        },
     }
     rows = "\n".join(headline_rows(results))
+    assert (
+        "CPU per event live/backfill 3.1x; changelog 640 B per live event; "
+        "5,210 live events/s over 5,000 patients; restart ready in 4.2 s"
+    ) in rows
     assert "9,349/s sustained vs bare consume+decode 31,547/s (ratio 0.296); RSS 206 MB" in rows
     assert "| item-9 alert latency, under biometric backfill | p50 62.7 ms, p99 112 ms (n=2) |" in rows
     assert "10 min 5 s, exit 0 (commit 01234567)" in rows

@@ -158,7 +158,7 @@ class DayWindow:
         """The moments and fingerprints of one hour; None when the hour holds nothing."""
         moments = {}
         for metric, series in self.series.items():
-            for o in range(0, len(series), SLOT):
+            for o in range(len(series) - SLOT, -1, -SLOT):  # newest slots last: live data is there
                 if series[o] == hour:
                     moments[metric] = series[o + 1 : o + SLOT].tolist()
                     break
