@@ -27,8 +27,9 @@ fresh and learns from the next input on:
 
 Every dataclass of the twin is then rebuilt field by field in declaration order: fields
 missing from the stored state get their declared defaults and attributes that are no longer
-fields are dropped, so an upgraded state serializes like one built by the current code and
-:func:`upgrade` leaves a current state unchanged. Pure and deterministic.
+fields are dropped, so an upgraded state serializes like one built by the current code. A
+state records its layout (``TwinState.layout``, missing in layout 1), so a current state is
+returned as it is without walking the tree. Pure and deterministic.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 from workers.twin.deterioration import MIN_BASELINE_DAYS, RECENT_DAYS, DeteriorationMonitor
 from workers.twin.forecast import ScoreForecaster
-from workers.twin.twin import Assessment, TwinState
+from workers.twin.twin import LAYOUT, Assessment, TwinState
 
 LEGACY_RULE = "PAGE_HINKLEY_V1"
 """``rule`` of a deterioration raised by the layout-1 monitor and carried over."""
@@ -73,12 +74,15 @@ def upgrade(state: TwinState) -> TwinState:
 
     Must only be given a state just rebuilt from bytes: it is modified in place.
     """
+    if state.__dict__.get("layout") == LAYOUT:
+        return state
     if isinstance(state.__dict__.get("deterioration"), LegacyDeteriorationMonitor):
         state.__dict__["deterioration"] = _deterioration(state.__dict__["deterioration"], state.phq9)
     for name in ("phq9_model", "gad7_model"):
         model = state.__dict__.get(name)
         if isinstance(model, ScoreForecaster) and "sxx" in model.__dict__:
             state.__dict__[name] = _score_forecaster(name, model)
+    state.__dict__.pop("layout", None)  # filled with the current LAYOUT below
     _complete(state)
     return state
 

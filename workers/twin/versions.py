@@ -29,11 +29,9 @@ from workers.twin import (
     state,
     twin,
 )
-from workers.twin.twin import TwinState
+from workers.twin.twin import LAYOUT, TwinState
 
 MODEL_FAMILY = "novamind-twin"
-LAYOUT = 2
-"""State layout; 1 was the twin before issue #16."""
 PARAMETER_MODULES: tuple[ModuleType, ...] = (
     conformal,
     deterioration,

@@ -127,3 +127,43 @@ def test_quiet_v1_patient_raises_no_deterioration_on_the_next_days():
     _, outputs = _continue("year_seed1")
     raised = [a for o in outputs[:20] for a in o.alerts if a["alert_type"] == "SUSTAINED_DETERIORATION"]
     assert raised == []
+
+
+def _state_tree_fingerprint() -> str:
+    import dataclasses
+    import importlib
+
+    classes = {}
+    for name in ("twin", "forecast", "monitors", "deterioration", "shifts", "conformal"):
+        module = importlib.import_module(f"workers.twin.{name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and dataclasses.is_dataclass(value)
+                and value.__module__ == module.__name__
+            ):
+                classes[f"{name}.{value.__qualname__}"] = [f.name for f in dataclasses.fields(value)]
+    return hashlib.sha256(json.dumps(classes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+FIELDS_BY_LAYOUT = {2: "57196cdbeb3ea8f8"}
+
+
+def test_layout_is_bumped_when_the_state_tree_changes():
+    from workers.twin.twin import LAYOUT
+
+    assert _state_tree_fingerprint() == FIELDS_BY_LAYOUT.get(LAYOUT), (
+        "the twin's dataclass fields changed: bump workers.twin.twin.LAYOUT, teach "
+        "workers/twin/upgrade.py the previous layout and record the new fingerprint here"
+    )
+
+
+def test_current_states_skip_the_upgrade_walk(year_factory):
+    from workers.twin.state import new_twin
+
+    state = new_twin(tf.PID)
+    for kind, rec in year_factory(40):
+        state, _ = APPLY[kind](state, rec)
+    assert state.layout == 2
+    blob = serialize.serialize(state)
+    assert serialize.serialize(serialize.deserialize(blob)) == blob
