@@ -29,7 +29,8 @@ Every dataclass of the twin is then rebuilt field by field in declaration order:
 missing from the stored state get their declared defaults and attributes that are no longer
 fields are dropped, so an upgraded state serializes like one built by the current code. A
 state records its layout (``TwinState.layout``, missing in layout 1), so a current state is
-returned as it is without walking the tree. Pure and deterministic.
+returned as it is without walking the tree. Deterministic; works in place on a state just
+unpickled.
 """
 
 from __future__ import annotations
