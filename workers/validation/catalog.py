@@ -35,6 +35,7 @@ METRICS: dict[str, MetricSpec] = {
     "RESPIRATORY_RATE": MetricSpec("breaths/min", 4, 60, 8, 30, (4.0, 0.5, 113)),
     "SLEEP_STAGE": MetricSpec("s", 0, 86400, 0, 4 * 3600, None),
 }
+# Stored in window state (hour cells): a new metric goes at the end, none is ever reordered.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 
