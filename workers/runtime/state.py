@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from rocksdict import Cache
+from rocksdict import Cache, WriteBufferManager
 
 from novamind.lag import retrying
 from novamind.settings import WorkerSettings
@@ -72,6 +72,9 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self.config = config
         self.cache_patients = cache_patients
         self._block_cache = Cache(block_cache_bytes)
+        self._memtables = WriteBufferManager.new_write_buffer_manager_with_cache(
+            block_cache_bytes // 2, False, self._block_cache
+        )
         self.stores: dict[int, PartitionStore] = {}
         self._live: OrderedDict[str, PatientEntry] = OrderedDict()
         self.partition_of: dict[str, int] = {}
@@ -83,7 +86,8 @@ class PatientStates(MutableMapping[str, PatientEntry]):
     def open(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
         if store is None:
-            store = PartitionStore(self.root / str(partition), cache=self._block_cache)
+            path = self.root / str(partition)
+            store = PartitionStore(path, cache=self._block_cache, memtables=self._memtables)
             self.stores[partition] = store
         return store
 
