@@ -37,6 +37,7 @@ from workers.features.patient import (
     decode_legacy,
     encode_legacy,
 )
+from workers.features.streams import NEVER
 
 SEP = "|"
 Scan = Callable[[str], Iterable[tuple[str, bytes]]]
@@ -65,9 +66,12 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
     if state.profile_changed:
         puts["p"] = _dump(state.profile())
         state.profile_changed = False
-    hot_from = state.watermark // DAY_MS - 1
-    was_hot = hot_from if state.hot_from is None else state.hot_from
-    cooled = [d for d in range(was_hot, hot_from) if d in state.days]
+    # days before yesterday are cold; a patient with no event folded in yet has none
+    hot_from = None if state.watermark == NEVER else state.watermark // DAY_MS - 1
+    was_hot = state.hot_from
+    cooled = []
+    if hot_from is not None and was_hot is not None:
+        cooled = [d for d in state.days if was_hot <= d < hot_from]
     state.hot_from = hot_from
     for day in cooled:  # written whole once; their cells go
         window = state.days[day]
@@ -77,7 +81,7 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
         window.changed_hours.clear()
     for day in state.changed_days:
         window = state.days[day]
-        if day < hot_from:
+        if hot_from is not None and day < hot_from:
             if day not in cooled:
                 puts[day_key(day)] = window.whole()
         else:

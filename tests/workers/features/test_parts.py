@@ -111,3 +111,13 @@ def test_a_live_event_writes_a_few_hundred_bytes_after_30_days_of_minute_data() 
     assert per_event < 1024, per_event
     assert sum(len(v) for v in store.data.values()) / (30 * 1440) < 12  # bytes stored per sample
     assert T0 // 86_400_000 + 30 in live.days
+
+
+def test_a_patient_whose_first_events_were_all_rejected_writes_and_then_folds_normally() -> None:
+    live, store = PatientState(PATIENT), DictStore()
+    assert live.ingest_biometric({**hr(0, 0, 70.0), "value": 9999.0}, NOW) is not None  # out of range
+    store.apply(*take_changes(live, {"t": 0}))  # no event time yet: no day is cold
+    feed(live, [hr(d, 600, 70.0) for d in range(5)])
+    store.apply(*take_changes(live, {"t": 1}))
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert again.to_dict() == live.to_dict()
