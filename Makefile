@@ -52,9 +52,10 @@ $(KUSTOMIZE):
 test-unit: $(STAMP)  ## run the tests that need no services
 	$(BIN)/python -m pytest -q -m "not integration"; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/mypy novamind schemas connectors workers
+	$(BIN)/lint-imports --no-cache
 
 demo: services  ## the main job end to end on the local services (options: DEMO_ARGS="--help")
 	$(BIN)/python -m novamind.demo $(DEMO_ARGS)

@@ -66,15 +66,6 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
-def os_user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import shutil
@@ -85,11 +76,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from confluent_kafka import KafkaException
     from pymongo.errors import PyMongoError
 
-    from novamind.cli import UsageError
     from novamind.datasets.exceptions import DatasetError
     from novamind.datasets.export import ExportParameters
     from novamind.datasets.sources import read_features
-    from novamind.privacy.audit import Purpose
+    from novamind.exceptions import UsageError
+    from novamind.privacy.audit import Purpose, os_user
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
 

@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
 def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     from pymongo import MongoClient
 
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
@@ -87,10 +87,9 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
     import re
     import sys
 
-    from novamind.cli import UsageError
-    from novamind.commands.dataset import os_user  # the OS user name, "unknown" without one
+    from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog, Purpose
+    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog, Purpose, os_user
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec

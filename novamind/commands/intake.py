@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from novamind.auth.exceptions import KeySetError
     from novamind.auth.identity import Authenticator
     from novamind.auth.tokens import JwtVerifier
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
     from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
     from novamind.privacy.exceptions import KeyConfigurationError

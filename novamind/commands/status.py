@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     if args.interval < 0:
         raise UsageError(f"--interval must be 0 or more seconds, not {args.interval:g}")

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from confluent_kafka import KafkaException
     from pymongo.errors import PyMongoError
 
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
