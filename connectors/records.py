@@ -36,7 +36,6 @@ METRIC_UNIT = {
     "SPO2": "%",
     "RESPIRATORY_RATE": "breaths/min",
 }
-SLEEP_STAGES = ("AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP", "UNKNOWN")
 
 
 def epoch_ms(value: datetime) -> int:

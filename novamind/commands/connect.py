@@ -148,10 +148,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: asyncio.AbstractEventLoop) -> int:
     from connectors.delivery import Delivery, ImportSummary, Progress, StopFlag, deliver
     from connectors.exceptions import ConnectorError
-    from novamind.privacy.audit import AUDIT_TOPIC
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
+    from schemas.topics import TopicName
 
     if getattr(args, "metrics_port", None) is not None:
         from novamind.exceptions import UsageError
@@ -186,7 +186,7 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
     finally:
         audit.close()
         producer.discard_unsent()  # counted as unacknowledged; a rerun sends them again
-    audit_topic = settings.kafka.topic(AUDIT_TOPIC)
+    audit_topic = settings.kafka.topic(TopicName.AUDIT_EVENTS)
     audit_unacknowledged = producer.stats.produced[audit_topic] - producer.stats.acknowledged[audit_topic]
     if error is None and audit_unacknowledged:
         error = f"{audit_unacknowledged} audit events not acknowledged by Kafka"
@@ -313,15 +313,16 @@ class ExtractionAudit:
 
         from novamind.exceptions import UsageError
         from novamind.mongo import database, mongo_client
-        from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
+        from novamind.privacy.audit import AuditLog
         from schemas.codec import AvroCodec
+        from schemas.topics import TopicName
 
         client = mongo_client(settings.mongo, app_name="novamind-connect")
         log = AuditLog(
             db=database(client, settings.mongo),
             codec=AvroCodec.from_settings(settings),
             producer=producer,
-            topic=settings.kafka.topic(AUDIT_TOPIC),
+            topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
         )
         try:
             loop.run_until_complete(log.ensure_indexes())

@@ -170,9 +170,10 @@ async def _export(
     from novamind.datasets.manifest import MANIFEST_NAME, sha256_file
     from novamind.datasets.sources import read_twin_attributes
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
+    from novamind.privacy.audit import AuditLog
     from schemas.codec import AvroCodec
     from schemas.models import AuditAction, AuditOutcome
+    from schemas.topics import TopicName
 
     client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-dataset-export")
     try:
@@ -181,7 +182,7 @@ async def _export(
             db=db,
             codec=AvroCodec.from_settings(settings),
             producer=producer,
-            topic=settings.kafka.topic(AUDIT_TOPIC),
+            topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
         )
         await audit.ensure_indexes()
         event: dict[str, Any] = {

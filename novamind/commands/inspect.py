@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from novamind.settings import Settings
+from schemas.topics import TopicName
 
 
 def register(subparsers: Any) -> None:
@@ -89,7 +90,7 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
 
     from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog, Purpose, os_user
+    from novamind.privacy.audit import AuditLog, Purpose, os_user
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
@@ -110,7 +111,7 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
                 db=database(client, settings.mongo),
                 codec=AvroCodec.from_settings(settings),
                 producer=producer,
-                topic=settings.kafka.topic(AUDIT_TOPIC),
+                topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
             )
             await audit.record(
                 actor=args.actor or os_user(),
@@ -141,12 +142,12 @@ def _num(value: Any) -> str:
 def _plot(args: argparse.Namespace, settings: Settings) -> int:
     from novamind.demo import _latest_features, plot_trajectory
 
-    features = _latest_features(_records(settings, "patient-daily-features"))
+    features = _latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
     plot_trajectory(
         args.patient,
         features,
-        _records(settings, "twin-updates"),
-        _records(settings, "twin-alerts"),
+        _records(settings, TopicName.TWIN_UPDATES),
+        _records(settings, TopicName.TWIN_ALERTS),
         args.output,
     )
     print(f"wrote {args.output}")
@@ -164,7 +165,7 @@ def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
 def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
     letters = [
         d
-        for d in _records(settings, "pipeline-deadletter")
+        for d in _records(settings, TopicName.PIPELINE_DEADLETTER)
         if (not args.reason or d["error_class"] == args.reason)
         and (not args.topic or d["source_topic"] in (args.topic, settings.kafka.topic(args.topic)))
     ][: args.limit]

@@ -163,12 +163,13 @@ def _feed(
     from novamind.demo import feed as feeding
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
+    from schemas.topics import SOURCE_TOPICS
     from workers.runtime.clients import group_id
 
     settings = setup.settings
     intake = feeding.IntakeClient(port, setup.tokens)
     stack.callback(intake.close)
-    topics = [settings.kafka.topic(t) for t in feeding.SOURCE_TOPICS]
+    topics = [settings.kafka.topic(t) for t in SOURCE_TOPICS]
     probe = feeding.LagProbe(settings.kafka, group_id(settings), topics)
     stack.callback(probe.close)
     return feeding.Feed(

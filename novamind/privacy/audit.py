@@ -31,8 +31,8 @@ from novamind.privacy.exceptions import AuditError, DuplicateAuditEvent, PhiInAu
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction, AuditEvent, AuditOutcome
+from schemas.topics import TopicName
 
-AUDIT_TOPIC = "audit-events"
 AUDIT_COLLECTION = "audit_log"
 MAX_DETAIL_LENGTH = 128
 # Words of a detail key (split at ``_ - . ``) that name identifiers or free text.
@@ -164,7 +164,7 @@ class AuditLog:
         db: AsyncDatabase[dict[str, Any]],
         codec: AvroCodec,
         producer: AuditProducer | None = None,
-        topic: str = AUDIT_TOPIC,
+        topic: str = TopicName.AUDIT_EVENTS,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._collection = db[AUDIT_COLLECTION]
@@ -261,7 +261,7 @@ async def open_audit_log(settings: Settings, *, producer: Any = None) -> AsyncIt
             db=database(client, settings.mongo),
             codec=AvroCodec.from_settings(settings.kafka),
             producer=producer,
-            topic=settings.kafka.topic(AUDIT_TOPIC),  # the environment's prefix applies here too
+            topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),  # the environment's prefix applies here too
         )
         await log.ensure_indexes()
         yield log

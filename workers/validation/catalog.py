@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from schemas import assessments
 from schemas.exceptions import AssessmentError
+from schemas.models import REPORTED_SYMPTOM_TYPES, Band, SleepStage, known_symbols
 
 
 class MetricSpec(NamedTuple):
@@ -42,30 +43,18 @@ STEPS_PER_MIN_HARD = 300.0  # above any human cadence: invalid
 STEPS_PER_MIN_TYPICAL = 200.0  # sprint cadence: plausible but an outlier
 STEPS_PER_DAY_MAX = 60000.0  # a day above this counts all its step samples as outliers
 
-SLEEP_STAGES = frozenset({"AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP"})
+SLEEP_STAGES = frozenset(known_symbols(SleepStage))
 ASLEEP_STAGES = ("LIGHT", "DEEP", "REM", "ASLEEP")
 
-SYMPTOM_TYPES = frozenset(
-    {
-        "DEPRESSED_MOOD",
-        "ANXIETY",
-        "IRRITABILITY",
-        "FATIGUE",
-        "INSOMNIA",
-        "ANHEDONIA",
-        "POOR_CONCENTRATION",
-        "PANIC",
-        "OTHER",
-    }
-)
+SYMPTOM_TYPES = frozenset(REPORTED_SYMPTOM_TYPES)
 SEVERITY_MIN, SEVERITY_MAX = 0, 10
 
-# instrument -> (items, item max, LOINC total code)
+# instrument -> (items, item max, LOINC total code), from the scoring tables of schemas.assessments
 INSTRUMENTS: dict[str, tuple[int, int, str]] = {
-    "PHQ9": (9, 3, "44261-6"),
-    "GAD7": (7, 3, "70274-6"),
+    str(name): (spec.items, assessments.ITEM_MAX, spec.total_loinc)
+    for name, spec in assessments.INSTRUMENTS.items()
 }
-BANDS = frozenset({"MINIMAL", "MILD", "MODERATE", "MODERATELY_SEVERE", "SEVERE"})
+BANDS = frozenset(known_symbols(Band))
 
 
 def band_for(instrument: str, total: int) -> str:
