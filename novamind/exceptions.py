@@ -3,3 +3,7 @@
 
 class UsageError(Exception):
     """A problem with the user's input or environment, printed without a traceback."""
+
+
+class MissingExtra(UsageError):
+    """A feature needs an optional extra that is not installed."""

@@ -51,8 +51,11 @@ def register(subparsers: Any) -> None:
 def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     from pymongo import MongoClient
 
+    from novamind.demo.plot import require_matplotlib
     from novamind.exceptions import UsageError
 
+    if args.action == "plot":
+        require_matplotlib()  # before the read: a missing extra is said at once, nothing is accessed
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
     _audit_read(args, settings, found=doc is not None)
@@ -140,9 +143,9 @@ def _num(value: Any) -> str:
 
 
 def _plot(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.demo import _latest_features, plot_trajectory
+    from novamind.demo.plot import latest_features, plot_trajectory
 
-    features = _latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
+    features = latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
     plot_trajectory(
         args.patient,
         features,

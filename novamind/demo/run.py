@@ -97,9 +97,11 @@ def _clean() -> None:
 def _run(args: argparse.Namespace) -> None:
     from connectors.simulator import simulate
     from novamind.demo import environment, processes, progress
+    from novamind.demo.plot import require_matplotlib
     from novamind.logs import configure_logging
     from workers.runtime.clients import group_id
 
+    require_matplotlib()  # the demo ends with a plot: say a missing extra before the run, not after
     run = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     out = OUTPUT / run
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=args.days + 1)
