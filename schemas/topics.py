@@ -263,7 +263,7 @@ def plan_topics(
     declared: tuple[TopicSpec, ...] | None = None,
 ) -> list[TopicAction | Drift]:
     """Actions and drifts turning ``existing`` {name: (partitions, config)} into the declared
-    topics. Undeclared topics (internal, Faust changelogs) are ignored."""
+    topics. Undeclared topics (another application's, Kafka's internal ones) are ignored."""
     plan: list[TopicAction | Drift] = []
     for spec in declared or declared_topics():
         if spec.name not in existing:
