@@ -11,7 +11,8 @@ from pathlib import Path
 
 from schemas.catalog import catalog
 from schemas.features import DAILY_MEASURES, MODEL_FEATURES, ROLLING_FEATURES
-from schemas.models import REPORTED_SYMPTOM_TYPES, SymptomType
+from schemas.metrics import METRIC_LOINC, METRIC_UNIT
+from schemas.models import REPORTED_SYMPTOM_TYPES, Metric, SymptomType, known_symbols
 from schemas.topics import (
     SAFETY_GROUP,
     SOURCE_TOPICS,
@@ -52,6 +53,10 @@ def test_feature_lists_name_fields_of_the_daily_features_record() -> None:
 
 def test_reported_symptom_types_are_the_enum_but_its_reader_default() -> None:
     assert set(REPORTED_SYMPTOM_TYPES) == {s.value for s in SymptomType} - {SymptomType.UNKNOWN}
+
+
+def test_every_metric_has_a_unit_and_a_loinc_entry() -> None:
+    assert set(METRIC_UNIT) == set(METRIC_LOINC) == set(known_symbols(Metric))
 
 
 def test_no_topic_name_is_spelled_out_outside_the_registry() -> None:
