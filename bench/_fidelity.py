@@ -228,3 +228,79 @@ def trend_phase(expected: list[float], target: int) -> str | None:
     if change <= -TREND_POINTS:
         return "improving"
     return None
+
+
+BASELINE_RISE = 1.5
+"""``mean_7d`` detector: alarm when the 7-day mean of daily reports is this many points above
+the mean of the reports of the 8-63 days before (at least ``BASELINE_MIN_REPORTS`` of them)."""
+BASELINE_CLEAR = 0.75
+BASELINE_MIN_REPORTS = 14
+
+
+@dataclass
+class BaselineDetectors:
+    """Deterioration alarms from two rules that need no model, fed the same inputs as the twin.
+
+    * ``persistence`` - the last PHQ-9 total carried forward: alarm when a PHQ-9 is >= 10 and
+      the previous one was < 10 (or there was none);
+    * ``mean_7d`` - the 7-day mean of daily reports rising ``BASELINE_RISE`` points above the
+      patient's mean of the 8-63 days before; it re-arms below ``BASELINE_CLEAR``.
+
+    Each alarm is a rising edge, scored like the twin's ``SUSTAINED_DETERIORATION`` alerts.
+    """
+
+    reports: list[tuple[int, float]] = field(default_factory=list)
+    last_phq9: int | None = None
+    mean_on: bool = False
+    alarms: dict[str, list[int]] = field(default_factory=lambda: {"persistence": [], "mean_7d": []})
+
+    def daily(self, day: int, severity: float | None) -> None:
+        """Feed one day's mean report (``None`` = none)."""
+        if severity is not None:
+            self.reports.append((day, severity))
+        self.reports = [(d, v) for d, v in self.reports if d > day - 63]
+        week = [v for d, v in self.reports if d > day - 7]
+        before = [v for d, v in self.reports if d <= day - 7]
+        if not week or len(before) < BASELINE_MIN_REPORTS:
+            return
+        rise = statistics.fmean(week) - statistics.fmean(before)
+        if not self.mean_on and rise >= BASELINE_RISE:
+            self.mean_on = True
+            self.alarms["mean_7d"].append(day)
+        elif self.mean_on and rise < BASELINE_CLEAR:
+            self.mean_on = False
+
+    def phq9(self, day: int, total: int) -> None:
+        """Feed one PHQ-9 total."""
+        if total >= 10 and (self.last_phq9 is None or self.last_phq9 < 10):
+            self.alarms["persistence"].append(day)
+        self.last_phq9 = total
+
+
+@dataclass
+class EpisodeScore:
+    """Episodes detected, delay from onset and false alarms of one detector."""
+
+    episodes: int = 0
+    delays: list[int] = field(default_factory=list)
+    false_alarms: int = 0
+
+    def add(self, episodes: list[Any], alarm_days: list[int]) -> None:
+        """Score one patient's alarms: an episode is detected by an alarm between its onset
+        and end; an alarm more than 21 days from every episode is false."""
+        for ep in episodes:
+            self.episodes += 1
+            hits = sorted(d for d in alarm_days if ep.onset <= d <= ep.end)
+            if hits:
+                self.delays.append(hits[0] - ep.onset)
+        self.false_alarms += sum(
+            1 for d in alarm_days if not any(ep.onset <= d <= ep.end + 21 for ep in episodes)
+        )
+
+    def report(self, years: float) -> dict[str, Any]:
+        return {
+            "episodes": self.episodes,
+            "detected": len(self.delays),
+            "median_delay_days": statistics.median(self.delays) if self.delays else None,
+            "false_alarms_per_patient_year": self.false_alarms / years,
+        }

@@ -12,8 +12,10 @@ Phases (each on its own topics, the real broker, one ``novamind worker`` process
    the worker itself would have written; the worker starts on an empty store and restores
    them (the full-restore time is reported).
 3. **Live trickle**: heart-rate samples for day 31 arrive at ``--rate`` events/s, round robin
-   over all patients (each patient one sample every patients/rate seconds). Worker CPU and
-   changelog bytes per event, RSS, resident days.
+   over all patients (each patient one sample every patients/rate seconds). First one event
+   per patient (it loads the patient and writes the day that turned cold, once a day per
+   patient: reported apart, with the memory the loaded patients take), then the steady
+   trickle: worker CPU (also above the idle cost) and changelog bytes per event, RSS.
 4. **Sustained**: ``--burst`` events spread over all patients published as fast as the
    producer can; the worker's drain rate is the live rate it sustains.
 5. **Restart**: the worker is stopped and started again with the same replica id and store:
@@ -337,8 +339,25 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         time.sleep(args.idle_seconds)
         idle_share = (cpu_seconds(worker.pid) - cpu0) / (time.perf_counter() - t0)
         out["idle_core_share"] = round(idle_share, 4)
-        # live trickle
+        # warm-up: each patient's first event of the new day loads the patient from the store
+        # and writes the day that turned cold as one record: once a day per patient, so it is
+        # measured apart from the steady trickle
         first = args.days * 1440
+        warm = live_events(args.patients, args.patients, first, rng)
+        since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
+        cpu0 = cpu_seconds(worker.pid)
+        publish(settings, warm, rate=args.rate)
+        wait_drained(settings, topic)
+        records, size = changelog_bytes(settings, since)
+        rss_loaded = rss_mb(worker.pid)
+        out["first_event_of_day"] = {
+            "cpu_ms_per_event": round((cpu_seconds(worker.pid) - cpu0) * 1000 / len(warm), 4),
+            "changelog_bytes_per_event": round(size / len(warm), 1),
+        }
+        loaded_mb = rss_loaded - out["rss_after_restore_mb"]
+        out["resident_kb_per_patient"] = round(loaded_mb * 1024 / args.patients, 1)
+        # live trickle
+        first += 1
         trickle = live_events(args.patients, int(args.rate * args.seconds), first, rng)
         since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
         cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()

@@ -1,10 +1,18 @@
 """Twin fidelity bench: forecast error, deterioration detection, safety recall, size, speed.
 
-Runs a synthetic cohort (``bench/_cohort.py``) through the pure twin functions and writes
-``bench/results/twin_fidelity.json`` (or ``--out``). Usage::
+Runs two independently written synthetic cohorts through the pure twin functions and reports
+every figure on each: ``cohort`` (``bench/_cohort.py``: AR(1) mood with ramped episodes) and
+``trajectories`` (``bench/_trajectories.py``: trajectory classes from published studies,
+day-of-week effects, bursty app non-use, compressive raters, lagged antidepressant response).
+Writes ``bench/results/twin_fidelity.json`` (or ``--out``), one section per generator. Usage::
 
     .venv/bin/python -m bench.bench_twin_fidelity [--patients 200] [--days 365] [--seed 7]
-    .venv/bin/python -m bench.bench_twin_fidelity --patients 40 --out /tmp/quick.json  # ~7 s
+    .venv/bin/python -m bench.bench_twin_fidelity --patients 40 --out /tmp/quick.json
+    .venv/bin/python -m bench.bench_twin_fidelity --generator trajectories  # one of them
+
+The trajectories cohort is drawn with ``--seed + 4`` (11 by default) so that no seed is
+shared between the generators. On it, figures are also split by trajectory class and for
+compressive raters.
 
 Every forecast is scored beside simple baselines on the same targets (``bench/_fidelity.py``):
 next-day severity against persistence and the 7-day mean of past reports, both on the
@@ -28,8 +36,17 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._cohort import SyntheticPatient, generate_cohort  # noqa: E402
-from bench._fidelity import DetectionScore, ForecastScore, IllnessScore, RecentMean, trend_phase  # noqa: E402
+from bench import _cohort, _trajectories  # noqa: E402
+from bench._cohort import SyntheticPatient  # noqa: E402
+from bench._fidelity import (  # noqa: E402
+    BaselineDetectors,
+    DetectionScore,
+    EpisodeScore,
+    ForecastScore,
+    IllnessScore,
+    RecentMean,
+    trend_phase,
+)
 from workers.twin import serialize  # noqa: E402
 from workers.twin.outputs import TwinOutputs  # noqa: E402
 from workers.twin.state import (  # noqa: E402
@@ -61,13 +78,31 @@ def _replay(p: SyntheticPatient, *, roundtrip: bool = False) -> TwinState:
     return state
 
 
-def run(n: int, days: int, seed: int) -> dict[str, Any]:
-    cohort = generate_cohort(n, seed, days)
+GENERATORS = {
+    "cohort": lambda n, seed, days: _cohort.generate_cohort(n, seed, days),
+    "trajectories": lambda n, seed, days: _trajectories.generate_cohort(n, seed + 4, days),
+}
+
+
+def _groups(p: SyntheticPatient) -> list[str]:
+    """The reporting groups of a patient: its trajectory class and rating style, if known."""
+    cls = getattr(p, "trajectory", "")
+    if not cls:
+        return []
+    return [cls, "compressive_raters" if getattr(p, "compressive", False) else "full_scale_raters"]
+
+
+def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, Any]:
+    cohort: list[SyntheticPatient] = GENERATORS[generator](n, seed, days)
+    by_group: dict[str, ForecastScore] = {}
+    detected_by_group: dict[str, list[int]] = {}
+    false_by_group: dict[str, list[int]] = {}  # false alarms, patients
     sev_obs = ForecastScore()
     sev_hidden = ForecastScore()
     phq = ForecastScore(baselines=("persistence", "mean_2_totals", "mean_7d_scaled"))
     delays: list[int] = []
     detection = DetectionScore()
+    baseline_detection: dict[str, EpisodeScore] = {}
     illness = IllnessScore()
     episodes = missed = false_alarms = anomaly_false = 0
     anomaly_hits = anomaly_injected = 0
@@ -84,6 +119,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
         rules: list[tuple[str, int]] = []
         bio_rules: list[tuple[str, int]] = []
         crossings: list[int] = []
+        simple = BaselineDetectors()
         phq10_days: list[int] = []
         for kind, rec in p.events:
             t = (rec["event_time"] // 86_400_000) - (p.events[0][1]["event_time"] // 86_400_000)
@@ -112,6 +148,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                     bio_rules.append((alert["evidence"].get("rule", "SINGLE_DAY"), t))
                 gene_drug += alert["alert_type"] == "GENE_DRUG_INTERACTION"
             if phq9:
+                simple.phq9(t, rec["total"])
                 if totals and totals[-1] < 15 <= rec["total"]:
                     crossings.append(t)
                 if rec["total"] >= 10:
@@ -127,6 +164,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                 sev = p.severity[t]
                 last_sev = sev if sev is not None else last_sev
                 week.add(t, sev)
+                simple.daily(t, sev)
                 forecast = out.update["forecast_severity"] if out.update else None
                 nxt = t + 1
                 if t >= WARMUP_DAYS and nxt < days and forecast is not None and last_sev is not None:
@@ -144,6 +182,8 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                         sev_hidden.add_interval(interval[0], interval[1], p.mood[nxt], phase)
                     if target is not None:
                         sev_obs.add(preds, target, phase)
+                        for group in _groups(p):
+                            by_group.setdefault(group, ForecastScore()).add(preds, target, phase)
                         if interval is not None:
                             sev_obs.add_interval(interval[0], interval[1], target, phase)
         det = sorted(d for a, d in raised if a == "SUSTAINED_DETERIORATION")
@@ -154,8 +194,17 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
                 delays.append(hit[0] - ep.onset)
             else:
                 missed += 1
-        false_alarms += sum(1 for d in det if not any(ep.onset <= d <= ep.end + 21 for ep in p.episodes))
+            for group in _groups(p):
+                detected_by_group.setdefault(group, [0, 0])[bool(hit)] += 1
+        false_here = sum(1 for d in det if not any(ep.onset <= d <= ep.end + 21 for ep in p.episodes))
+        false_alarms += false_here
+        for group in _groups(p):
+            counts = false_by_group.setdefault(group, [0, 0])
+            counts[0] += false_here
+            counts[1] += 1
         detection.add(p.episodes, rules, crossings, phq10_days)
+        for name, alarm_days in simple.alarms.items():
+            baseline_detection.setdefault(name, EpisodeScore()).add(p.episodes, alarm_days)
         anom = [d for a, d in raised if a == "BIOMETRIC_ANOMALY"]
         for day in p.anomaly_days:
             anomaly_injected += 1
@@ -171,8 +220,30 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     rt = _replay(probe, roundtrip=True)
     rt_rate = len(probe.events) / (time.perf_counter() - start)
+    groups = {
+        group: {
+            "severity_forecast": {
+                k: v
+                for k, v in score.report().items()
+                if k == "pairs" or k.endswith("_mae") or k.startswith("improvement_")
+            },
+            "episodes": sum(detected_by_group.get(group, [0, 0])),
+            "episodes_detected": detected_by_group.get(group, [0, 0])[1],
+            "patients": false_by_group[group][1],
+            "false_alarms_per_patient_year": false_by_group[group][0]
+            / (false_by_group[group][1] * days / 365.0),
+        }
+        for group, score in sorted(by_group.items())
+    }
     return {
-        "config": {"patients": n, "days": days, "seed": seed, "warmup_days": WARMUP_DAYS},
+        "config": {
+            "generator": generator,
+            "patients": n,
+            "days": days,
+            "seed": seed + 4 if generator == "trajectories" else seed,
+            "warmup_days": WARMUP_DAYS,
+        },
+        **({"by_group": groups} if groups else {}),
         "forecast_severity": {
             **sev_obs.report(),
             "vs_hidden_mood": sev_hidden.report(),
@@ -185,6 +256,7 @@ def run(n: int, days: int, seed: int) -> dict[str, Any]:
             "missed": missed,
             "median_delay_days": statistics.median(delays) if delays else None,
             "false_alarms_per_patient_year": false_alarms / years,
+            "baselines": {name: score.report(years) for name, score in sorted(baseline_detection.items())},
             **detection.report(years),
         },
         "item9": {
@@ -226,6 +298,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--generator", choices=(*GENERATORS, "both"), default="both")
     parser.add_argument(
         "--out",
         type=pathlib.Path,
@@ -233,7 +306,8 @@ def main() -> None:
         help="where to write the JSON result",
     )
     args = parser.parse_args()
-    result = run(args.patients, args.days, args.seed)
+    names = list(GENERATORS) if args.generator == "both" else [args.generator]
+    result = {name: run(args.patients, args.days, args.seed, name) for name in names}
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

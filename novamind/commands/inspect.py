@@ -1,4 +1,4 @@
-"""``novamind twin show|plot``, ``novamind dlq inspect|replay`` and ``novamind consume``."""
+"""``novamind twin show|plot|versions``, ``novamind dlq inspect|replay`` and ``novamind consume``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from schemas.topics import TopicName
 
 def register(subparsers: Any) -> None:
     twin = subparsers.add_parser(
-        "twin", help="show or plot a patient's twin", description="Read a twin from MongoDB."
+        "twin", help="show a twin, plot it or list its versions", description="Read a twin from MongoDB."
     )
     twin_actions = twin.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = twin_actions.add_parser("show", help="print a twin readably")
@@ -23,7 +23,13 @@ def register(subparsers: Any) -> None:
     plot = twin_actions.add_parser("plot", help="draw a twin's trajectory to a PNG")
     plot.add_argument("patient", help="patient pseudonym (p_...)")
     plot.add_argument("-o", "--output", type=Path, default=Path("twin.png"), help="PNG file to write")
-    for sub in (show, plot):  # every read is audited
+    versions = twin_actions.add_parser(
+        "versions",
+        help="list a patient's stored model snapshots (twin_models) with model version id and metrics",
+    )
+    versions.add_argument("patient", help="patient pseudonym (p_...)")
+    versions.add_argument("--json", action="store_true", help="print the stored documents as JSON")
+    for sub in (show, plot, versions):  # every read is audited
         sub.add_argument("--actor", default=None, help="who reads (default: your OS user name)")
         sub.add_argument(
             "--purpose", default="TREATMENT", help="purpose of use for the audit log (TREATMENT)"
@@ -57,6 +63,8 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "plot":
         require_matplotlib()  # before the read: a missing extra is said at once, nothing is accessed
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
+    if args.action == "versions":
+        return _versions(args, settings, db)
     doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
     _audit_read(args, settings, found=doc is not None)
     if doc is None:
@@ -136,6 +144,43 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
             print(
                 "novamind twin: the audit event was not acknowledged by Kafka (audit-events)", file=sys.stderr
             )
+
+
+def _versions(args: argparse.Namespace, settings: Settings, db: Any) -> int:
+    from novamind.cli import UsageError
+
+    docs = list(db.twin_models.find({"patient_id": args.patient}, {"model": 0}).sort("version", -1))
+    _audit_read(args, settings, found=bool(docs))
+    if not docs:
+        raise UsageError(f"no stored snapshots for {args.patient} in database {settings.mongo.database}")
+    if args.json:
+        print(json.dumps(docs, default=str, indent=2))
+    else:
+        print("\n".join(format_versions(docs)))
+    return 0
+
+
+def format_versions(docs: list[dict[str, Any]]) -> list[str]:
+    """One line per stored snapshot (newest first as given): version, when, model version id,
+    days learned, model source and the progressive-validation metrics. Snapshots written before
+    model version ids were recorded show ``unrecorded``."""
+    lines = [
+        f"{'version':>7}  {'created':<19}  {'model version id':<30}  {'days':>4}  {'source':<16}  "
+        f"{'MAE':>5}  {'pers.':>5}  {'cover':>5}  {'PHQ-9':>5}  {'pers.':>5}"
+    ]
+    for doc in docs:
+        m = doc.get("metrics") or {}
+        created: Any = doc.get("created_at")
+        when = created.strftime("%Y-%m-%d %H:%M:%S") if created is not None else "-"
+        coverage = m.get("interval_coverage")
+        lines.append(
+            f"{doc.get('version', '-'):>7}  {when:<19}  {doc.get('model_version_id') or 'unrecorded':<30}  "
+            f"{doc.get('samples_seen', '-'):>4}  {doc.get('model_source') or '-':<16}  "
+            f"{_num(m.get('forecast_mae')):>5}  {_num(m.get('persistence_mae')):>5}  "
+            f"{'-' if coverage is None else f'{coverage:.0%}':>5}  "
+            f"{_num(m.get('phq9_forecast_mae')):>5}  {_num(m.get('phq9_persistence_mae')):>5}"
+        )
+    return lines
 
 
 def _num(value: Any) -> str:

@@ -41,3 +41,25 @@ def test_trend_phase_uses_the_noise_free_path():
     assert trend_phase(expected, 7) == "worsening"
     assert trend_phase(expected, 6) is None
     assert trend_phase([5.0] * 7 + [4.0], 7) == "improving"
+
+
+def test_baseline_detectors_alarm_on_rising_edges_and_are_scored_like_the_twin():
+    from bench._fidelity import BaselineDetectors, EpisodeScore
+
+    det = BaselineDetectors()
+    for day in range(40):
+        det.daily(day, 2.0 if day < 30 else 5.0)
+        if day in (10, 24, 31, 38):
+            det.phq9(day, {10: 4, 24: 12, 31: 14, 38: 8}[day])
+    assert det.alarms["persistence"] == [24]
+    assert det.alarms["mean_7d"] == [33]  # the week mean 3.7 is 1.7 above 2.0
+
+    class Ep:
+        onset, end = 28, 45
+
+    score = EpisodeScore()
+    score.add([Ep()], det.alarms["mean_7d"])
+    score.add([Ep()], det.alarms["persistence"])
+    report = score.report(years=2.0)
+    assert (report["episodes"], report["detected"], report["median_delay_days"]) == (2, 1, 5)
+    assert report["false_alarms_per_patient_year"] == 0.5  # day 24: before the onset

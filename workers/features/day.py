@@ -20,13 +20,15 @@ hour, i.e. about one sample in 70 million per minute-level stream).
 from __future__ import annotations
 
 import base64
+import json
+import struct
 import sys
 from array import array
 from hashlib import blake2b
 from typing import Any
 
 from workers.features.moments import SLOT, Moments, daily, fold, hourly
-from workers.validation.catalog import METRICS
+from workers.validation.catalog import METRIC_INDEX, METRIC_NAMES, METRICS
 
 # indices into DayWindow.q (quality / bookkeeping counters)
 ACCEPTED = 0  # valid biometric samples folded in
@@ -154,18 +156,24 @@ class DayWindow:
             "dirty": self.dirty,
         }
 
-    def cell(self, hour: int) -> dict[str, Any] | None:
-        """The moments and fingerprints of one hour; None when the hour holds nothing."""
-        moments = {}
+    def cell(self, hour: int) -> bytes | None:
+        """One hour's moments and fingerprints, packed (little-endian): metric count, stream
+        count; per metric its index and (n, mean, M2, min, max) as doubles; per stream its index,
+        the fingerprint count and the fingerprints. None when the hour holds nothing."""
+        moments = []
         for metric, series in self.series.items():
             for o in range(len(series) - SLOT, -1, -SLOT):  # newest slots last: live data is there
                 if series[o] == hour:
-                    moments[metric] = series[o + 1 : o + SLOT].tolist()
+                    moments.append(_MOMENTS.pack(METRIC_INDEX[metric], *series[o + 1 : o + SLOT]))
                     break
-        seen = {str(k // HOURS): _encode(v) for k, v in self.seen.items() if k % HOURS == hour}
+        seen = [(k // HOURS, v) for k, v in self.seen.items() if k % HOURS == hour]
         if not moments and not seen:
             return None
-        return {"m": moments, "s": seen}
+        out = [_COUNTS.pack(len(moments), len(seen)), *moments]
+        for stream, fingerprints in sorted(seen):
+            out.append(_STREAM.pack(stream, len(fingerprints)))
+            out.append(_le(fingerprints).tobytes())
+        return b"".join(out)
 
     def hours(self) -> set[int]:
         """Hours that have a cell."""
@@ -175,7 +183,7 @@ class DayWindow:
         return out
 
     @classmethod
-    def from_parts(cls, day: int, meta: dict[str, Any], cells: dict[int, dict[str, Any]]) -> DayWindow:
+    def from_parts(cls, day: int, meta: dict[str, Any], cells: dict[int, bytes]) -> DayWindow:
         """Inverse of :meth:`meta` and :meth:`cell` (cells in any order)."""
         self = cls(day)
         for metric, trimmed in meta["hist"].items():
@@ -188,21 +196,71 @@ class DayWindow:
         self.published = meta["published"]
         self.dirty = meta["dirty"]
         for hour in sorted(cells):
-            cell = cells[hour]
-            for metric, slot in cell["m"].items():
-                self.series.setdefault(metric, array("d")).extend((hour, *slot))
-            for stream, encoded in cell["s"].items():
-                self.seen[int(stream) * HOURS + hour] = _decode(encoded)
+            self._unpack_cell(hour, cells[hour])
         return self
+
+    def _unpack_cell(self, hour: int, raw: bytes) -> None:
+        n_metrics, n_streams = _COUNTS.unpack_from(raw, 0)
+        o = _COUNTS.size
+        for _ in range(n_metrics):
+            index, *slot = _MOMENTS.unpack_from(raw, o)
+            o += _MOMENTS.size
+            self.series.setdefault(METRIC_NAMES[index], array("d")).extend((hour, *slot))
+        for _ in range(n_streams):
+            stream, count = _STREAM.unpack_from(raw, o)
+            o += _STREAM.size
+            fingerprints = array(FINGERPRINT)
+            fingerprints.frombytes(raw[o : o + 4 * count])
+            o += 4 * count
+            self.seen[stream * HOURS + hour] = _le(fingerprints)
+
+    def whole(self) -> bytes:
+        """The day as one record (a cold day): ``W``, the meta's JSON length and JSON, then
+        per hour its number, the cell's length and the cell."""
+        meta = json.dumps(self.meta(), separators=(",", ":")).encode()
+        out = [b"W", _LENGTH.pack(len(meta)), meta]
+        for hour in sorted(self.hours()):
+            cell = self.cell(hour)
+            if cell is not None:
+                out += [_HOUR.pack(hour, len(cell)), cell]
+        return b"".join(out)
+
+    @classmethod
+    def from_whole(cls, day: int, raw: bytes) -> DayWindow:
+        (length,) = _LENGTH.unpack_from(raw, 1)
+        o = 1 + _LENGTH.size
+        meta = json.loads(raw[o : o + length])
+        o += length
+        cells: dict[int, bytes] = {}
+        while o < len(raw):
+            hour, size = _HOUR.unpack_from(raw, o)
+            o += _HOUR.size
+            cells[hour] = raw[o : o + size]
+            o += size
+        return cls.from_parts(day, meta, cells)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole day as one JSON-serialisable dict (tests, views)."""
-        cells = {str(h): self.cell(h) for h in sorted(self.hours())}
-        return {"day": self.day, **self.meta(), "cells": cells}
+        return {"day": self.day, "whole": base64.b64encode(self.whole()).decode("ascii")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DayWindow:
-        return cls.from_parts(data["day"], data, {int(h): c for h, c in data["cells"].items()})
+        return cls.from_whole(data["day"], base64.b64decode(data["whole"]))
+
+
+_COUNTS = struct.Struct("<BB")
+_MOMENTS = struct.Struct("<B5d")
+_STREAM = struct.Struct("<BI")
+_LENGTH = struct.Struct("<I")
+_HOUR = struct.Struct("<BI")
+
+
+def _le(fingerprints: array[int]) -> array[int]:
+    """The array in little-endian byte order (as stored) on any machine; a no-op on most."""
+    if sys.byteorder == "big":
+        fingerprints = array(FINGERPRINT, fingerprints)
+        fingerprints.byteswap()
+    return fingerprints
 
 
 def _trim(hist: array[int]) -> list[Any]:
@@ -221,18 +279,3 @@ def _untrim(trimmed: list[Any], bins: int) -> array[int]:
     hist = array("I", bytes(4 * bins))
     hist[start : start + len(counts)] = array("I", counts)
     return hist
-
-
-def _encode(fingerprints: array[int]) -> str:
-    if sys.byteorder == "big":
-        fingerprints = array(FINGERPRINT, fingerprints)
-        fingerprints.byteswap()
-    return base64.b64encode(fingerprints.tobytes()).decode("ascii")
-
-
-def _decode(encoded: str) -> array[int]:
-    fingerprints = array(FINGERPRINT)
-    fingerprints.frombytes(base64.b64decode(encoded))
-    if sys.byteorder == "big":
-        fingerprints.byteswap()
-    return fingerprints

@@ -3,16 +3,16 @@
 Keys (after the patient pseudonym and ``|``), each a compact JSON value:
 
 * ``h``: the head (stream clock, closing cursor, days awaiting revision, source offsets
-  folded in) - changes with every event;
+  folded in, the newest sample time of each device stream) - changes with every event;
 * ``p``: the profile (assessments, feature normaliser, context dedup, reject counts);
-* ``v|<device>|<metric>``: the newest sample time of one device stream;
 * ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping), and for a
   *cold* day (before yesterday) also all its hours;
-* ``c|<day>|<hour>``: one hour's moments and event-id fingerprints, for *hot* days only;
+* ``c|<day>|<hour>``: one hour's moments and event-id fingerprints, packed (see
+  :meth:`DayWindow.cell`), for *hot* days only;
 * ``l|<stream>/<day>``: 64-bit fingerprints carried over from a version-2 state.
 
-A live event therefore rewrites the head, one device entry, one day meta and one hour
-cell (a few hundred bytes), however much history the patient has. When the watermark
+A live event therefore rewrites the head, one day meta and one hour cell (a few hundred
+bytes), however much history the patient has. When the watermark
 leaves a day behind (it turns cold), the day is written once as one record and its cells
 are deleted, so a patient's history is about one record per day (fast restores); a late
 event into a cold day rewrites that day's record. A deleted day is a
@@ -65,16 +65,13 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
     if state.profile_changed:
         puts["p"] = _dump(state.profile())
         state.profile_changed = False
-    for device in state.changed_devices:
-        puts[f"v{SEP}{device}"] = _dump(state.devices[device])
-    state.changed_devices.clear()
     hot_from = state.watermark // DAY_MS - 1
     was_hot = hot_from if state.hot_from is None else state.hot_from
     cooled = [d for d in range(was_hot, hot_from) if d in state.days]
     state.hot_from = hot_from
     for day in cooled:  # written whole once; their cells go
         window = state.days[day]
-        puts[day_key(day)] = _dump(window.to_dict())
+        puts[day_key(day)] = window.whole()
         for hour in window.hours() | window.changed_hours:
             puts[f"{cell_prefix(day)}{hour:02d}"] = None
         window.changed_hours.clear()
@@ -82,15 +79,15 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
         window = state.days[day]
         if day < hot_from:
             if day not in cooled:
-                puts[day_key(day)] = _dump(window.to_dict())
+                puts[day_key(day)] = window.whole()
         else:
             puts[day_key(day)] = _dump(window.meta())
             for hour in window.changed_hours:
                 cell = window.cell(hour)
-                puts[f"{cell_prefix(day)}{hour:02d}"] = None if cell is None else _dump(cell)
+                puts[f"{cell_prefix(day)}{hour:02d}"] = cell
         window.changed_hours.clear()
     state.changed_days.clear()
-    puts["h"] = _dump({**state.head(), "fence": fence})
+    puts["h"] = _dump({**state.head(), "devices": state.devices, "fence": fence})
     for key in state.deleted_legacy:
         puts[f"l{SEP}{key}"] = None
     state.deleted_legacy.clear()
@@ -102,7 +99,6 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
 def all_parts(state: PatientState, fence: dict[str, int]) -> dict[str, bytes | None]:
     """Every part of a state (a migration writes them all once)."""
     state.profile_changed = True
-    state.changed_devices.update(state.devices)
     state.changed_days.update(state.days)
     state.hot_from = None
     for day in state.days:
@@ -128,7 +124,7 @@ def load_state(
     raw_profile = get("p")
     state = PatientState(patient_id, config)
     state.restore_head(head, json.loads(raw_profile) if raw_profile else state.profile())
-    state.devices = {k[2:]: json.loads(v) for k, v in scan(f"v{SEP}")}
+    state.devices = {k: list(v) for k, v in head["devices"].items()}
     known = [int(k.split(SEP)[1]) for k, _ in scan(f"d{SEP}")]
     state.days = DayMap(known, partial(_load_day, get, scan))
     state.legacy = {k[2:]: decode_legacy(v.decode()) for k, v in scan(f"l{SEP}")}
@@ -138,9 +134,8 @@ def load_state(
 def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWindow:
     raw = get(day_key(day))
     assert raw is not None, f"day {day} is listed but not stored"
-    meta = json.loads(raw)
-    if "cells" in meta:  # a cold day, stored whole
-        return DayWindow.from_dict(meta)
+    if raw[:1] == b"W":  # a cold day, stored whole
+        return DayWindow.from_whole(day, raw)
     prefix = cell_prefix(day)
-    cells = {int(k[len(prefix) :]): json.loads(v) for k, v in scan(prefix)}
-    return DayWindow.from_parts(day, meta, cells)
+    cells = {int(k[len(prefix) :]): v for k, v in scan(prefix)}
+    return DayWindow.from_parts(day, json.loads(raw), cells)

@@ -167,7 +167,7 @@ class PatientState:
 
     ``dedup`` serves the records the caller folds outside the windows (EHR context); the
     windowed streams deduplicate inside their day windows (per stream and hour). The
-    ``changed_*``/``deleted_*`` sets and ``profile_changed`` say which parts a write must
+    ``changed_days``/``deleted_*`` sets and ``profile_changed`` say which parts a write must
     carry; :func:`workers.features.parts.take_changes` empties them.
     """
 
@@ -175,7 +175,6 @@ class PatientState:
         "_tick",
         "assessments",
         "changed_days",
-        "changed_devices",
         "clock",
         "config",
         "cursor",
@@ -216,7 +215,6 @@ class PatientState:
         self.changed_days: set[int] = set()
         self.deleted_days: set[int] = set()
         self.deleted_legacy: set[str] = set()
-        self.changed_devices: set[str] = set()
         self.profile_changed = False
         self.hot_from: int | None = None  # days from here on are stored as hour cells
 
@@ -256,12 +254,10 @@ class PatientState:
         last = self.devices.get(key)
         if last is None or last[1] != s.received:
             self.devices[key] = [t, s.received]
-            self.changed_devices.add(key)
         elif t < last[0]:  # type: ignore[operator]
             window.q[NON_MONOTONIC] += 1
         else:
             last[0] = t
-            self.changed_devices.add(key)
         if s.stage is not None:
             assert s.duration_s is not None
             night = (t + int(s.duration_s * 1000) + self.config.sleep_shift_ms) // DAY_MS

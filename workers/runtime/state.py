@@ -6,7 +6,7 @@ only the parts it changed, in the same Kafka transaction as its outputs and sour
 Each owned partition has a local RocksDB store (:mod:`workers.runtime.store`) written after
 that transaction commits, with the changelog offset it reflects; restoring a partition reads
 only the changelog after that offset. Patients are loaded from the store on first use, their
-days on demand; after each batch, days far behind the watermark leave memory and the least
+days on demand; after each batch, days before yesterday leave memory and the least
 recently used patients beyond ``cache_patients`` are dropped, so memory does not grow with
 the number of patients a replica owns.
 
@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from rocksdict import Cache
+from rocksdict import Cache, WriteBufferManager
 
 from novamind.lag import retrying
 from novamind.settings import WorkerSettings
@@ -72,6 +72,9 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self.config = config
         self.cache_patients = cache_patients
         self._block_cache = Cache(block_cache_bytes)
+        self._memtables = WriteBufferManager.new_write_buffer_manager_with_cache(
+            block_cache_bytes // 2, False, self._block_cache
+        )
         self.stores: dict[int, PartitionStore] = {}
         self._live: OrderedDict[str, PatientEntry] = OrderedDict()
         self.partition_of: dict[str, int] = {}
@@ -83,7 +86,8 @@ class PatientStates(MutableMapping[str, PatientEntry]):
     def open(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
         if store is None:
-            store = PartitionStore(self.root / str(partition), cache=self._block_cache)
+            path = self.root / str(partition)
+            store = PartitionStore(path, cache=self._block_cache, memtables=self._memtables)
             self.stores[partition] = store
         return store
 
@@ -236,10 +240,10 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self.release(touched)
 
     def release(self, touched: Iterable[str]) -> None:
-        """Drop the days of ``touched`` patients far behind their watermark from memory, then
+        """Drop the days of ``touched`` patients before yesterday from memory, then
         the least recently used patients beyond ``cache_patients``. What the batch being
         processed changed (the commit overlaps it) is not stored yet and stays."""
-        keep_days = self.config.rolling_days + 1
+        keep_days = 1  # yesterday and today take the live events; closing a day loads its week
         for patient_id in touched:
             entry = self._live.get(patient_id)
             if entry is None:

@@ -19,25 +19,32 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager
 
 CHECKPOINT_KEY = b"\x00checkpoint"  # sorts before every patient key
 TOMBSTONE_RETENTION_MS = 86_400_000  # the changelog's delete.retention.ms (Kafka's default)
 
 
 class PartitionStore:
-    """Bytes keys to bytes values of one partition, with its changelog checkpoint."""
+    """Bytes keys to bytes values of one partition, with its changelog checkpoint.
 
-    def __init__(self, path: Path, *, cache: Cache) -> None:
+    ``cache`` (the block cache) and ``memtables`` are shared by a replica's stores, so RocksDB's
+    memory is one budget however many partitions the replica owns.
+    """
+
+    def __init__(self, path: Path, *, cache: Cache, memtables: WriteBufferManager | None = None) -> None:
         self.path = path
         self.cache = cache
+        self.memtables = memtables
         path.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         table = BlockBasedOptions()
         table.set_block_cache(cache)
         options.set_block_based_table_factory(table)
-        options.set_write_buffer_size(8 << 20)
+        options.set_write_buffer_size(4 << 20)
+        if memtables is not None:  # every store's memtables share one budget, charged to the cache
+            options.set_write_buffer_manager(memtables)
         self._db = Rdict(str(path), options)
         self._options = options
 
@@ -91,4 +98,4 @@ class PartitionStore:
         self.close()
         Rdict.destroy(str(self.path), self._options)
         shutil.rmtree(self.path, ignore_errors=True)
-        return PartitionStore(self.path, cache=self.cache)
+        return PartitionStore(self.path, cache=self.cache, memtables=self.memtables)

@@ -10,6 +10,10 @@ and free of sets (their order depends on hash randomisation).
 Loading uses an allow-list unpickler: only the twin's own classes, river estimators, a few
 builtins and numpy's array rebuilders can be constructed. The SHA-256 detects corruption;
 pass ``key`` to use HMAC-SHA256 instead when the store is not trusted.
+
+States stored by an earlier layout of the twin (before issue #16) load too: their removed
+classes are read as attribute bags and :func:`workers.twin.upgrade.upgrade` brings the state
+to the current layout, new model parts starting fresh. The blob layout is unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import zlib
 
 from workers.twin.exceptions import StateDecodeError
 from workers.twin.twin import TwinState
+from workers.twin.upgrade import LEGACY_CLASSES, upgrade
 
 MAGIC = b"NMTW1"
 BUDGET_BYTES = 32 * 1024
@@ -48,6 +53,8 @@ _ALLOWED = {
 
 class _AllowListUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
+        if (module, name) in LEGACY_CLASSES:
+            return LEGACY_CLASSES[(module, name)]
         if (module, name) in _ALLOWED or module.startswith(_ALLOWED_PREFIXES):
             return super().find_class(module, name)
         raise StateDecodeError(f"disallowed class in twin state: {module}.{name}")
@@ -87,7 +94,8 @@ def deserialize(blob: bytes, *, key: bytes | None = None) -> TwinState:
     Raises
     ------
     StateDecodeError
-        Wrong magic, checksum mismatch, corrupt body or a disallowed class.
+        Wrong magic, checksum mismatch, corrupt body, a disallowed class or a state of an
+        earlier layout that cannot be upgraded.
     """
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 32:
         raise StateDecodeError("not a twin state blob")
@@ -97,13 +105,13 @@ def deserialize(blob: bytes, *, key: bytes | None = None) -> TwinState:
     try:
         raw = zlib.decompress(body)
         state = _AllowListUnpickler(io.BytesIO(raw)).load()
+        if not isinstance(state, TwinState):
+            raise StateDecodeError(f"unexpected payload type {type(state).__name__}")
+        return upgrade(state)
     except StateDecodeError:
         raise
     except Exception as exc:
         raise StateDecodeError(str(exc)) from exc
-    if not isinstance(state, TwinState):
-        raise StateDecodeError(f"unexpected payload type {type(state).__name__}")
-    return state
 
 
 def state_size(state: TwinState) -> dict[str, int]:

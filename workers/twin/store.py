@@ -4,6 +4,9 @@
 beside its serialized state and the last ``twin-inputs`` offset applied, written together in
 one document so a restore is exact and a replayed input is fenced off. ``twin_models`` keeps
 versioned snapshots (the model registry); old versions beyond ``keep_versions`` are pruned.
+Both record the model version id of the build that wrote them and the twin's
+progressive-validation metrics (:mod:`workers.twin.versions`); ``novamind twin versions``
+lists a patient's snapshots.
 Only FerretDB-1.24-compatible features are used: upserts, ``bulk_write``, plain indexes.
 
 The fence is one conditional update per twin on MongoDB. FerretDB 1.24 (SQLite) pushes only
@@ -32,6 +35,7 @@ from workers.pipeline.twin import TwinEntry
 from workers.twin.outputs import twin_update
 from workers.twin.serialize import deserialize, serialize
 from workers.twin.state import summary
+from workers.twin.versions import MODEL_VERSION_ID, metrics
 
 log = structlog.get_logger(__name__)
 
@@ -192,6 +196,7 @@ def twin_document(entry: TwinEntry, blob: bytes, *, now: dt.datetime) -> dict[st
         "_id": state.patient_id,
         **readable,
         "model_version": state.snapshots,
+        "model_version_id": MODEL_VERSION_ID,
         "summary": _bson_safe(summary(state)),
         "state": Binary(blob),
         "state_bytes": len(blob),
@@ -209,7 +214,8 @@ def model_document(entry: TwinEntry, blob: bytes, *, version: int, now: dt.datet
         "created_at": now,
         "samples_seen": state.days_learned,
         "model_source": state.model_source,
-        "metrics": {"forecast_mae": state.severity.published.mae},
+        "model_version_id": MODEL_VERSION_ID,
+        "metrics": metrics(state),
         "checksum": hashlib.sha256(blob).hexdigest(),
         "model": Binary(blob),
     }

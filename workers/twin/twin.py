@@ -12,6 +12,11 @@ from workers.twin.forecast import ScoreForecaster, SeverityForecaster
 from workers.twin.monitors import BiometricAnomaly, LaggedCoupling
 from workers.twin.shifts import BiometricShift
 
+LAYOUT = 2
+"""Layout of the state tree, stored in every state. Bump it whenever a dataclass of the twin
+gains, loses or renames a field, and teach :mod:`workers.twin.upgrade` the previous layout
+(``tests/workers/twin/test_twin_upgrade.py`` fails until both are done)."""
+
 
 @dataclass
 class Assessment:
@@ -83,6 +88,7 @@ class TwinState:
     recent_ids: list[str] = field(default_factory=list)
     pending_symptoms: dict[int, list[float]] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
+    layout: int = LAYOUT
 
 
 def new_twin(patient_id: str) -> TwinState:

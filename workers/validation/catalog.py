@@ -51,6 +51,7 @@ METRICS: dict[str, MetricSpec] = {
         "SLEEP_STAGE": (0, 86400, 0, 4 * 3600, None),
     }.items()
 }
+# Stored in window state (hour cells): a new metric goes at the end, none is ever reordered.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 

@@ -126,3 +126,20 @@ def year(days: int = 365, seed: int = 1) -> Events:
             sev = None
         events.append(("features", features(t, sev, **extra)))
     return events
+
+
+def worsening(days: int = 140) -> Events:
+    """Stable near 3 for 70 days, then a ramp to 7 with PHQ-9 rising into the moderate band."""
+    events: Events = [("genetic", genetic(0, CYP2D6="POOR_METABOLIZER"))]
+    for t in range(days):
+        sev = 3.0 + 0.3 * ((t * 7) % 5 - 2) / 2
+        if t >= 70:
+            sev += min(4.0, (t - 70) * 0.4)
+        if t == 30:
+            events.append(("medication", medication(t, "venlafaxine")))
+        if t % 14 == 3:
+            phq = round(2.5 * sev)
+            items = [min(3, max(0, phq - 3 * i)) for i in range(8)] + [0]
+            events.append(("assessment", assessment(t, items)))
+        events.append(("features", features(t, sev, resting_heart_rate=62.0 + (t % 3))))
+    return events
