@@ -147,7 +147,7 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
 
 
 def _versions(args: argparse.Namespace, settings: Settings, db: Any) -> int:
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     docs = list(db.twin_models.find({"patient_id": args.patient}, {"model": 0}).sort("version", -1))
     _audit_read(args, settings, found=bool(docs))
