@@ -28,7 +28,7 @@ from workers.features.patient import DEFAULT_WINDOWS, PatientState, WindowConfig
 from workers.twin.state import apply_assessment
 from workers.twin.twin import new_twin
 from workers.validation.exceptions import Duplicate
-from workers.validation.rules import to_millis
+from workers.validation.rules import check_envelope, to_millis
 
 WINDOWED = frozenset({"BiometricSample", "SymptomReport", "AssessmentResult"})
 CONTEXT_ONLY = frozenset({"MedicationEvent", "GeneticProfile", "Demographics"})
@@ -139,7 +139,9 @@ class IngestProcessor:
     def _fold(self, state: PatientState, name: str, record: dict[str, Any], now_ms: int) -> Any:
         if name in WINDOWED:
             return state.ingest(name, record, now_ms)
-        event_ms = to_millis(record.get("event_time"))
+        # EHR context: the same envelope and future-time rule as every record; no lateness
+        # horizon (a medication started or a genotype taken years ago is still true)
+        event_ms = check_envelope(record, now_ms, self.config.validation, earliest=False)
         if not isinstance(event_ms, int):
             return event_ms
         state.profile_changed = True

@@ -140,9 +140,14 @@ def to_millis(value: Any, field: str = "event_time") -> int | ValidationError:
 
 
 def check_envelope(
-    event: Mapping[str, Any], now_ms: int, config: ValidationConfig = DEFAULT_CONFIG
+    event: Mapping[str, Any],
+    now_ms: int,
+    config: ValidationConfig = DEFAULT_CONFIG,
+    *,
+    earliest: bool = True,
 ) -> int | ValidationError:
-    """Check the envelope fields; return event_time in epoch ms or the error."""
+    """Check the envelope fields; return event_time in epoch ms or the error. Without
+    ``earliest`` an event time of any age is plausible (EHR history: a diagnosis from 1990)."""
     get = event.get
     event_id, pid, t = get("event_id"), get("patient_id"), get("event_time")
     if event_id is None or pid is None or t is None or get("source") is None:
@@ -161,7 +166,7 @@ def check_envelope(
         return FutureTimestamp(
             "event_time", f"{t - now_ms} ms ahead of now (skew {config.max_future_skew_ms} ms)"
         )
-    if t < config.min_event_time_ms:
+    if earliest and t < config.min_event_time_ms:
         return OutOfRange("event_time", f"{t} ms is before {config.min_event_time_ms}")
     return t
 

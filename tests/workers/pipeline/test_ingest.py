@@ -151,3 +151,26 @@ def test_windows_must_cover_the_lateness() -> None:
         WorkerSettings(dedup_horizon_days=20)
     with pytest.raises(ValidationError, match=r"window_retention_days \(10\) must cover lateness_days"):
         WorkerSettings(window_retention_days=10)
+
+
+@pytest.mark.parametrize(
+    ("name", "fields"),
+    [
+        ("MedicationEvent", {"action": "STARTED", "rxnorm": None, "drug": "sertraline", "dose_mg": 50.0}),
+        (
+            "GeneticProfile",
+            {"phenotypes": [{"gene": "CYP2D6", "phenotype": "POOR_METABOLIZER", "diplotype": None}]},
+        ),
+        ("Demographics", {"age_band": "AGE_25_34", "sex": "FEMALE"}),
+    ],
+)
+def test_future_dated_ehr_records_become_dead_letters_and_old_ones_fold(name: str, fields: dict) -> None:
+    """EHR context gets the future-time rule of every record, and no lateness horizon."""
+    processor = IngestProcessor(codec=codec, entries={})
+    base = {"patient_id": PATIENT, "received_time": T0, "source": "test", "schema_version": 1, **fields}
+    future = {**base, "event_id": "f", "event_time": T0 + dt.timedelta(days=3)}
+    old = {**base, "event_id": "o", "event_time": dt.datetime(1994, 5, 1, tzinfo=dt.UTC)}
+    topic = "ehr-clinical-events"
+    result = processor.process([_message(1, name, future, topic=topic), _message(2, name, old, topic=topic)])
+    assert [(d["source_offset"], d["error_class"]) for d in result.dead_letters] == [(1, "FutureTimestamp")]
+    assert [(n, r["event_id"]) for n, r in result.twin_inputs] == [(name, "o")]
