@@ -15,17 +15,29 @@ KUSTOMIZE_VERSION := v5.7.1
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+# Development installs both locks: the runtime set (requirements.lock, all the image gets) and
+# the tools, test libraries and the `plot` extra (requirements-dev.lock).
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the pinned dependencies
+install: $(STAMP)  ## create .venv and install the pinned runtime and development dependencies
 
-lock:  ## re-pin requirements.lock from the current environment
-	$(BIN)/pip freeze --exclude-editable | grep -v -i '^novamind' | sed '1i # Pinned dependencies of NOVAMIND (Python 3.11). Regenerate with `make lock`.' > requirements.lock
+LOCK_VENV := .local/lock-venv
+LOCK_FREEZE = $(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v -i -E '^(novamind|pip|setuptools|wheel)( |==)'
+lock:  ## re-pin both lock files from a fresh resolve of pyproject.toml (runtime, then dev + plot)
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check .
+	{ echo '# Runtime dependencies of NOVAMIND (Python 3.11): what the worker image installs. Regenerate with `make lock`.'; \
+	  $(LOCK_FREEZE); } > requirements.lock
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check '.[dev,plot]'
+	{ echo '# Development dependencies of NOVAMIND on top of requirements.lock: test libraries, linters and the'; \
+	  echo '# `plot` extra (matplotlib). Regenerate with `make lock`.'; \
+	  $(LOCK_FREEZE) | grep -v -x -F -f <(grep -v '^#' requirements.lock); } > requirements-dev.lock
+	rm -rf $(LOCK_VENV)
 
 services: $(STAMP)  ## start Kafka (KRaft) and FerretDB locally, idempotently
 	$(BIN)/novamind services up
@@ -52,9 +64,10 @@ $(KUSTOMIZE):
 test-unit: $(STAMP)  ## run the tests that need no services
 	$(BIN)/python -m pytest -q -m "not integration"; rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/mypy novamind schemas connectors workers
+	$(BIN)/lint-imports --no-cache
 
 demo: services  ## the main job end to end on the local services (options: DEMO_ARGS="--help")
 	$(BIN)/python -m novamind.demo $(DEMO_ARGS)

@@ -39,6 +39,7 @@ from novamind.kafka import admin_config, producer_config
 from novamind.settings import SecuritySettings, Settings
 from novamind.topicadmin import ensure_topics
 from novamind.topicreader import read_all
+from schemas.topics import TopicName
 
 RESULTS = Path(__file__).parent / "results"
 KEY = "bench-pseudonym-key-0123456789abcdef"
@@ -190,14 +191,22 @@ def main() -> None:
             "input_bytes": fhir_bytes,
             "map_only_resources_per_s": round(fhir_map_only),
             **compare(
-                settings, topic="ehr-clinical-events", bare_topic="bare-fhir", summary=fhir, unit="resources"
+                settings,
+                topic=TopicName.EHR_CLINICAL_EVENTS,
+                bare_topic="bare-fhir",
+                summary=fhir,
+                unit="resources",
             ),
         },
         "wearables_apple_health": {
             "input_bytes": export_bytes,
             "map_only_samples_per_s": round(wear_map_only),
             **compare(
-                settings, topic="wearable-biometrics", bare_topic="bare-wear", summary=wear, unit="samples"
+                settings,
+                topic=TopicName.WEARABLE_BIOMETRICS,
+                bare_topic="bare-wear",
+                summary=wear,
+                unit="samples",
             ),
         },
     }

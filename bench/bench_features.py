@@ -31,14 +31,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from schemas.metrics import METRIC_UNIT
 from workers.features.patient import PatientState
 
 DAY_MS = 86_400_000
 MIN_MS = 60_000
 T0 = 19_700 * DAY_MS
-UNITS = {"HEART_RATE": "beats/min", "STEPS": "steps", "SLEEP_STAGE": "s", "SPO2": "%",
-         "RESPIRATORY_RATE": "breaths/min", "RESTING_HEART_RATE": "beats/min",
-         "HRV_RMSSD": "ms"}  # fmt: skip
 
 
 def pseudonym(i: int) -> str:
@@ -53,7 +51,7 @@ def day_events(pid: str, day: int, rng: random.Random, as_datetime: bool) -> lis
     def bio(t: int, metric: str, value: float, **extra: Any) -> None:
         ev = {"event_id": f"{pid}-{metric}-{t}", "patient_id": pid, "event_time": t,
               "received_time": t, "source": "simulator", "schema_version": 1,
-              "metric": metric, "value": value, "unit": UNITS[metric],
+              "metric": metric, "value": value, "unit": METRIC_UNIT[metric],
               "duration_seconds": None, "sleep_stage": None, "device_id": "dev-1",
               "loinc": None}  # fmt: skip
         ev.update(extra)

@@ -94,12 +94,13 @@ from novamind.topicadmin import ensure_topics
 from novamind.topicreader import read_all
 from schemas.assessments import score_items
 from schemas.codec import AvroCodec
+from schemas.topics import SOURCE_TOPICS, TopicName
 from workers.runtime.clients import GROUP, SAFETY_GROUP
 
 RESULTS = Path(__file__).parent / "results"
 SOURCE = "bench-latency"
-LOG_APPEND_TOPICS = ("twin-updates", "twin-alerts", "twin-inputs")
-WORKER_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events", "twin-inputs")
+LOG_APPEND_TOPICS = (TopicName.TWIN_UPDATES, TopicName.TWIN_ALERTS, TopicName.TWIN_INPUTS)
+WORKER_TOPICS = (*SOURCE_TOPICS, TopicName.TWIN_INPUTS)
 PROBE_START = dt.date(2026, 1, 1)  # event days of the probe patients (their own timeline)
 BACKLOG = "backlog"
 DRAINED = "drained"
@@ -381,7 +382,7 @@ class Prober:
     def __init__(self, settings: Settings, codec: AvroCodec, args: argparse.Namespace) -> None:
         self.producer = Producer({**producer_config(settings.kafka, client_id="bench-probe"), "linger.ms": 0})
         self.codec = codec
-        self.topic = settings.kafka.topic("patient-reports")
+        self.topic = settings.kafka.topic(TopicName.PATIENT_REPORTS)
         self.args = args
         self.probes: list[Probe] = []
         self.failed: list[str] = []
@@ -559,11 +560,11 @@ def measure(args: argparse.Namespace, settings: Settings, admin: AdminClient) ->
         settings, main_group, [settings.kafka.topic(t) for t in WORKER_TOPICS], settings.kafka.partitions
     )
     safety_lag = LagProbe(
-        settings, safety_group, [settings.kafka.topic("patient-reports")], settings.kafka.partitions
+        settings, safety_group, [settings.kafka.topic(TopicName.PATIENT_REPORTS)], settings.kafka.partitions
     )
     prober = Prober(settings, codec, args)
-    wearable = settings.kafka.topic("wearable-biometrics")
-    twin_inputs = settings.kafka.topic("twin-inputs")
+    wearable = settings.kafka.topic(TopicName.WEARABLE_BIOMETRICS)
+    twin_inputs = settings.kafka.topic(TopicName.TWIN_INPUTS)
     twin_lag: list[int] = []
     log = Path(tempfile.mkdtemp(prefix="bench-latency-")) / "worker.log"  # kept when the run fails
     with worker_process(settings, log) as (worker, port):
@@ -630,9 +631,9 @@ def analyse(
     context: dict[str, Any],
 ) -> dict[str, Any]:
     keys = {p.patient_id.encode() for p in probes}
-    update_stamps, updates = read_outputs(settings, "twin-updates", codec, keys)
-    _, alerts = read_outputs(settings, "twin-alerts", codec, keys)
-    _, inputs = read_outputs(settings, "twin-inputs", codec, keys)
+    update_stamps, updates = read_outputs(settings, TopicName.TWIN_UPDATES, codec, keys)
+    _, alerts = read_outputs(settings, TopicName.TWIN_ALERTS, codec, keys)
+    _, inputs = read_outputs(settings, TopicName.TWIN_INPUTS, codec, keys)
     updates_of, inputs_of = by_patient(updates), by_patient(inputs)
     reports = [p for p in probes if p.kind == "symptom"]
     item9 = [p for p in probes if p.kind == "item9"]

@@ -49,6 +49,7 @@ from novamind.producer import EventProducer
 from novamind.settings import PROJECT_ROOT, Settings
 from novamind.topicadmin import ensure_topics
 from schemas.codec import AvroCodec
+from schemas.topics import TopicName
 from workers.features.parts import all_parts
 from workers.features.patient import PatientState
 from workers.runtime import clients
@@ -58,8 +59,8 @@ DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 START = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 START_MS = int(START.timestamp() * 1000)
-CHANGELOG = "patient-windows"
-BIOMETRICS = "wearable-biometrics"
+CHANGELOG = TopicName.PATIENT_WINDOWS
+BIOMETRICS = TopicName.WEARABLE_BIOMETRICS
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 

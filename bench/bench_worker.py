@@ -30,6 +30,7 @@ from novamind.settings import PROJECT_ROOT, Settings
 from novamind.topicadmin import ensure_topics
 from schemas.codec import AvroCodec
 from schemas.exceptions import SchemaError
+from schemas.topics import WORKERS_GROUP, TopicName
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -70,7 +71,7 @@ def main() -> None:
     biometrics = [d for d in cohort.deliveries if d["record_type"] == "BiometricSample"]
     producer = EventProducer(kafka=settings.kafka, client_id="bench")
     produced = publish(biometrics, producer=producer, codec=AvroCodec(), topic_name=settings.kafka.topic)
-    topic = settings.kafka.topic("wearable-biometrics")
+    topic = settings.kafka.topic(TopicName.WEARABLE_BIOMETRICS)
     total = len(biometrics)
     ceiling = bare_ceiling(settings, topic, total)
 
@@ -88,7 +89,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    group = f"{settings.kafka.topic_prefix}novamind-workers"
+    group = settings.kafka.topic(WORKERS_GROUP)
     first_progress: tuple[float, int] | None = None  # (time, records left) at the first commit
     try:
         while (left := sum(group_lag(settings.kafka, group, [topic]).values())) > 0:

@@ -24,22 +24,23 @@ from typing import Any, Protocol, TextIO
 
 from novamind import metrics
 from schemas.exceptions import SchemaError
+from schemas.topics import TopicName
 
 MappedRecord = tuple[str, str, dict[str, Any]]  # (patient pseudonym, record type, record)
 
 # Registry topic of each contract record. The intake and the simulator send assessments to
 # patient-reports; the EHR connector keeps them on its own topic, which it alone writes.
 SOURCE_TOPICS: Mapping[str, str] = {
-    "BiometricSample": "wearable-biometrics",
-    "SymptomReport": "patient-reports",
-    "AssessmentResult": "patient-reports",
-    "ClinicalEvent": "ehr-clinical-events",
-    "MedicationEvent": "ehr-clinical-events",
-    "GeneticProfile": "ehr-clinical-events",
-    "Demographics": "ehr-clinical-events",
+    "BiometricSample": TopicName.WEARABLE_BIOMETRICS,
+    "SymptomReport": TopicName.PATIENT_REPORTS,
+    "AssessmentResult": TopicName.PATIENT_REPORTS,
+    "ClinicalEvent": TopicName.EHR_CLINICAL_EVENTS,
+    "MedicationEvent": TopicName.EHR_CLINICAL_EVENTS,
+    "GeneticProfile": TopicName.EHR_CLINICAL_EVENTS,
+    "Demographics": TopicName.EHR_CLINICAL_EVENTS,
 }
-EHR_TOPICS: Mapping[str, str] = {**SOURCE_TOPICS, "AssessmentResult": "ehr-clinical-events"}
-WEARABLE_TOPICS: Mapping[str, str] = {"BiometricSample": "wearable-biometrics"}
+EHR_TOPICS: Mapping[str, str] = {**SOURCE_TOPICS, "AssessmentResult": TopicName.EHR_CLINICAL_EVENTS}
+WEARABLE_TOPICS: Mapping[str, str] = {"BiometricSample": TopicName.WEARABLE_BIOMETRICS}
 LISTED_REJECTIONS = 100  # the summary lists this many rejections; the count covers all
 
 

@@ -13,30 +13,10 @@ from typing import Any
 
 from schemas.assessments import band_for, score_items
 from schemas.exceptions import AssessmentError
+from schemas.metrics import METRIC_LOINC, METRIC_UNIT
 
 SCHEMA_VERSION = 1
 
-METRIC_LOINC: dict[str, str | None] = {
-    "HEART_RATE": "8867-4",
-    "RESTING_HEART_RATE": "40443-4",
-    "HRV_SDNN": "80404-7",
-    "HRV_RMSSD": None,  # RMSSD has no LOINC code
-    "STEPS": "55423-8",
-    "SLEEP_STAGE": None,
-    "SPO2": "59408-5",
-    "RESPIRATORY_RATE": "9279-1",
-}
-METRIC_UNIT = {
-    "HEART_RATE": "beats/min",
-    "RESTING_HEART_RATE": "beats/min",
-    "HRV_SDNN": "ms",
-    "HRV_RMSSD": "ms",
-    "STEPS": "steps",
-    "SLEEP_STAGE": "s",
-    "SPO2": "%",
-    "RESPIRATORY_RATE": "breaths/min",
-}
-SLEEP_STAGES = ("AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP", "UNKNOWN")
 
 
 def epoch_ms(value: datetime) -> int:

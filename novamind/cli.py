@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from novamind.exceptions import UsageError
 from novamind.settings import Settings
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
@@ -28,10 +29,6 @@ COMMAND_MODULES = (
     "novamind.commands.reid",
     "novamind.commands.dataset",
 )
-
-
-class UsageError(Exception):
-    """A problem with the user's input or environment, printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +61,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Re-enter through the importable module: commands raise ``novamind.cli.UsageError``,
-    # which is a different class from this ``__main__`` module's copy.
-    from novamind.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

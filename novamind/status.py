@@ -13,10 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.topics import Principal, declared_topics
-
-WORKERS_GROUP = "novamind-workers"  # the workers' consumer group, before the environment prefix
-DEAD_LETTER_TOPIC = "pipeline-deadletter"
+from schemas.topics import WORKERS_GROUP, Principal, declared_topics
 
 TopicPartition = tuple[str, int]
 

@@ -114,6 +114,15 @@ class SymptomType(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+def known_symbols(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The symbols a producer may write: all but ``UNKNOWN``, the reader's default for new ones."""
+    return tuple(member.value for member in enum if member.value != "UNKNOWN")
+
+
+# What a symptom report may name (the intake, validation, the dataset export and the simulator).
+REPORTED_SYMPTOM_TYPES: tuple[str, ...] = known_symbols(SymptomType)
+
+
 class Instrument(StrEnum):
     PHQ9 = "PHQ9"
     GAD7 = "GAD7"

@@ -17,6 +17,34 @@ DAY_MS = 24 * 60 * 60 * 1000
 PSEUDONYM_KEY = "patient pseudonym (utf-8)"
 
 
+class TopicName(StrEnum):
+    """Every declared topic's name (before the environment's prefix). Code names a topic by one
+    of these, never by a string literal; :func:`declared_topics` declares each of them."""
+
+    EHR_CLINICAL_EVENTS = "ehr-clinical-events"
+    WEARABLE_BIOMETRICS = "wearable-biometrics"
+    PATIENT_REPORTS = "patient-reports"
+    PATIENT_DAILY_FEATURES = "patient-daily-features"
+    TWIN_INPUTS = "twin-inputs"
+    PATIENT_WINDOWS = "patient-windows"
+    TWIN_UPDATES = "twin-updates"
+    TWIN_ALERTS = "twin-alerts"
+    PIPELINE_DEADLETTER = "pipeline-deadletter"
+    AUDIT_EVENTS = "audit-events"
+    PIPELINE_ALERTS = "pipeline-alerts"
+
+
+# The topics the sources write and the workers consume (co-partitioned, keyed by pseudonym).
+SOURCE_TOPICS: tuple[TopicName, ...] = (
+    TopicName.WEARABLE_BIOMETRICS,
+    TopicName.PATIENT_REPORTS,
+    TopicName.EHR_CLINICAL_EVENTS,
+)
+# Consumer groups (before the environment's prefix): the group is the service name.
+WORKERS_GROUP = "novamind-workers"  # every worker replica's main loop
+SAFETY_GROUP = f"{WORKERS_GROUP}-safety"  # the item-9 watch: its own group, its own pace
+
+
 class Principal(StrEnum):
     """Service principals (Kafka ``User:<name>``; also the consumer group name)."""
 
@@ -43,6 +71,9 @@ class TopicSpec:
     patient_keyed: bool = True
     value_format: str = "avro"  # "avro": values are the records above; else what they are
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", str(self.name))  # a plain str, as clients and YAML expect
+
     @property
     def cleanup_policy(self) -> str:
         return self.config.get("cleanup.policy", "delete")
@@ -60,7 +91,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
     src_readers = (p.WORKERS,)
     return (
         TopicSpec(
-            name="ehr-clinical-events",
+            name=TopicName.EHR_CLINICAL_EVENTS,
             key=PSEUDONYM_KEY,
             values=("ClinicalEvent", "MedicationEvent", "Demographics", "GeneticProfile", "AssessmentResult"),
             partitions=partitions,
@@ -70,7 +101,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Coded EHR facts from FHIR R4 exports.",
         ),
         TopicSpec(
-            name="wearable-biometrics",
+            name=TopicName.WEARABLE_BIOMETRICS,
             key=PSEUDONYM_KEY,
             values=("BiometricSample",),
             partitions=partitions,
@@ -80,7 +111,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Normalised wearable samples; backfills up to 30 days late.",
         ),
         TopicSpec(
-            name="patient-reports",
+            name=TopicName.PATIENT_REPORTS,
             key=PSEUDONYM_KEY,
             values=("SymptomReport", "AssessmentResult"),
             partitions=partitions,
@@ -90,7 +121,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Symptom reports and scored questionnaires from the intake.",
         ),
         TopicSpec(
-            name="patient-daily-features",
+            name=TopicName.PATIENT_DAILY_FEATURES,
             key=PSEUDONYM_KEY,
             values=("PatientDailyFeatures",),
             partitions=partitions,
@@ -102,7 +133,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Per-day features; a higher revision supersedes a lower one.",
         ),
         TopicSpec(
-            name="twin-inputs",
+            name=TopicName.TWIN_INPUTS,
             key=PSEUDONYM_KEY,
             values=(
                 "PatientDailyFeatures",
@@ -120,7 +151,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Validated twin inputs of each patient, in the order the twin applies them.",
         ),
         TopicSpec(
-            name="patient-windows",
+            name=TopicName.PATIENT_WINDOWS,
             key=PSEUDONYM_KEY,
             values=(),
             partitions=partitions,
@@ -138,7 +169,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             value_format="json",
         ),
         TopicSpec(
-            name="twin-updates",
+            name=TopicName.TWIN_UPDATES,
             key=PSEUDONYM_KEY,
             values=("TwinUpdate",),
             partitions=partitions,
@@ -148,7 +179,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Twin state after each update.",
         ),
         TopicSpec(
-            name="twin-alerts",
+            name=TopicName.TWIN_ALERTS,
             key=PSEUDONYM_KEY,
             values=("TwinAlert",),
             partitions=partitions,
@@ -158,7 +189,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Clinical alerts (item-9 safety first).",
         ),
         TopicSpec(
-            name="pipeline-deadletter",
+            name=TopicName.PIPELINE_DEADLETTER,
             key="original message key (bytes, usually the pseudonym)",
             values=("DeadLetter",),
             partitions=partitions,
@@ -168,7 +199,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Undecodable or invalid messages with their original bytes.",
         ),
         TopicSpec(
-            name="audit-events",
+            name=TopicName.AUDIT_EVENTS,
             key="patient pseudonym (utf-8), else the actor",
             values=("AuditEvent",),
             partitions=partitions,
@@ -178,7 +209,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             description="Every collection of and access to patient data (6-year retention).",
         ),
         TopicSpec(
-            name="pipeline-alerts",
+            name=TopicName.PIPELINE_ALERTS,
             key="component name (utf-8)",
             values=("PipelineAlert",),
             partitions=3,
@@ -232,7 +263,7 @@ def plan_topics(
     declared: tuple[TopicSpec, ...] | None = None,
 ) -> list[TopicAction | Drift]:
     """Actions and drifts turning ``existing`` {name: (partitions, config)} into the declared
-    topics. Undeclared topics (internal, Faust changelogs) are ignored."""
+    topics. Undeclared topics (another application's, Kafka's internal ones) are ignored."""
     plan: list[TopicAction | Drift] = []
     for spec in declared or declared_topics():
         if spec.name not in existing:

@@ -15,10 +15,9 @@ import structlog
 from aiohttp import web
 
 from novamind.settings import Settings
-from workers.runtime.clients import GROUP
+from schemas.topics import WORKERS_GROUP, TopicName
 
 log = structlog.get_logger(__name__)
-APP_ID = GROUP  # the workers' consumer group (prefixed per environment)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -33,10 +32,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     from workers.twin.store import TwinStore
 
     codec = AvroCodec.from_settings(settings.kafka)
-    client = mongo_client(settings.mongo, app_name=settings.kafka.topic(GROUP))
+    client = mongo_client(settings.mongo, app_name=settings.kafka.topic(WORKERS_GROUP))
     db = database(client, settings.mongo)
     audit_producer = EventProducer(kafka=settings.kafka, client_id="worker-audit")
-    audit = AuditLog(db=db, codec=codec, producer=audit_producer, topic=settings.kafka.topic("audit-events"))
+    audit_topic = settings.kafka.topic(TopicName.AUDIT_EVENTS)
+    audit = AuditLog(db=db, codec=codec, producer=audit_producer, topic=audit_topic)
     worker = Worker(settings, store=TwinStore(db=db), codec=codec)
     safety = SafetyWatch(settings, codec=codec)
     safety_stop = threading.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from schemas import assessments
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -25,8 +27,8 @@ VITALS: dict[str, tuple[str, frozenset[str]]] = {
 }
 SECONDS_PER_UNIT = {"h": 3600, "min": 60, "s": 1}
 
-PHQ9_PANEL, PHQ9_TOTAL = "44249-1", "44261-6"
-GAD7_PANEL, GAD7_TOTAL = "69737-5", "70274-6"
+PHQ9_PANEL, PHQ9_TOTAL = assessments.PHQ9_PANEL_LOINC, assessments.PHQ9_TOTAL_LOINC
+GAD7_PANEL, GAD7_TOTAL = assessments.GAD7_PANEL_LOINC, assessments.GAD7_TOTAL_LOINC
 PHQ9_ITEMS = ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5",
               "44253-3", "44260-8")
 PHQ9_ITEM9 = "44260-8"

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import TopicName
+
 
 class IntakeSettings(BaseSettings):
     """How the patient-reporting intake listens, where it produces and what it accepts."""
@@ -25,7 +27,7 @@ class IntakeSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    topic: str = "patient-reports"
+    topic: str = TopicName.PATIENT_REPORTS
     tokens_file: Path | None = Field(
         default=None, description="JSON object: sha256(token) hex -> patient pseudonym"
     )

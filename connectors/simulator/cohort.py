@@ -15,6 +15,7 @@ from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.records import envelope, event_id, score_assessment
 from connectors.simulator.signals import SOURCE, day_samples
 from connectors.simulator.truth import expected_scores, simulate_mood
+from schemas.models import REPORTED_SYMPTOM_TYPES
 
 SIM_KEY = b"novamind-simulator-not-a-secret!"  # synthetic people only; never a production key
 MRN_SYSTEM = "urn:oid:2.999.1.1"  # 2.999: example OID arc
@@ -22,8 +23,7 @@ ZONES = ("America/New_York", "Europe/Berlin", "America/Los_Angeles", "Europe/Lon
          "Asia/Tokyo", "Australia/Sydney")
 DRUGS = (("sertraline", "312940", 50.0), ("escitalopram", "349332", 10.0),
          ("fluoxetine", "310385", 20.0))
-SYMPTOMS = ("DEPRESSED_MOOD", "ANXIETY", "IRRITABILITY", "FATIGUE", "INSOMNIA", "ANHEDONIA",
-            "POOR_CONCENTRATION", "PANIC")
+SYMPTOMS = tuple(s for s in REPORTED_SYMPTOM_TYPES if s != "OTHER")  # order fixes the seed's draws
 CONTEXTS = (None, "work", "home", "social", "sleep")
 DEFECTS = ("out_of_range", "wrong_unit", "future_timestamp", "garbage_bytes")
 

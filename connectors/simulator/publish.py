@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from connectors.delivery import SOURCE_TOPICS, Delivery, Encoder, Producer
-
-RAW_TOPIC = "wearable-biometrics"  # where undecodable simulated bytes are sent
+from schemas.topics import TopicName
 
 
 def publish(
@@ -29,7 +28,7 @@ def publish(
     for n, item in enumerate(deliveries, start=1):
         record = item["record"]
         if item["record_type"] == "RAW":
-            delivery.send_bytes(RAW_TOPIC, b"", record["raw"])
+            delivery.send_bytes(TopicName.WEARABLE_BIOMETRICS, b"", record["raw"])
         else:
             delivery.send(record["patient_id"], item["record_type"], record)
         if rate_per_s:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,29 +44,8 @@ def parse_time(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-@asynccontextmanager
-async def open_audit_log(settings: Settings, *, producer: Any = None) -> AsyncIterator[Any]:
-    """An :class:`AuditLog` on the configured database (indexes ensured); closes the client."""
-    from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
-    from schemas.codec import AvroCodec
-
-    client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-audit")
-    try:
-        log = AuditLog(
-            db=database(client, settings.mongo),
-            codec=AvroCodec.from_settings(settings.kafka),
-            producer=producer,
-            topic=settings.kafka.topic(AUDIT_TOPIC),  # the environment's prefix applies here too
-        )
-        await log.ensure_indexes()
-        yield log
-    finally:
-        await client.close()
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.privacy.audit import AuditQuery
+    from novamind.privacy.audit import AuditQuery, open_audit_log
     from schemas.models import AuditAction, AuditOutcome
 
     query = AuditQuery(

@@ -117,7 +117,7 @@ class Job:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.exceptions import ConnectorError
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
     from novamind.privacy.audit import Purpose
 
     if args.purpose not in {p.value for p in Purpose}:
@@ -148,13 +148,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: asyncio.AbstractEventLoop) -> int:
     from connectors.delivery import Delivery, ImportSummary, Progress, StopFlag, deliver
     from connectors.exceptions import ConnectorError
-    from novamind.privacy.audit import AUDIT_TOPIC
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
+    from schemas.topics import TopicName
 
     if getattr(args, "metrics_port", None) is not None:
-        from novamind.cli import UsageError
+        from novamind.exceptions import UsageError
         from novamind.metrics import MetricsError, start_http_exporter
 
         try:
@@ -186,7 +186,7 @@ def _execute(job: Job, args: argparse.Namespace, settings: Settings, loop: async
     finally:
         audit.close()
         producer.discard_unsent()  # counted as unacknowledged; a rerun sends them again
-    audit_topic = settings.kafka.topic(AUDIT_TOPIC)
+    audit_topic = settings.kafka.topic(TopicName.AUDIT_EVENTS)
     audit_unacknowledged = producer.stats.produced[audit_topic] - producer.stats.acknowledged[audit_topic]
     if error is None and audit_unacknowledged:
         error = f"{audit_unacknowledged} audit events not acknowledged by Kafka"
@@ -215,7 +215,7 @@ def _note(progress: Any, text: str) -> None:
 def _field_cipher(settings: Settings) -> Any | None:
     """The field cipher when field keys are configured (FHIR free text and parked resources
     are then encrypted), else None (free text is dropped)."""
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
     from novamind.privacy.exceptions import KeyConfigurationError
     from novamind.privacy.fieldcrypt import FieldCipher
 
@@ -241,7 +241,7 @@ def _patient_index(
     its closer; a usage error when MongoDB does not answer."""
     from connectors.ehr.patients import MongoPatientIndex
     from connectors.exceptions import PatientIndexError
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
 
     client = mongo_client(settings.mongo, app_name="novamind-connect")
@@ -267,7 +267,7 @@ def _patient_index(
 
 def _pseudonym_key(settings: Settings) -> bytes:
     from connectors.pseudonyms import MIN_KEY_BYTES
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     try:
         key = settings.security.pseudonym_key_bytes()
@@ -311,17 +311,18 @@ class ExtractionAudit:
         """Connect to the audit log (MongoDB, then ``audit-events``); a usage error when down."""
         from pymongo.errors import PyMongoError
 
-        from novamind.cli import UsageError
+        from novamind.exceptions import UsageError
         from novamind.mongo import database, mongo_client
-        from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
+        from novamind.privacy.audit import AuditLog
         from schemas.codec import AvroCodec
+        from schemas.topics import TopicName
 
         client = mongo_client(settings.mongo, app_name="novamind-connect")
         log = AuditLog(
             db=database(client, settings.mongo),
             codec=AvroCodec.from_settings(settings),
             producer=producer,
-            topic=settings.kafka.topic(AUDIT_TOPIC),
+            topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
         )
         try:
             loop.run_until_complete(log.ensure_indexes())

@@ -66,15 +66,6 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
-def os_user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import shutil
@@ -85,11 +76,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from confluent_kafka import KafkaException
     from pymongo.errors import PyMongoError
 
-    from novamind.cli import UsageError
     from novamind.datasets.exceptions import DatasetError
     from novamind.datasets.export import ExportParameters
     from novamind.datasets.sources import read_features
-    from novamind.privacy.audit import Purpose
+    from novamind.exceptions import UsageError
+    from novamind.privacy.audit import Purpose, os_user
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
 
@@ -179,9 +170,10 @@ async def _export(
     from novamind.datasets.manifest import MANIFEST_NAME, sha256_file
     from novamind.datasets.sources import read_twin_attributes
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
+    from novamind.privacy.audit import AuditLog
     from schemas.codec import AvroCodec
     from schemas.models import AuditAction, AuditOutcome
+    from schemas.topics import TopicName
 
     client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-dataset-export")
     try:
@@ -190,7 +182,7 @@ async def _export(
             db=db,
             codec=AvroCodec.from_settings(settings),
             producer=producer,
-            topic=settings.kafka.topic(AUDIT_TOPIC),
+            topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
         )
         await audit.ensure_indexes()
         event: dict[str, Any] = {

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from novamind.settings import Settings
+from schemas.topics import TopicName
 
 
 def register(subparsers: Any) -> None:
@@ -56,8 +57,11 @@ def register(subparsers: Any) -> None:
 def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     from pymongo import MongoClient
 
-    from novamind.cli import UsageError
+    from novamind.demo.plot import require_matplotlib
+    from novamind.exceptions import UsageError
 
+    if args.action == "plot":
+        require_matplotlib()  # before the read: a missing extra is said at once, nothing is accessed
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     if args.action == "versions":
         return _versions(args, settings, db)
@@ -95,10 +99,9 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
     import re
     import sys
 
-    from novamind.cli import UsageError
-    from novamind.commands.dataset import os_user  # the OS user name, "unknown" without one
+    from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog, Purpose
+    from novamind.privacy.audit import AuditLog, Purpose, os_user
     from novamind.privacy.exceptions import AuditError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
@@ -119,7 +122,7 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
                 db=database(client, settings.mongo),
                 codec=AvroCodec.from_settings(settings),
                 producer=producer,
-                topic=settings.kafka.topic(AUDIT_TOPIC),
+                topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
             )
             await audit.record(
                 actor=args.actor or os_user(),
@@ -144,7 +147,7 @@ def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) ->
 
 
 def _versions(args: argparse.Namespace, settings: Settings, db: Any) -> int:
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     docs = list(db.twin_models.find({"patient_id": args.patient}, {"model": 0}).sort("version", -1))
     _audit_read(args, settings, found=bool(docs))
@@ -185,14 +188,14 @@ def _num(value: Any) -> str:
 
 
 def _plot(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.demo import _latest_features, plot_trajectory
+    from novamind.demo.plot import latest_features, plot_trajectory
 
-    features = _latest_features(_records(settings, "patient-daily-features"))
+    features = latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
     plot_trajectory(
         args.patient,
         features,
-        _records(settings, "twin-updates"),
-        _records(settings, "twin-alerts"),
+        _records(settings, TopicName.TWIN_UPDATES),
+        _records(settings, TopicName.TWIN_ALERTS),
         args.output,
     )
     print(f"wrote {args.output}")
@@ -210,7 +213,7 @@ def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
 def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
     letters = [
         d
-        for d in _records(settings, "pipeline-deadletter")
+        for d in _records(settings, TopicName.PIPELINE_DEADLETTER)
         if (not args.reason or d["error_class"] == args.reason)
         and (not args.topic or d["source_topic"] in (args.topic, settings.kafka.topic(args.topic)))
     ][: args.limit]

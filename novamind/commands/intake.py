@@ -41,13 +41,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from novamind.auth.exceptions import KeySetError
     from novamind.auth.identity import Authenticator
     from novamind.auth.tokens import JwtVerifier
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AUDIT_TOPIC, AuditLog
+    from novamind.privacy.audit import AuditLog
     from novamind.privacy.exceptions import KeyConfigurationError
     from novamind.privacy.fieldcrypt import FieldCipher
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
+    from schemas.topics import TopicName
 
     intake = IntakeSettings()
     intake = intake.model_copy(update={"topic": settings.kafka.topic(intake.topic)})
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         db=db,
         codec=codec,
         producer=producer,
-        topic=settings.kafka.topic(AUDIT_TOPIC),
+        topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
     )
     app = create_intake_app(
         settings=intake,

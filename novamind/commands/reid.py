@@ -35,9 +35,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.cli import UsageError
-    from novamind.commands.audit import open_audit_log
+    from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
+    from novamind.privacy.audit import open_audit_log
     from novamind.privacy.exceptions import (
         KeyConfigurationError,
         PseudonymNotFound,

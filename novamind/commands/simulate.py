@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.simulator import simulate
     from connectors.simulator.publish import publish
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
 

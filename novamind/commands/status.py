@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from novamind.settings import KafkaSettings, Settings
 from novamind.status import (
-    DEAD_LETTER_TOPIC,
-    WORKERS_GROUP,
     GroupView,
     Member,
     Sample,
@@ -28,6 +26,7 @@ from novamind.status import (
     render,
     to_json,
 )
+from schemas.topics import WORKERS_GROUP, TopicName
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -70,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     if args.interval < 0:
         raise UsageError(f"--interval must be 0 or more seconds, not {args.interval:g}")
@@ -179,7 +178,7 @@ def collect(
             workers = kafka.topic(WORKERS_GROUP)
             groups = sorted(set(list_groups(admin, kafka.topic("novamind-"))) | {workers})
         views = describe_groups(admin, groups)
-        dead_letter_topic = kafka.topic(DEAD_LETTER_TOPIC)
+        dead_letter_topic = kafka.topic(TopicName.PIPELINE_DEADLETTER)
         committed = {group: committed_offsets(admin, group) for group in groups}
         topics = {dead_letter_topic}
         for view in views:
@@ -208,7 +207,7 @@ def _dead_letter_records(kafka: KafkaSettings) -> tuple[list[dict[str, Any]], in
     from schemas.exceptions import SchemaError
 
     codec = AvroCodec.from_settings(kafka)
-    topic = kafka.topic(DEAD_LETTER_TOPIC)
+    topic = kafka.topic(TopicName.PIPELINE_DEADLETTER)
     try:
         messages = read_all(kafka, topic)
     except TimeoutError as exc:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.models import AgeBand, Sex
+from schemas.features import MODEL_FEATURES, ROLLING_FEATURES
+from schemas.models import REPORTED_SYMPTOM_TYPES, AgeBand, Sex
 
 NAMESPACE = "health.novamind.dataset.v1"
 RECORD_NAME = "TrainingDay"
@@ -41,43 +42,10 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
     ("gad7_total", "int", "Latest GAD-7 total as of this day, 0-21."),
     ("gad7_change", "int", "Change of the GAD-7 total since the previous assessment."),
 )
-# Keys of ``symptom_severity_by_type`` (SymptomType symbols) -> symptom_<lower>_severity.
-SYMPTOM_TYPES: tuple[str, ...] = (
-    "DEPRESSED_MOOD",
-    "ANXIETY",
-    "IRRITABILITY",
-    "FATIGUE",
-    "INSOMNIA",
-    "ANHEDONIA",
-    "POOR_CONCENTRATION",
-    "PANIC",
-    "OTHER",
-)
-# Features of ``rolling_7d`` (key ``<feature>_mean7``), plus ``days_observed7``.
-ROLLING_FEATURES: tuple[str, ...] = (
-    "heart_rate_mean",
-    "resting_heart_rate",
-    "hrv_rmssd",
-    "steps_total",
-    "sleep_total_minutes",
-    "sleep_efficiency",
-    "symptom_severity_mean",
-)
-# Features of ``normalized`` (per-patient running z-scores) -> <feature>_z.
-NORMALIZED_FEATURES: tuple[str, ...] = (
-    "heart_rate_mean",
-    "resting_heart_rate",
-    "hrv_rmssd",
-    "hrv_sdnn",
-    "steps_total",
-    "spo2_mean",
-    "respiratory_rate_mean",
-    "sleep_total_minutes",
-    "sleep_efficiency",
-    "symptom_severity_mean",
-    "phq9_total",
-    "gad7_total",
-)
+# Keys of ``symptom_severity_by_type`` -> symptom_<lower>_severity; features of ``rolling_7d``
+# (key ``<feature>_mean7``, plus ``days_observed7``); features of ``normalized`` -> <feature>_z.
+SYMPTOM_TYPES = REPORTED_SYMPTOM_TYPES
+NORMALIZED_FEATURES = MODEL_FEATURES
 QUALITY: tuple[tuple[str, str], ...] = (
     ("completeness", "Share of the patient's expected data present that day, 0-1."),
     ("outlier_share", "Share of the day's samples flagged as outliers, 0-1."),

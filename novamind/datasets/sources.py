@@ -12,8 +12,8 @@ from novamind.datasets.rows import Attributes
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.exceptions import SchemaError
+from schemas.topics import TopicName
 
-FEATURES_TOPIC = "patient-daily-features"
 FEATURES_RECORD = "PatientDailyFeatures"
 TWINS = "twins"
 
@@ -38,7 +38,7 @@ def read_features(settings: Settings, *, timeout_s: float = 120.0) -> list[dict[
     """Every record now on the daily-features topic."""
     from novamind.topicreader import read_all
 
-    topic = settings.kafka.topic(FEATURES_TOPIC)
+    topic = settings.kafka.topic(TopicName.PATIENT_DAILY_FEATURES)
     try:
         messages = read_all(settings.kafka, topic, timeout_s=timeout_s)
     except TimeoutError as exc:

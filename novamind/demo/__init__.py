@@ -26,6 +26,4 @@
 
 from novamind.demo.plot import latest_features, plot_trajectory
 
-_latest_features = latest_features  # the name ``novamind twin plot`` imports
-
 __all__ = ["latest_features", "plot_trajectory"]

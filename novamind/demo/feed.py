@@ -25,7 +25,6 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from connectors.delivery import SOURCE_TOPICS as ROUTES_OF_RECORDS
 from connectors.delivery import Encoder, Producer
 from connectors.simulator import SimulationResult
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
@@ -36,8 +35,6 @@ from novamind.demo.processes import Service, check_alive
 from novamind.kafka import consumer_config
 from novamind.settings import KafkaSettings, Settings
 
-SOURCE_TOPICS = tuple(dict.fromkeys(ROUTES_OF_RECORDS.values()))  # what the sources write, workers read
-TWIN_INPUTS = "twin-inputs"
 ROUND_TIMEOUT_S = 300.0
 INTAKE_THREADS = 8
 INTAKE_ATTEMPTS = 5

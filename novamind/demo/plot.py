@@ -1,9 +1,15 @@
-"""One patient's twin trajectory as a PNG (the demo and ``novamind twin plot``)."""
+"""One patient's twin trajectory as a PNG (the demo and ``novamind twin plot``).
+
+Drawing needs matplotlib, the optional ``plot`` extra (``pip install 'novamind[plot]'``): it is
+imported only when a plot is drawn, so the workers' image goes without it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from novamind.exceptions import MissingExtra
 
 
 def latest_features(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -16,6 +22,16 @@ def latest_features(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
+def require_matplotlib() -> None:
+    """Raise :class:`~novamind.exceptions.MissingExtra` unless matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401 - the optional `plot` extra: loaded only to draw
+    except ImportError as exc:
+        raise MissingExtra(
+            "drawing a twin needs matplotlib, the optional 'plot' extra: pip install 'novamind[plot]'"
+        ) from exc
+
+
 def plot_trajectory(
     patient: str,
     features: list[dict[str, Any]],
@@ -23,7 +39,11 @@ def plot_trajectory(
     alerts: list[dict[str, Any]],
     out: Path,
 ) -> None:
-    """Daily severity, PHQ-9, the twin's forecasts and its alerts for one patient."""
+    """Daily severity, PHQ-9, the twin's forecasts and its alerts for one patient.
+
+    Raises :class:`~novamind.exceptions.MissingExtra` without matplotlib.
+    """
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")

@@ -10,10 +10,11 @@ import time
 from collections.abc import Sequence
 
 from novamind.demo.exceptions import DemoError
-from novamind.demo.feed import SOURCE_TOPICS, TWIN_INPUTS, Feed, LagProbe
+from novamind.demo.feed import Feed, LagProbe
 from novamind.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH, Round
 from novamind.demo.processes import Service, check_alive
 from novamind.settings import Settings
+from schemas.topics import SOURCE_TOPICS, TopicName
 
 CATCH_UP_TIMEOUT_S = 600.0
 
@@ -44,7 +45,7 @@ def feed_rounds(feed: Feed, rounds: Sequence[Round]) -> None:
 
 def catch_up(settings: Settings, group: str, services: Sequence[Service]) -> None:
     """Until the group has no lag on the source topics and twin inputs, three polls in a row."""
-    topics = [settings.kafka.topic(t) for t in (*SOURCE_TOPICS, TWIN_INPUTS)]
+    topics = [settings.kafka.topic(t) for t in (*SOURCE_TOPICS, TopicName.TWIN_INPUTS)]
     probe = LagProbe(settings.kafka, group, topics)
     tty = sys.stdout.isatty()
     started = time.monotonic()

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from confluent_kafka import KafkaException
     from pymongo.errors import PyMongoError
 
-    from novamind.cli import UsageError
+    from novamind.exceptions import UsageError
 
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
@@ -97,9 +97,11 @@ def _clean() -> None:
 def _run(args: argparse.Namespace) -> None:
     from connectors.simulator import simulate
     from novamind.demo import environment, processes, progress
+    from novamind.demo.plot import require_matplotlib
     from novamind.logs import configure_logging
     from workers.runtime.clients import group_id
 
+    require_matplotlib()  # the demo ends with a plot: say a missing extra before the run, not after
     run = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     out = OUTPUT / run
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=args.days + 1)
@@ -163,12 +165,13 @@ def _feed(
     from novamind.demo import feed as feeding
     from novamind.producer import EventProducer
     from schemas.codec import AvroCodec
+    from schemas.topics import SOURCE_TOPICS
     from workers.runtime.clients import group_id
 
     settings = setup.settings
     intake = feeding.IntakeClient(port, setup.tokens)
     stack.callback(intake.close)
-    topics = [settings.kafka.topic(t) for t in feeding.SOURCE_TOPICS]
+    topics = [settings.kafka.topic(t) for t in SOURCE_TOPICS]
     probe = feeding.LagProbe(settings.kafka, group_id(settings), topics)
     stack.callback(probe.close)
     return feeding.Feed(

@@ -17,6 +17,7 @@ from novamind.demo.feed import FeedTotals
 from novamind.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH
 from novamind.demo.plot import latest_features
 from novamind.settings import Settings
+from schemas.topics import TopicName
 
 _RDKAFKA = re.compile(r"^%(\d)\|")  # librdkafka's own log lines start with %<syslog level>|
 
@@ -51,14 +52,14 @@ def collect(settings: Settings) -> Results:
         twins = list(client[settings.mongo.database].twins.find({}, {"state": 0}))
     finally:
         client.close()
-    every_feature = records("patient-daily-features")
+    every_feature = records(TopicName.PATIENT_DAILY_FEATURES)
     return Results(
         twins=twins,
-        alerts=records("twin-alerts"),
+        alerts=records(TopicName.TWIN_ALERTS),
         features=latest_features(every_feature),
         revisions=sum(1 for f in every_feature if f["revision"] > 0),
-        updates=records("twin-updates"),
-        letters=records("pipeline-deadletter"),
+        updates=records(TopicName.TWIN_UPDATES),
+        letters=records(TopicName.PIPELINE_DEADLETTER),
     )
 
 

@@ -38,10 +38,9 @@ from confluent_kafka.admin import (
 )
 
 from novamind.privacy.exceptions import AclError
-from schemas.topics import Principal, TopicSpec, acl_bindings
+from schemas.topics import SAFETY_GROUP, WORKERS_GROUP, Principal, TopicSpec, acl_bindings
 
-WORKERS_GROUP = "novamind-workers"  # workers.runtime.clients.GROUP
-WORKERS_GROUPS = (WORKERS_GROUP, f"{WORKERS_GROUP}-safety")  # ... and SAFETY_GROUP
+WORKERS_GROUPS = (WORKERS_GROUP, SAFETY_GROUP)
 WORKERS_TRANSACTIONAL_PREFIX = f"{WORKERS_GROUP}-"
 SCRAM_ITERATIONS = 8192
 

@@ -12,9 +12,11 @@ identifiers or free text and long values.
 
 from __future__ import annotations
 
+import getpass
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,11 +26,13 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from novamind.mongo import database, mongo_client
 from novamind.privacy.exceptions import AuditError, DuplicateAuditEvent, PhiInAuditDetails
+from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction, AuditEvent, AuditOutcome
+from schemas.topics import TopicName
 
-AUDIT_TOPIC = "audit-events"
 AUDIT_COLLECTION = "audit_log"
 MAX_DETAIL_LENGTH = 128
 # Words of a detail key (split at ``_ - . ``) that name identifiers or free text.
@@ -160,7 +164,7 @@ class AuditLog:
         db: AsyncDatabase[dict[str, Any]],
         codec: AvroCodec,
         producer: AuditProducer | None = None,
-        topic: str = AUDIT_TOPIC,
+        topic: str = TopicName.AUDIT_EVENTS,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._collection = db[AUDIT_COLLECTION]
@@ -246,3 +250,28 @@ class AuditLog:
             .limit(query.limit)
         )
         return [from_document(document) async for document in cursor]
+
+
+@asynccontextmanager
+async def open_audit_log(settings: Settings, *, producer: Any = None) -> AsyncIterator[AuditLog]:
+    """An :class:`AuditLog` on the configured database (indexes ensured); closes the client."""
+    client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-audit")
+    try:
+        log = AuditLog(
+            db=database(client, settings.mongo),
+            codec=AvroCodec.from_settings(settings.kafka),
+            producer=producer,
+            topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),  # the environment's prefix applies here too
+        )
+        await log.ensure_indexes()
+        yield log
+    finally:
+        await client.close()
+
+
+def os_user() -> str:
+    """The OS user name (the default actor of a command-line access), "unknown" without one."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"

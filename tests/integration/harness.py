@@ -20,7 +20,7 @@ from novamind.kafka import admin_config
 from novamind.settings import Settings
 from novamind.topicadmin import ensure_topics
 from novamind.topicreader import read_all
-from workers.app import APP_ID
+from schemas.topics import WORKERS_GROUP
 from workers.runtime.worker import SOURCE_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +113,7 @@ def workers(settings: Settings, log_dir: Path, count: int = 1) -> Iterator[list[
 
 def wait_group_empty(settings: Settings, timeout_s: float = 90) -> None:
     """Until the broker has evicted every member of the workers' group (e.g. a killed one)."""
-    group = settings.kafka.topic(APP_ID)
+    group = settings.kafka.topic(WORKERS_GROUP)
     client = admin(settings)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -131,7 +131,7 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], 
 def wait_caught_up(settings: Settings, running: list[WorkerProcess], timeout_s: float = 240) -> None:
     """Until the group has committed every source and twin-input record (twice in a row)."""
     topics = [settings.kafka.topic(t) for t in (*SOURCE_TOPICS, "twin-inputs")]
-    group = settings.kafka.topic(APP_ID)
+    group = settings.kafka.topic(WORKERS_GROUP)
     deadline = time.monotonic() + timeout_s
     stable = 0
     while time.monotonic() < deadline:

@@ -17,8 +17,9 @@ from bson import Binary
 from fastavro import reader
 from pymongo import MongoClient
 
-from novamind.cli import UsageError, build_parser
+from novamind.cli import build_parser
 from novamind.datasets.manifest import verify
+from novamind.exceptions import UsageError
 from novamind.mongo import database, mongo_client
 from novamind.privacy.audit import AuditLog, AuditQuery
 from novamind.producer import EventProducer

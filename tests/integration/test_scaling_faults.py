@@ -15,10 +15,10 @@ from novamind.localservices import LocalServices
 from novamind.producer import EventProducer
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
+from schemas.topics import WORKERS_GROUP
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
 from tests.integration.harness import WorkerProcess, isolated, read_topic, wait_caught_up, workers
 from tests.services import ServiceAddresses
-from workers.app import APP_ID
 from workers.runtime.worker import SOURCE_TOPICS
 
 codec = AvroCodec()
@@ -26,7 +26,7 @@ codec = AvroCodec()
 
 def _left(settings: Settings) -> int:
     topics = [settings.kafka.topic(t) for t in SOURCE_TOPICS]
-    return sum(lag.group_lag(settings.kafka, settings.kafka.topic(APP_ID), topics).values())
+    return sum(lag.group_lag(settings.kafka, settings.kafka.topic(WORKERS_GROUP), topics).values())
 
 
 def _wait_progress(

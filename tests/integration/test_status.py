@@ -10,8 +10,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from novamind.cli import UsageError, build_parser
+from novamind.cli import build_parser
 from novamind.commands.status import collect, take_sample
+from novamind.exceptions import UsageError
 from novamind.kafka import admin_config, consumer_config
 from novamind.settings import KafkaSettings, Settings
 from novamind.status import WORKERS_GROUP, GroupView, build_status

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from novamind.cli import UsageError, build_parser
+from novamind.cli import build_parser
+from novamind.exceptions import UsageError
 from novamind.privacy.audit import AuditLog, AuditQuery
 from novamind.settings import Settings
 from novamind.topicadmin import ensure_topics

@@ -50,12 +50,6 @@ def test_workers_group_reports_its_source_topics_even_before_it_commits() -> Non
     assert group_topics(other.group, other, {("env.u", 1): 5}, prefix="env.") == {"env.t", "env.u"}
 
 
-def test_workers_group_name_is_the_workers_consumer_group() -> None:
-    from workers.app import APP_ID
-
-    assert WORKERS_GROUP == APP_ID
-
-
 def test_partition_lag_is_end_minus_committed_or_the_retained_backlog() -> None:
     view = GroupView(group=GROUP, state="STABLE", members=(replica("worker-a", (WB, 0)),))
     watermarks = {(WB, 0): (0, 100), (WB, 1): (40, 90), (WB, 2): (50, 60), (PR, 0): (0, 7)}

@@ -12,52 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from schemas.features import DAILY_MEASURES, MODEL_FEATURES, ROLLING_FEATURES
 from workers.features.day import DayWindow
 
-MODEL_FEATURES = (
-    "heart_rate_mean",
-    "resting_heart_rate",
-    "hrv_rmssd",
-    "hrv_sdnn",
-    "steps_total",
-    "spo2_mean",
-    "respiratory_rate_mean",
-    "sleep_total_minutes",
-    "sleep_efficiency",
-    "symptom_severity_mean",
-    "phq9_total",
-    "gad7_total",
-)
-ROLLING_FEATURES = (
-    "heart_rate_mean",
-    "resting_heart_rate",
-    "hrv_rmssd",
-    "steps_total",
-    "sleep_total_minutes",
-    "sleep_efficiency",
-    "symptom_severity_mean",
-)
-NULL_FEATURES: dict[str, Any] = dict.fromkeys(
-    (
-        "heart_rate_mean",
-        "heart_rate_min",
-        "heart_rate_max",
-        "heart_rate_std",
-        "resting_heart_rate",
-        "hrv_rmssd",
-        "hrv_sdnn",
-        "steps_total",
-        "spo2_mean",
-        "respiratory_rate_mean",
-        "sleep_total_minutes",
-        "sleep_deep_minutes",
-        "sleep_rem_minutes",
-        "sleep_light_minutes",
-        "sleep_awake_minutes",
-        "sleep_efficiency",
-        "symptom_severity_mean",
-    )
-)
+NULL_FEATURES: dict[str, Any] = dict.fromkeys(DAILY_MEASURES)
 _MEANS = (
     ("RESTING_HEART_RATE", "resting_heart_rate"),
     ("HRV_RMSSD", "hrv_rmssd"),

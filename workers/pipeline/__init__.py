@@ -1,1 +1,1 @@
-"""The worker pipeline's batch steps: pure cores the Faust agents call, one module per stage."""
+"""The worker pipeline's batch steps: pure cores the consumer loop calls, one module per stage."""

@@ -5,10 +5,10 @@ are re-published at the end of each batch, so the last published revision of a d
 reflects every event folded in so far.
 
 ``IngestProcessor.process`` takes a batch of raw Kafka messages and returns everything the
-agent must publish: dead letters (original bytes, reason, position), closed or revised
+worker must publish: dead letters (original bytes, reason, position), closed or revised
 ``PatientDailyFeatures`` and the ordered twin inputs. Item-9 safety alerts come from
 :func:`safety_alerts_of`, which needs no state and so never waits for the windows. It does
-no I/O, so the agents stay thin and the logic is tested without a broker.
+no I/O, so the consumer loop stays thin and the logic is tested without a broker.
 
 Exactly-once effects: each patient's state remembers, per source topic, the last offset it
 folded in (all of a patient's records share one partition). A batch redelivered after a crash

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from schemas import assessments
 from schemas.exceptions import AssessmentError
+from schemas.metrics import METRIC_UNIT
+from schemas.models import REPORTED_SYMPTOM_TYPES, Band, SleepStage, known_symbols
 
 
 class MetricSpec(NamedTuple):
@@ -24,16 +26,30 @@ class MetricSpec(NamedTuple):
     hist: tuple[float, float, int] | None
 
 
+def _spec(
+    metric: str,
+    hard_lo: float,
+    hard_hi: float,
+    typ_lo: float,
+    typ_hi: float,
+    hist: tuple[float, float, int] | None,
+) -> MetricSpec:
+    return MetricSpec(METRIC_UNIT[metric], hard_lo, hard_hi, typ_lo, typ_hi, hist)  # the contract's unit
+
+
 METRICS: dict[str, MetricSpec] = {
-    "HEART_RATE": MetricSpec("beats/min", 25, 250, 35, 200, (25.0, 1.0, 226)),
-    "RESTING_HEART_RATE": MetricSpec("beats/min", 25, 150, 35, 110, None),
-    "HRV_RMSSD": MetricSpec("ms", 1, 300, 5, 200, (1.0, 1.0, 300)),
-    "HRV_SDNN": MetricSpec("ms", 1, 400, 10, 250, (1.0, 2.0, 200)),
-    # steps: value bound is the per-day bound; the per-minute rate is checked separately.
-    "STEPS": MetricSpec("steps", 0, 60000, 0, 60000, None),
-    "SPO2": MetricSpec("%", 50, 100, 85, 100, (50.0, 0.5, 101)),
-    "RESPIRATORY_RATE": MetricSpec("breaths/min", 4, 60, 8, 30, (4.0, 0.5, 113)),
-    "SLEEP_STAGE": MetricSpec("s", 0, 86400, 0, 4 * 3600, None),
+    m: _spec(m, *ranges)
+    for m, ranges in {
+        "HEART_RATE": (25, 250, 35, 200, (25.0, 1.0, 226)),
+        "RESTING_HEART_RATE": (25, 150, 35, 110, None),
+        "HRV_RMSSD": (1, 300, 5, 200, (1.0, 1.0, 300)),
+        "HRV_SDNN": (1, 400, 10, 250, (1.0, 2.0, 200)),
+        # steps: value bound is the per-day bound; the per-minute rate is checked separately.
+        "STEPS": (0, 60000, 0, 60000, None),
+        "SPO2": (50, 100, 85, 100, (50.0, 0.5, 101)),
+        "RESPIRATORY_RATE": (4, 60, 8, 30, (4.0, 0.5, 113)),
+        "SLEEP_STAGE": (0, 86400, 0, 4 * 3600, None),
+    }.items()
 }
 # Stored in window state (hour cells): a new metric goes at the end, none is ever reordered.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
@@ -43,30 +59,18 @@ STEPS_PER_MIN_HARD = 300.0  # above any human cadence: invalid
 STEPS_PER_MIN_TYPICAL = 200.0  # sprint cadence: plausible but an outlier
 STEPS_PER_DAY_MAX = 60000.0  # a day above this counts all its step samples as outliers
 
-SLEEP_STAGES = frozenset({"AWAKE", "LIGHT", "DEEP", "REM", "ASLEEP"})
+SLEEP_STAGES = frozenset(known_symbols(SleepStage))
 ASLEEP_STAGES = ("LIGHT", "DEEP", "REM", "ASLEEP")
 
-SYMPTOM_TYPES = frozenset(
-    {
-        "DEPRESSED_MOOD",
-        "ANXIETY",
-        "IRRITABILITY",
-        "FATIGUE",
-        "INSOMNIA",
-        "ANHEDONIA",
-        "POOR_CONCENTRATION",
-        "PANIC",
-        "OTHER",
-    }
-)
+SYMPTOM_TYPES = frozenset(REPORTED_SYMPTOM_TYPES)
 SEVERITY_MIN, SEVERITY_MAX = 0, 10
 
-# instrument -> (items, item max, LOINC total code)
+# instrument -> (items, item max, LOINC total code), from the scoring tables of schemas.assessments
 INSTRUMENTS: dict[str, tuple[int, int, str]] = {
-    "PHQ9": (9, 3, "44261-6"),
-    "GAD7": (7, 3, "70274-6"),
+    str(name): (spec.items, assessments.ITEM_MAX, spec.total_loinc)
+    for name, spec in assessments.INSTRUMENTS.items()
 }
-BANDS = frozenset({"MINIMAL", "MILD", "MODERATE", "MODERATELY_SEVERE", "SEVERE"})
+BANDS = frozenset(known_symbols(Band))
 
 
 def band_for(instrument: str, total: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -23,19 +23,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas.assessments import INSTRUMENTS
-from schemas.models import Instrument
+from schemas.models import REPORTED_SYMPTOM_TYPES, Instrument
 
-SymptomTypeName = Literal[
-    "DEPRESSED_MOOD",
-    "ANXIETY",
-    "IRRITABILITY",
-    "FATIGUE",
-    "INSOMNIA",
-    "ANHEDONIA",
-    "POOR_CONCENTRATION",
-    "PANIC",
-    "OTHER",
-]
+if TYPE_CHECKING:
+    SymptomTypeName = str
+else:  # the symbols of schemas.models.SymptomType a report may name (the OpenAPI enum too)
+    SymptomTypeName = Literal[REPORTED_SYMPTOM_TYPES]
 InstrumentName = Literal["PHQ9", "GAD7"]
 SubmissionId = Annotated[
     str,

@@ -18,14 +18,10 @@ from novamind.datasets.manifest import MANIFEST_NAME, verify
 from novamind.datasets.rows import Attributes, latest_revisions, to_row
 from novamind.datasets.schema import (
     MEASURES,
-    NORMALIZED_FEATURES,
-    ROLLING_FEATURES,
-    SYMPTOM_TYPES,
     field_names,
     training_schema,
 )
 from schemas.catalog import catalog
-from schemas.models import SymptomType
 from tests.novamind.datasets.factories import START, cohort, feature_record, pseudonym
 
 NOW = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
@@ -82,15 +78,6 @@ def test_every_schema_field_has_a_doc_and_covers_the_features_contract() -> None
     )
     source = {f["name"] for f in catalog().get("PatientDailyFeatures").schema["fields"]}
     assert {name for name, _, _ in MEASURES} <= source
-    assert set(SYMPTOM_TYPES) == {s.value for s in SymptomType} - {"UNKNOWN"}
-
-
-def test_the_whitelists_follow_the_feature_workers() -> None:
-    from workers.features.daily import MODEL_FEATURES
-    from workers.features.daily import ROLLING_FEATURES as WORKER_ROLLING
-
-    assert set(ROLLING_FEATURES) == set(WORKER_ROLLING)
-    assert set(NORMALIZED_FEATURES) == set(MODEL_FEATURES)
 
 
 def test_files_read_back_and_the_manifest_verifies_them(tmp_path: Path) -> None:

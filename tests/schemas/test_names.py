@@ -1,0 +1,73 @@
+"""Each name is defined once: topics and groups in the registry, symbols and features in schemas.
+
+The last test reads the product's source: a topic name written as a string literal outside the
+registry fails it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from schemas.catalog import catalog
+from schemas.features import DAILY_MEASURES, MODEL_FEATURES, ROLLING_FEATURES
+from schemas.metrics import METRIC_LOINC, METRIC_UNIT
+from schemas.models import REPORTED_SYMPTOM_TYPES, Metric, SymptomType, known_symbols
+from schemas.topics import (
+    SAFETY_GROUP,
+    SOURCE_TOPICS,
+    WORKERS_GROUP,
+    Principal,
+    TopicName,
+    declared_topics,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+# workers/runtime still writes topic names out; it is being reworked on its own branch.
+NOT_YET = ("workers/runtime/",)
+
+
+def test_every_topic_name_is_declared_and_every_declared_topic_has_a_name() -> None:
+    assert {spec.name for spec in declared_topics()} == {name.value for name in TopicName}
+
+
+def test_the_source_topics_are_those_the_workers_read_and_others_write() -> None:
+    sources = {
+        spec.name
+        for spec in declared_topics()
+        if Principal.WORKERS in spec.readers and Principal.WORKERS not in spec.writers
+    }
+    assert set(SOURCE_TOPICS) == sources
+
+
+def test_group_names() -> None:
+    assert SAFETY_GROUP.startswith(WORKERS_GROUP) and SAFETY_GROUP != WORKERS_GROUP
+
+
+def test_feature_lists_name_fields_of_the_daily_features_record() -> None:
+    fields = {f["name"]: f for f in catalog().get("PatientDailyFeatures").schema["fields"]}
+    assert set(DAILY_MEASURES) | set(MODEL_FEATURES) | set(ROLLING_FEATURES) <= set(fields)
+    assert set(ROLLING_FEATURES) <= set(MODEL_FEATURES)
+    assert all(fields[name]["type"] == ["null", "double"] for name in DAILY_MEASURES)
+
+
+def test_reported_symptom_types_are_the_enum_but_its_reader_default() -> None:
+    assert set(REPORTED_SYMPTOM_TYPES) == {s.value for s in SymptomType} - {SymptomType.UNKNOWN}
+
+
+def test_every_metric_has_a_unit_and_a_loinc_entry() -> None:
+    assert set(METRIC_UNIT) == set(METRIC_LOINC) == set(known_symbols(Metric))
+
+
+def test_no_topic_name_is_spelled_out_outside_the_registry() -> None:
+    literal = re.compile("[\"'](" + "|".join(re.escape(n.value) for n in TopicName) + ")[\"']")
+    found = []
+    for package in ("novamind", "schemas", "connectors", "workers", "bench"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative == "schemas/topics.py" or relative.startswith(NOT_YET):
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if literal.search(line):
+                    found.append(f"{relative}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
