@@ -8,9 +8,9 @@ from typing import Any
 
 from novamind.kafka import consumer_config, producer_config
 from novamind.settings import Settings
+from schemas.topics import SAFETY_GROUP, WORKERS_GROUP
 
-GROUP = "novamind-workers"  # the consumer group shared by all replicas
-SAFETY_GROUP = "novamind-workers-safety"  # the item-9 watch: its own group, its own pace
+GROUP = WORKERS_GROUP  # the consumer group shared by all replicas (re-exported)
 STATE_MESSAGE_MAX_BYTES = 16 * 1024 * 1024  # a patient's window state is one changelog record
 
 

@@ -25,10 +25,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from novamind import metrics
 from novamind.metrics import Step, timed
+from schemas.topics import TopicName
 from workers.runtime.state import PatientStates, read_changelog
 
 log = structlog.get_logger(__name__)
-CHANGELOG = "patient-windows"
+CHANGELOG = TopicName.PATIENT_WINDOWS
 RESTORE_ATTEMPTS = 6  # about a minute of retries, then the replica fails (and is restarted)
 Partition = tuple[str, int]
 

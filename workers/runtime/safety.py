@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from novamind import metrics
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
+from schemas.topics import TopicName
 from workers.pipeline.ingest import safety_alerts_of
 from workers.runtime import clients
 from workers.runtime.outputs import Outputs
@@ -34,7 +35,7 @@ class SafetyWatch:
         self.outputs = Outputs(
             Producer(clients.output_producer(settings)), codec=codec, topic_name=settings.kafka.topic
         )
-        self.topic = settings.kafka.topic("patient-reports")
+        self.topic = settings.kafka.topic(TopicName.PATIENT_REPORTS)
         self.alerts_sent = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -47,7 +48,7 @@ class SafetyWatch:
                 started = time.perf_counter()
                 alerts = safety_alerts_of(self.codec, [inbound(m) for m in batch])
                 for alert in alerts:
-                    self.outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
+                    self.outputs.send(TopicName.TWIN_ALERTS, "TwinAlert", alert["patient_id"].encode(), alert)
                 self.outputs.flush()
                 try:
                     self.consumer.commit(asynchronous=False)

@@ -22,6 +22,7 @@ from novamind import metrics
 from novamind.metrics import Step, timed
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
+from schemas.topics import TopicName
 from workers.pipeline.ingest import Inbound
 from workers.pipeline.twin import TwinEntry, TwinProcessor
 from workers.runtime import clients, monitor
@@ -81,11 +82,11 @@ class TwinStage:
         self.outputs.sent.clear()
         with timed(Step.PUBLISH):
             for alert in result.alerts:
-                self.outputs.send("twin-alerts", "TwinAlert", alert["patient_id"].encode(), alert)
+                self.outputs.send(TopicName.TWIN_ALERTS, "TwinAlert", alert["patient_id"].encode(), alert)
             for update in result.updates:
-                self.outputs.send("twin-updates", "TwinUpdate", update["patient_id"].encode(), update)
+                self.outputs.send(TopicName.TWIN_UPDATES, "TwinUpdate", update["patient_id"].encode(), update)
             for letter in result.dead_letters:
-                self.outputs.send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
+                self.outputs.send(TopicName.PIPELINE_DEADLETTER, "DeadLetter", letter["original_key"], letter)
             try:
                 await self._blocking(self.outputs.flush, OUTPUT_FLUSH_TIMEOUT_S)
             except DeliveryFailed as exc:

@@ -41,6 +41,7 @@ from novamind import metrics
 from novamind.metrics import Step, timed
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
+from schemas.topics import SOURCE_TOPICS, TopicName
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
 from workers.runtime import clients, monitor
 from workers.runtime.deadline import CallStuck
@@ -53,8 +54,7 @@ from workers.twin.store import TwinStore
 
 log = structlog.get_logger(__name__)
 
-SOURCE_TOPICS = ("wearable-biometrics", "patient-reports", "ehr-clinical-events")
-TWIN_INPUTS = "twin-inputs"
+TWIN_INPUTS = TopicName.TWIN_INPUTS
 REVOKE_WAIT_S = 120.0  # longer than a transactional call is allowed before it counts as stuck
 
 
@@ -144,7 +144,7 @@ class Worker:
         self.alerts = monitor.PipelineAlerts(
             Producer(clients.output_producer(settings)),
             codec=self.codec,
-            topic=self.topic("pipeline-alerts"),
+            topic=self.topic(TopicName.PIPELINE_ALERTS),
             component=f"worker-{clients.replica_id(settings)}",
         )
         self.checkpointer = Checkpointer(
@@ -291,10 +291,10 @@ class Worker:
         with timed(Step.PUBLISH):
             send = outputs.send
             for letter in result.dead_letters:
-                send("pipeline-deadletter", "DeadLetter", letter["original_key"], letter)
+                send(TopicName.PIPELINE_DEADLETTER, "DeadLetter", letter["original_key"], letter)
             for features in result.features:
                 key = features["patient_id"].encode()
-                send("patient-daily-features", "PatientDailyFeatures", key, features)
+                send(TopicName.PATIENT_DAILY_FEATURES, "PatientDailyFeatures", key, features)
             for name, record in result.twin_inputs:
                 send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
             changes = self.states.changes(result.touched)

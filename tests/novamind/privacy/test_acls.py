@@ -89,13 +89,6 @@ def test_no_cluster_or_wildcard_grants() -> None:
         assert grant.operation != "ALL"
 
 
-def test_the_runtime_joins_the_registry_groups() -> None:
-    # workers/runtime/clients.py still spells the names out; this goes when it imports them.
-    from workers.runtime.clients import GROUP, SAFETY_GROUP
-
-    assert (GROUP, SAFETY_GROUP) == WORKERS_GROUPS
-
-
 def test_grants_are_sorted_and_unique() -> None:
     grants = desired_grants()
     assert grants == sorted(set(grants))
