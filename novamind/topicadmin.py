@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -72,6 +73,7 @@ def apply_plan(admin: AdminClient, plan: list[TopicAction | Drift], *, replicati
             except KafkaException as exc:  # created meanwhile (metadata lagged): already there
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
+        _wait_visible(admin, {t.topic for t in creates})
     alters = [a for a in plan if isinstance(a, TopicAction) and a.kind is ActionKind.ALTER_CONFIG]
     for action in alters:
         entries = [
@@ -81,6 +83,16 @@ def apply_plan(admin: AdminClient, plan: list[TopicAction | Drift], *, replicati
         resource = ConfigResource(ResourceType.TOPIC, action.topic, incremental_configs=entries)
         for future in admin.incremental_alter_configs([resource]).values():
             future.result(timeout=TIMEOUT_S)
+
+
+def _wait_visible(admin: AdminClient, names: set[str]) -> None:
+    """Until the cluster's metadata lists the created topics (a broker's metadata can lag the
+    controller's answer for a moment), so what follows can use them."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        if names <= set(admin.list_topics(timeout=TIMEOUT_S).topics):
+            return
+        time.sleep(0.1)
 
 
 def ensure_topics(kafka: KafkaSettings, *, admin: AdminClient | None = None) -> int:
