@@ -117,7 +117,9 @@ class PatientStates(MutableMapping[str, PatientEntry]):
             notes.patients.add(key.split(_SEP, 1)[0].decode())
         self.stores[partition].write(puts, None)
 
-    def _migrate(self, key: bytes, value: bytes, puts: dict[bytes, bytes | None], notes: RestoreNotes) -> None:  # noqa: E501
+    def _migrate(
+        self, key: bytes, value: bytes, puts: dict[bytes, bytes | None], notes: RestoreNotes
+    ) -> None:
         patient_id = key.decode()
         entry = PatientEntry.from_dict(json.loads(value), self.config)
         parts = {_key(patient_id, k): v for k, v in all_parts(entry.state, entry.fence).items()}
@@ -250,8 +252,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
                 continue
             state = entry.state
             oldest = state.watermark // DAY_MS - keep_days
-            changed = state.changed_days
-            state.days.release(lambda day, oldest=oldest, changed=changed: day >= oldest or day in changed)  # type: ignore[misc]
+            state.days.release(partial(_keep_day, oldest, state.changed_days))
         excess = len(self._live) - self.cache_patients
         if excess <= 0:
             return
@@ -265,6 +266,10 @@ class PatientStates(MutableMapping[str, PatientEntry]):
 
     def resident_days(self) -> int:
         return sum(e.state.days.resident() for e in self._live.values())
+
+
+def _keep_day(oldest: int, changed: set[int], day: int) -> bool:
+    return day >= oldest or day in changed
 
 
 def _key(patient_id: str, part: str) -> bytes:
