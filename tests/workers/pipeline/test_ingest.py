@@ -174,3 +174,56 @@ def test_future_dated_ehr_records_become_dead_letters_and_old_ones_fold(name: st
     result = processor.process([_message(1, name, future, topic=topic), _message(2, name, old, topic=topic)])
     assert [(d["source_offset"], d["error_class"]) for d in result.dead_letters] == [(1, "FutureTimestamp")]
     assert [(n, r["event_id"]) for n, r in result.twin_inputs] == [(name, "o")]
+
+
+def test_a_future_dated_record_of_every_kind_becomes_a_dead_letter() -> None:
+    ahead = dt.timedelta(days=3)
+    symptom = {
+        "event_id": "sym-1",
+        "patient_id": PATIENT,
+        "event_time": T0,
+        "received_time": T0,
+        "source": "test",
+        "schema_version": 1,
+        "symptom_type": "ANXIETY",
+        "severity": 4,
+        "context": None,
+        "triggers": [],
+        "notes": None,
+    }
+    envelope = {"patient_id": PATIENT, "received_time": T0, "source": "test", "schema_version": 1}
+    records = [
+        ("BiometricSample", {**_sample(0), "event_time": T0 + ahead}, "wearable-biometrics"),
+        ("SymptomReport", {**symptom, "event_time": T0 + ahead}, "patient-reports"),
+        ("AssessmentResult", {**_phq9([1] * 9), "event_time": T0 + ahead}, "patient-reports"),
+        (
+            "MedicationEvent",
+            {
+                **envelope,
+                "event_id": "m",
+                "event_time": T0 + ahead,
+                "action": "STARTED",
+                "rxnorm": None,
+                "drug": "sertraline",
+                "dose_mg": 50.0,
+            },
+            "ehr-clinical-events",
+        ),
+        (
+            "GeneticProfile",
+            {**envelope, "event_id": "g", "event_time": T0 + ahead, "phenotypes": []},
+            "ehr-clinical-events",
+        ),
+        (
+            "Demographics",
+            {**envelope, "event_id": "d", "event_time": T0 + ahead, "age_band": "AGE_25_34", "sex": "MALE"},
+            "ehr-clinical-events",
+        ),
+    ]
+    processor = IngestProcessor(codec=codec, entries={})
+    messages = [_message(i, name, record, topic=topic) for i, (name, record, topic) in enumerate(records)]
+    result = processor.process(messages)
+    assert sorted((d["source_offset"], d["error_class"]) for d in result.dead_letters) == [
+        (i, "FutureTimestamp") for i in range(len(records))
+    ]
+    assert result.twin_inputs == [] and result.features == []
