@@ -125,6 +125,10 @@ class SecureBroker:
     def admin_config(self) -> dict[str, Any]:
         return self.client_config(ADMIN, self._admin_password)
 
+    def admin_settings(self) -> KafkaSettings:
+        """Settings of the admin (a super user: topics, users, ACLs)."""
+        return self.kafka_settings(ADMIN, self._admin_password)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
