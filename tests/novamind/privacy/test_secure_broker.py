@@ -58,7 +58,7 @@ def test_client_settings_feed_the_shared_kafka_config(tmp_path: Path) -> None:
     conf = producer_config(broker.kafka_settings("intake", "s3cret"), client_id="t")
     assert conf["security.protocol"] == "SASL_SSL"
     assert conf["ssl.ca.location"] == str(broker.ca_file)
-    assert "ssl.endpoint.identification.algorithm" not in conf  # librdkafka's default: https
+    assert conf["ssl.endpoint.identification.algorithm"] == "https"  # host names are checked
     assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
     assert conf["sasl.username"] == "intake" and conf["sasl.password"] == "s3cret"
     assert conf["bootstrap.servers"] == "127.0.0.1:29092"
@@ -70,3 +70,11 @@ def test_missing_jars_are_explained(tmp_path: Path) -> None:
 
     with pytest.raises(ServiceError, match="make services"):
         broker_factory(tmp_path).start()
+
+
+def test_plaintext_clients_get_no_tls_settings(tmp_path: Path) -> None:
+    from novamind.settings import KafkaSettings
+
+    conf = producer_config(KafkaSettings(), client_id="t")
+    assert conf["security.protocol"] == "PLAINTEXT"
+    assert not any(key.startswith(("ssl.", "sasl.")) for key in conf)
