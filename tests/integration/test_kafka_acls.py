@@ -245,6 +245,22 @@ def test_a_client_with_only_the_system_cas_fails_verification(cluster: Cluster) 
     assert_verification_failed(transport_errors(conf))
 
 
+def test_a_name_the_certificate_does_not_carry_fails_verification(cluster: Cluster) -> None:
+    # This machine's own name reaches the loopback listener but is not in the certificate.
+    name = socket.gethostname()
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        address = ""
+    if address != "127.0.0.1" or name in ("localhost", "127.0.0.1"):
+        pytest.skip(f"needs a host name other than localhost that resolves to 127.0.0.1 ({name})")
+    conf = {**cluster.as_config("workers"), "bootstrap.servers": f"{name}:{cluster.broker.port}"}
+    errors = transport_errors(conf)
+    assert_verification_failed(errors)
+    # The same client by a name the certificate carries gets in.
+    assert produce(cluster.as_user("connector-wearables"), "wearable-biometrics") is None
+
+
 def test_the_broker_presents_the_profile_certificate_for_loopback_names_only(cluster: Cluster) -> None:
     context = ssl.create_default_context(cafile=str(cluster.broker.ca_file))
     address = ("127.0.0.1", cluster.broker.port)
