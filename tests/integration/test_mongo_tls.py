@@ -82,3 +82,15 @@ def test_a_client_with_only_the_system_cas_fails_verification(tls_mongo: TlsFerr
 def test_both_loopback_names_verify(tls_mongo: TlsFerretDB) -> None:
     for host in ("localhost", "127.0.0.1"):
         _ping(f"mongodb://{host}:{tls_mongo.port}/", tls=True, tlsCAFile=str(tls_mongo.ca_file))
+
+
+def test_a_name_the_certificate_does_not_carry_fails_verification(tls_mongo: TlsFerretDB) -> None:
+    name = socket.gethostname()  # reaches the loopback listener, not in the certificate
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        address = ""
+    if address != "127.0.0.1" or name in ("localhost", "127.0.0.1"):
+        pytest.skip(f"needs a host name other than localhost that resolves to 127.0.0.1 ({name})")
+    with pytest.raises(ServerSelectionTimeoutError, match="certificate verify failed"):
+        _ping(f"mongodb://{name}:{tls_mongo.port}/", tls=True, tlsCAFile=str(tls_mongo.ca_file))
