@@ -13,6 +13,9 @@ def _security(kafka: KafkaSettings) -> dict[str, Any]:
         conf["sasl.mechanism"] = kafka.sasl_mechanism
         conf["sasl.username"] = kafka.sasl_username or ""
         conf["sasl.password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    if kafka.security_protocol.endswith("SSL"):
+        # librdkafka's default since 2.0, stated so that no client can run without it.
+        conf["ssl.endpoint.identification.algorithm"] = "https"
     if kafka.ssl_cafile:
         conf["ssl.ca.location"] = str(kafka.ssl_cafile)
     return conf

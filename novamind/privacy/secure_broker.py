@@ -1,4 +1,4 @@
-"""A secured local Kafka broker: SASL/SCRAM-SHA-512 authentication and ACL authorisation.
+"""A secured local Kafka broker: TLS, SASL/SCRAM-SHA-512 authentication and ACL authorisation.
 
 The development twin of a production cluster's security settings, started from the same jars
 as the normal local broker (``.local/kafka/libs``) with ``deploy/local/secure``'s configuration,
@@ -7,8 +7,9 @@ The admin's SCRAM credential is written into the metadata log when the storage i
 (``StorageTool format --add-scram``); services' credentials are created afterwards through the
 admin client (:func:`novamind.privacy.acls.create_scram_users`).
 
-Development only: SASL over plaintext TCP on loopback; production uses SASL_SSL (see
-``deploy/local/secure/README.md``).
+Every listener is SASL_SSL: the broker presents a certificate for ``localhost``/``127.0.0.1``
+signed by a CA made for its folder (:func:`novamind.privacy.pki.local_pki`, ``<home>/tls``), and
+its clients verify the certificate and the host name against that CA (:attr:`SecureBroker.ca_file`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from novamind.localservices import (
     _tail,
     new_cluster_id,
 )
+from novamind.privacy.pki import TlsFiles, local_pki
 from novamind.settings import KafkaSettings
 
 SECURE_DIR = DEPLOY_LOCAL / "secure"
@@ -77,11 +79,22 @@ class SecureBroker:
         self.data_dir = self.home / "data"
         self.log_dir = self.home / "logs"
         self.config_file = self.home / "server.properties"
+        self.tls_dir = self.home / "tls"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The broker's certificate files (made on first use)."""
+        return local_pki(self.tls_dir, common_name="NOVAMIND secured broker CA")
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients verify the broker with."""
+        return self.tls.ca_cert
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -90,10 +103,11 @@ class SecureBroker:
         secret = password if isinstance(password, SecretStr) else SecretStr(password)
         return KafkaSettings(
             bootstrap_servers=self.bootstrap,
-            security_protocol="SASL_PLAINTEXT",
+            security_protocol="SASL_SSL",
             sasl_mechanism=MECHANISM,
             sasl_username=username,
             sasl_password=secret,
+            ssl_cafile=self.ca_file,
         )
 
     def client_config(self, username: str, password: SecretStr | str) -> dict[str, Any]:
@@ -101,7 +115,8 @@ class SecureBroker:
         secret = password.get_secret_value() if isinstance(password, SecretStr) else password
         return {
             "bootstrap.servers": self.bootstrap,
-            "security.protocol": "SASL_PLAINTEXT",
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(self.ca_file),
             "sasl.mechanism": MECHANISM,
             "sasl.username": username,
             "sasl.password": secret,
@@ -109,6 +124,10 @@ class SecureBroker:
 
     def admin_config(self) -> dict[str, Any]:
         return self.client_config(ADMIN, self._admin_password)
+
+    def admin_settings(self) -> KafkaSettings:
+        """Settings of the admin (a super user: topics, users, ACLs)."""
+        return self.kafka_settings(ADMIN, self._admin_password)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -175,7 +194,11 @@ class SecureBroker:
     # -- internals ------------------------------------------------------------------------------
 
     def _render_config(self) -> None:
+        tls = self.tls
         text = Template(TEMPLATE.read_text()).substitute(
+            TLS_CERTIFICATE_CHAIN=_property_value(tls.server_cert.read_text()),
+            TLS_PRIVATE_KEY=_property_value(tls.server_key.read_text()),
+            TLS_CA_FILE=tls.ca_cert,
             KAFKA_PORT=self.port,
             CONTROLLER_PORT=self.controller_port,
             DATA_DIR=self.data_dir,
@@ -233,3 +256,8 @@ class SecureBroker:
         raise ServiceError(
             f"the secured broker did not answer within {self.start_timeout_s:.0f}s ({log}):\n{_tail(log)}"
         )
+
+
+def _property_value(pem: str) -> str:
+    """A PEM block as one Java properties value (its line breaks as ``\\n`` escapes)."""
+    return pem.strip().replace("\n", "\\n")

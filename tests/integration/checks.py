@@ -69,7 +69,9 @@ def _reference(settings: Settings) -> tuple[dict[tuple[str, dt.date], dict[str, 
 
 def assert_twins_equal_replay(settings: Settings) -> int:
     reference = replay_log(codec, (inbound(m) for m in read_topic(settings, "twin-inputs")))
-    db = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
+    ca = settings.mongo.tls_ca_file
+    tls: dict[str, Any] = {"tls": True, "tlsCAFile": str(ca)} if ca else {}
+    db = MongoClient(settings.mongo.uri.get_secret_value(), **tls)[settings.mongo.database]
     stored = {doc["_id"]: deserialize(bytes(doc["state"])) for doc in db.twins.find({}, {"state": 1})}
     assert sorted(stored) == sorted(reference)
     for patient, state in reference.items():

@@ -44,8 +44,23 @@ def free_port() -> int:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
+    kafka, mongo = settings.kafka, settings.mongo
+    secured: dict[str, str] = {"NOVAMIND_KAFKA__SECURITY_PROTOCOL": kafka.security_protocol}
+    if kafka.security_protocol.startswith("SASL"):
+        secured["NOVAMIND_KAFKA__SASL_MECHANISM"] = kafka.sasl_mechanism
+        secured["NOVAMIND_KAFKA__SASL_USERNAME"] = kafka.sasl_username or ""
+        secured["NOVAMIND_KAFKA__SASL_PASSWORD"] = (
+            kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        )
+    if kafka.ssl_cafile:
+        secured["NOVAMIND_KAFKA__SSL_CAFILE"] = str(kafka.ssl_cafile)
+    if mongo.tls_ca_file:
+        secured["NOVAMIND_MONGO__TLS_CA_FILE"] = str(mongo.tls_ca_file)
+    if settings.worker.state_dir:
+        secured["NOVAMIND_WORKER__STATE_DIR"] = str(settings.worker.state_dir)
     return {
         **os.environ,
+        **secured,
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
         "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,

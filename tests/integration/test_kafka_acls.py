@@ -1,13 +1,17 @@
-"""Authentication and least-privilege ACLs on a real secured broker (SASL/SCRAM + ACLs).
+"""TLS, authentication and least-privilege ACLs on a real secured broker (SASL_SSL/SCRAM + ACLs).
 
-One secured KRaft broker per module, started from the jars of ``make services`` on free ports;
-users and ACLs come from the topic registry (novamind.privacy.acls). Every wait is bounded.
+One secured KRaft broker per module, started from the jars of ``make services`` on free ports,
+with certificates from a CA made for it (novamind.privacy.pki); every client below speaks TLS
+and verifies the broker's certificate and host name unless a test says otherwise. Users and ACLs
+come from the topic registry (novamind.privacy.acls). Every wait is bounded.
 """
 
 from __future__ import annotations
 
 import secrets
 import socket
+import ssl
+import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from novamind.privacy.acls import (
     desired_grants,
     existing_grants,
 )
+from novamind.privacy.pki import local_pki
 from novamind.privacy.secure_broker import SecureBroker
 from novamind.settings import Settings
 from schemas.topics import Principal, declared_topics
@@ -50,6 +55,9 @@ class Cluster:
 
     def as_user(self, name: str) -> Any:
         return self.broker.kafka_settings(name, self.passwords[name])
+
+    def as_config(self, name: str) -> dict[str, Any]:
+        return self.broker.client_config(name, self.passwords[name])
 
 
 @pytest.fixture(scope="module")
@@ -175,13 +183,117 @@ def test_unknown_user_is_refused(cluster: Cluster) -> None:
 
 
 def test_client_without_credentials_is_refused(cluster: Cluster) -> None:
-    conf: dict[str, Any] = {
-        "bootstrap.servers": cluster.broker.bootstrap,
-        "security.protocol": "PLAINTEXT",
-        "log_level": 0,
-    }
-    with pytest.raises(KafkaException):
-        AdminClient(conf).list_topics(timeout=5)
+    conf = {**cluster.broker.client_config("intake", "x" * 16), "security.protocol": "SSL"}
+    del conf["sasl.mechanism"], conf["sasl.username"], conf["sasl.password"]
+    # TLS with the right CA but no SASL: the handshake succeeds, the first request is refused.
+    errors = authentication_errors(conf)
+    assert errors and all(e.code() != KafkaError.NO_ERROR for e in errors), errors
+    assert not any("certificate verify failed" in e.str() for e in errors), errors
+
+
+# ---------------------------------------------------------------- transport (TLS)
+def transport_errors(conf: dict[str, Any]) -> list[KafkaError]:
+    """The errors of a client that fails to reach the cluster (it must fail)."""
+    errors = authentication_errors(conf)
+    assert errors, "the client reported no error"
+    return errors
+
+
+def assert_verification_failed(errors: list[KafkaError]) -> None:
+    """Every connection attempt failed in the TLS handshake on the broker's certificate."""
+    attempts = [e for e in errors if e.code() in (KafkaError._SSL, KafkaError._TRANSPORT)]
+    assert any(e.code() == KafkaError._SSL for e in attempts), errors
+    assert all("certificate verify failed" in e.str() for e in attempts), errors
+    expected = {KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+    assert {e.code() for e in errors} <= expected, errors
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT"])
+def test_plaintext_clients_are_refused_by_the_tls_listener(cluster: Cluster, protocol: str) -> None:
+    # Right user and password, no TLS: the broker never sees a request it would answer.
+    conf = {**cluster.as_config("workers"), "security.protocol": protocol}
+    del conf["ssl.ca.location"]
+    if protocol == "PLAINTEXT":
+        del conf["sasl.mechanism"], conf["sasl.username"], conf["sasl.password"]
+    errors = transport_errors(conf)
+    assert {e.code() for e in errors} <= {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}, errors
+
+
+def test_a_plaintext_kafka_request_gets_no_kafka_answer(cluster: Cluster) -> None:
+    client_id = b"plain"
+    request = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id  # ApiVersions v0, id 1
+    with socket.create_connection(("127.0.0.1", cluster.broker.port), timeout=TIMEOUT) as raw:
+        raw.sendall(struct.pack(">i", len(request)) + request)
+        answer = b""
+        while chunk := raw.recv(4096):  # until the broker closes the connection
+            answer += chunk
+    # Nothing, or a TLS alert record (content type 21): never a Kafka response frame.
+    assert answer == b"" or answer[0] == 21, answer[:16]
+
+
+def test_a_client_trusting_another_ca_fails_verification(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other_ca = local_pki(tmp_path_factory.mktemp("other-ca"), common_name="Somebody else's CA").ca_cert
+    conf = {**cluster.as_config("workers"), "ssl.ca.location": str(other_ca)}
+    assert_verification_failed(transport_errors(conf))
+
+
+def test_a_client_with_only_the_system_cas_fails_verification(cluster: Cluster) -> None:
+    conf = cluster.as_config("workers")
+    del conf["ssl.ca.location"]  # librdkafka falls back to the system's trust store
+    assert_verification_failed(transport_errors(conf))
+
+
+def test_a_name_the_certificate_does_not_carry_fails_verification(cluster: Cluster) -> None:
+    # This machine's own name reaches the loopback listener but is not in the certificate.
+    name = socket.gethostname()
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        address = ""
+    if address != "127.0.0.1" or name in ("localhost", "127.0.0.1"):
+        pytest.skip(f"needs a host name other than localhost that resolves to 127.0.0.1 ({name})")
+    conf = {**cluster.as_config("workers"), "bootstrap.servers": f"{name}:{cluster.broker.port}"}
+    errors = transport_errors(conf)
+    assert_verification_failed(errors)
+    # The same client by a name the certificate carries gets in.
+    assert produce(cluster.as_user("connector-wearables"), "wearable-biometrics") is None
+
+
+def test_the_broker_presents_the_profile_certificate_for_loopback_names_only(cluster: Cluster) -> None:
+    context = ssl.create_default_context(cafile=str(cluster.broker.ca_file))
+    address = ("127.0.0.1", cluster.broker.port)
+    with (
+        socket.create_connection(address, timeout=TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() in ("TLSv1.3", "TLSv1.2")
+        names = {value for _kind, value in tls.getpeercert()["subjectAltName"]}
+    assert names == {"localhost", "127.0.0.1"}
+    # The same certificate does not vouch for another host: host-name checks have teeth.
+    with (
+        socket.create_connection(address, timeout=TIMEOUT) as raw,
+        pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"),
+    ):
+        context.wrap_socket(raw, server_hostname="kafka.example.org")
+
+
+def test_scram_clients_produce_and_consume_over_tls(cluster: Cluster) -> None:
+    wearables = cluster.as_user("connector-wearables")
+    assert wearables.security_protocol == "SASL_SSL" and wearables.ssl_cafile == cluster.broker.ca_file
+    # Bootstrap by DNS name (localhost), then the advertised IP: both are in the certificate.
+    by_name = wearables.model_copy(update={"bootstrap_servers": f"localhost:{cluster.broker.port}"})
+    assert produce(by_name, "wearable-biometrics") is None
+    read = fetch(cluster.as_user("workers"), "wearable-biometrics", group="novamind-workers")
+    assert b"x" in _values(read)
+    # ACLs still apply over TLS.
+    assert code(produce(by_name, "twin-updates")) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def _values(outcome: list[bytes] | KafkaError) -> list[bytes]:
+    assert isinstance(outcome, list), outcome
+    return outcome
 
 
 # ---------------------------------------------------------------- authorisation

@@ -34,7 +34,10 @@ def test_rendered_config_is_deny_by_default_scram_and_private(tmp_path: Path) ->
     assert settings["super.users"] == "User:admin;User:controller"
     assert settings["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
     assert settings["listeners"] == "CLIENTS://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093"
-    assert "PLAINTEXT" not in settings["listener.security.protocol.map"].replace("SASL_PLAINTEXT", "")
+    assert settings["listener.security.protocol.map"] == "CLIENTS:SASL_SSL,CONTROLLER:SASL_SSL"
+    assert settings["ssl.endpoint.identification.algorithm"] == "https"
+    assert settings["ssl.truststore.location"] == str(broker.ca_file)
+    assert settings["ssl.keystore.key"].startswith("-----BEGIN PRIVATE KEY-----\\n")
     assert "${" not in text
     assert stat.S_IMODE(broker.config_file.stat().st_mode) == 0o600
 
@@ -53,7 +56,9 @@ def test_unsafe_passwords_are_refused(tmp_path: Path, password: str) -> None:
 def test_client_settings_feed_the_shared_kafka_config(tmp_path: Path) -> None:
     broker = broker_factory(tmp_path, port=29092)
     conf = producer_config(broker.kafka_settings("intake", "s3cret"), client_id="t")
-    assert conf["security.protocol"] == "SASL_PLAINTEXT"
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["ssl.ca.location"] == str(broker.ca_file)
+    assert conf["ssl.endpoint.identification.algorithm"] == "https"  # host names are checked
     assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
     assert conf["sasl.username"] == "intake" and conf["sasl.password"] == "s3cret"
     assert conf["bootstrap.servers"] == "127.0.0.1:29092"
@@ -65,3 +70,11 @@ def test_missing_jars_are_explained(tmp_path: Path) -> None:
 
     with pytest.raises(ServiceError, match="make services"):
         broker_factory(tmp_path).start()
+
+
+def test_plaintext_clients_get_no_tls_settings(tmp_path: Path) -> None:
+    from novamind.settings import KafkaSettings
+
+    conf = producer_config(KafkaSettings(), client_id="t")
+    assert conf["security.protocol"] == "PLAINTEXT"
+    assert not any(key.startswith(("ssl.", "sasl.")) for key in conf)
