@@ -23,14 +23,14 @@ from pydantic import SecretStr
 
 from connectors.delivery import SOURCE_TOPICS
 from connectors.simulator import simulate
-from connectors.simulator.publish import RAW_TOPIC, publish
+from connectors.simulator.publish import publish
 from novamind.privacy.acls import apply_grants, create_scram_users, desired_grants
 from novamind.privacy.secure_broker import SecureBroker
 from novamind.privacy.secure_mongo import TlsFerretDB
 from novamind.producer import EventProducer
 from novamind.settings import Settings
 from novamind.topicadmin import ensure_topics
-from schemas.topics import Principal, declared_topics
+from schemas.topics import Principal, TopicName, declared_topics
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, codec
 from tests.integration.harness import free_port, wait_caught_up, workers
 
@@ -96,7 +96,10 @@ def _by_topic(deliveries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     routed: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in deliveries:
         kind = item["record_type"]
-        routed[RAW_TOPIC if kind == "RAW" else SOURCE_TOPICS.get(kind, "ehr-clinical-events")].append(item)
+        raw = kind == "RAW"  # garbage goes where the simulator publishes it
+        routed[
+            TopicName.WEARABLE_BIOMETRICS if raw else SOURCE_TOPICS.get(kind, TopicName.EHR_CLINICAL_EVENTS)
+        ].append(item)
     return routed
 
 
