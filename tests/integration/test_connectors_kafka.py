@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from aiohttp import web
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
+from pymongo import MongoClient
 
 from connectors.ehr import FhirMapper
 from connectors.ehr.patients import index_key
@@ -64,13 +66,19 @@ SYNTHEA_PHI = ("8c95253e-8ee8-9ae8", "Kuhn96", "Marcia", "999-44-7259", "1987-06
 # ------------------------------------------------------------------ helpers
 @pytest.fixture
 def scenario(settings: Settings, run_id: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    """Settings with this test's own topics (created from the registry, deleted after) and the
-    pseudonym key."""
+    """Settings with this test's own topics (created from the registry, deleted after), its own
+    database (the FHIR patient index and parked resources persist: another test's must not be
+    released here) and the pseudonym key."""
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40]
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"conn-{run_id}-{name}."})
     assert ensure_topics(kafka) == 0
+    mongo = settings.mongo.model_copy(
+        update={"database": f"{settings.mongo.database}_conn_{run_id}_{zlib.crc32(name.encode()):08x}"}
+    )
     security = SecuritySettings(pseudonym_key=SecretStr(KEY))
-    yield settings.model_copy(update={"kafka": kafka, "security": security})
+    yield settings.model_copy(update={"kafka": kafka, "mongo": mongo, "security": security})
+    with MongoClient(mongo.uri.get_secret_value()) as client:
+        client.drop_database(mongo.database)
     admin = AdminClient(admin_config(kafka))
     created = [t for t in admin.list_topics(timeout=30).topics if t.startswith(kafka.topic_prefix)]
     for future in admin.delete_topics(created, operation_timeout=30).values():
