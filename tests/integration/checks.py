@@ -30,12 +30,22 @@ VOLATILE = {"event_id", "event_time", "received_time", "revision", "normalized",
 codec = AvroCodec()
 
 
-def publish_cohort(settings: Settings, *, patients: int, days: int, seed: int) -> Any:
+def publish_cohort(settings: Settings, *, patients: int, days: int, seed: int, share: float = 1.0) -> Any:
+    """Simulate a cohort and publish the first ``share`` of its deliveries (in arrival order)."""
     cohort = simulate(patients, days, seed, dt.date(2026, 3, 2))
-    producer = EventProducer(kafka=settings.kafka, client_id="pipeline-test")
-    summary = publish(cohort.deliveries, producer=producer, codec=codec, topic_name=settings.kafka.topic)
-    assert summary["unacknowledged"] == 0
+    publish_deliveries(settings, cohort.deliveries[: round(len(cohort.deliveries) * share)])
     return cohort
+
+
+def publish_rest(settings: Settings, cohort: Any, share: float) -> None:
+    """Publish what ``publish_cohort(..., share=share)`` held back."""
+    publish_deliveries(settings, cohort.deliveries[round(len(cohort.deliveries) * share) :])
+
+
+def publish_deliveries(settings: Settings, deliveries: list[dict[str, Any]]) -> None:
+    producer = EventProducer(kafka=settings.kafka, client_id="pipeline-test")
+    summary = publish(deliveries, producer=producer, codec=codec, topic_name=settings.kafka.topic)
+    assert summary["unacknowledged"] == 0
 
 
 def _final_features(records: list[dict[str, Any]]) -> dict[tuple[str, dt.date], dict[str, Any]]:

@@ -16,7 +16,7 @@ from novamind.producer import EventProducer
 from novamind.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import WORKERS_GROUP
-from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
+from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort, publish_rest
 from tests.integration.harness import WorkerProcess, isolated, read_topic, wait_caught_up, workers
 from tests.services import ServiceAddresses
 from workers.runtime.worker import SOURCE_TOPICS
@@ -60,7 +60,8 @@ def _local(services: ServiceAddresses) -> LocalServices:
 
 def test_replicas_join_and_leave_mid_stream(settings: Settings, run_id: str, tmp_path: Path) -> None:
     scenario = isolated(settings, f"scale-{run_id}", max_batch=400)  # many small commits
-    cohort = publish_cohort(scenario, patients=16, days=21, seed=21)  # 2+ patients per partition
+    # 2+ patients per partition; the last part of the stream arrives after the replicas joined
+    cohort = publish_cohort(scenario, patients=16, days=21, seed=21, share=0.7)
     total = _left(scenario)
     # One replica starts (and moves every partition forward); two join mid-stream, so three
     # share the partitions; then the first leaves while records are still flowing.
@@ -68,6 +69,9 @@ def test_replicas_join_and_leave_mid_stream(settings: Settings, run_id: str, tmp
         _wait_progress(scenario, running, below=int(total * 0.9))
         joined = [WorkerProcess(scenario, tmp_path, f"worker-joined-{i}") for i in (1, 2)]
         running.extend(joined)
+        for worker in joined:
+            _wait_for_log(worker, "state_restored")  # got partitions
+        publish_rest(scenario, cohort, share=0.7)
         for worker in joined:
             _wait_for_log(worker, "ingest_batch")  # got partitions and works on them
         assert _left(scenario) > 0, "the stream ended before the replicas joined"
