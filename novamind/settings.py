@@ -147,8 +147,12 @@ class AuthSettings(BaseModel):
     leeway_s: float = Field(default=30.0, ge=0, le=300, description="clock skew allowed on exp/nbf/iat")
     patient_index_file: Path | None = Field(
         default=None,
-        description="JSON 'Patient/<id>' -> pseudonym (the EHR sync's patients.json), for FHIR ids "
-        "in the token's patient claim",
+        description="JSON 'Patient/<id>' -> pseudonym, for FHIR ids in the token's patient claim",
+    )
+    patient_index_source: str | None = Field(
+        default=None,
+        description="the EHR source (fhir-sync --source) whose MongoDB patient index resolves FHIR "
+        "ids in the token's patient claim",
     )
 
     @model_validator(mode="after")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,24 +29,18 @@ from typing import Any, Protocol
 
 from connectors.ehr.reader import RawResource
 from connectors.exceptions import ConnectorError, PatientIndexError, PseudonymKeyError
+from novamind.privacy.patient_index import INDEX_COLLECTION, canonical_subject
+from novamind.privacy.patient_index import index_key as _index_key
 
-INDEX_COLLECTION = "fhir_patient_index"
 PARKED_COLLECTION = "fhir_parked"
-
-
-def canonical_subject(reference: str) -> str:
-    """``urn:uuid:X`` (Synthea's Bundle-local Patient reference) -> ``Patient/X``; else as is."""
-    if reference.startswith("urn:uuid:"):
-        return "Patient/" + reference.removeprefix("urn:uuid:")
-    return reference
 
 
 def index_key(key: bytes, source: str, reference: str) -> str:
     """Keyed hash of (source, canonical Patient reference): no logical id in the clear."""
-    if len(key) < 16:
-        raise PseudonymKeyError("pseudonym key must be at least 16 bytes")
-    text = f"fhir-patient|{source}|{canonical_subject(reference)}"
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    try:
+        return _index_key(key, source, reference)
+    except ValueError as exc:
+        raise PseudonymKeyError(str(exc)) from exc
 
 
 def scrub(resource: dict[str, Any]) -> dict[str, Any]:

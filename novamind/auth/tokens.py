@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -21,7 +22,8 @@ from novamind.auth.exceptions import InvalidToken, KeySetError
 from novamind.auth.identity import Identity
 from novamind.auth.keys import ALGORITHMS, JwksKeys
 from novamind.auth.scopes import parse_scopes
-from novamind.settings import AuthSettings
+from novamind.privacy.patient_index import MongoPatientLookup
+from novamind.settings import AuthSettings, SecuritySettings
 from schemas.models import PSEUDONYM_PATTERN
 
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
@@ -49,20 +51,35 @@ def principal_of(issuer: str, subject: str) -> str:
 class PatientIndex:
     """Maps a token's ``patient`` claim to a pseudonym: pseudonyms pass, FHIR ids are looked up."""
 
-    def __init__(self, index: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        index: Mapping[str, str] | None = None,
+        *,
+        lookup: Callable[[str], Awaitable[str | None]] | None = None,
+    ) -> None:
         self._index = {ref: p for ref, p in (index or {}).items() if _PSEUDONYM.match(p)}
+        self.lookup = lookup  # the FHIR patient index in MongoDB, when configured
 
     @classmethod
-    def from_file(cls, path: Path | None) -> PatientIndex:
+    def from_file(
+        cls, path: Path | None, *, lookup: Callable[[str], Awaitable[str | None]] | None = None
+    ) -> PatientIndex:
         if path is None:
-            return cls()
+            return cls(lookup=lookup)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise KeySetError(f"cannot read the patient index {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise KeySetError(f"the patient index {path} must hold a JSON object")
-        return cls({str(k): str(v) for k, v in data.items()})
+        return cls({str(k): str(v) for k, v in data.items()}, lookup=lookup)
+
+    async def resolve(self, claim: object) -> str | None:
+        """The pseudonym a claim names: itself, the file's entry, else the MongoDB index's."""
+        found = self.pseudonym(claim)
+        if found is None and self.lookup is not None and isinstance(claim, str) and _FHIR_ID.match(claim):
+            found = await self.lookup(f"Patient/{claim}")
+        return found
 
     def pseudonym(self, claim: object) -> str | None:
         if not isinstance(claim, str):
@@ -72,6 +89,17 @@ class PatientIndex:
         if _FHIR_ID.match(claim):
             return self._index.get(f"Patient/{claim}")
         return None
+
+
+def patient_lookup(auth: AuthSettings, security: SecuritySettings, db: Any) -> MongoPatientLookup | None:
+    """The FHIR patient index lookup for FHIR-id ``patient`` claims, when a source is configured."""
+    if auth.patient_index_source is None:
+        return None
+    try:
+        key = security.pseudonym_key_bytes()
+    except ValueError as exc:
+        raise KeySetError(f"NOVAMIND_AUTH__PATIENT_INDEX_SOURCE needs the pseudonym key: {exc}") from exc
+    return MongoPatientLookup(db=db, key=key, source=auth.patient_index_source)
 
 
 class JwtVerifier:
@@ -93,8 +121,11 @@ class JwtVerifier:
         self.patients = patients or PatientIndex()
 
     @classmethod
-    def from_settings(cls, auth: AuthSettings) -> JwtVerifier:
-        """Load the keys (file, or fetched from the URL now) and the patient index."""
+    def from_settings(
+        cls, auth: AuthSettings, *, lookup: Callable[[str], Awaitable[str | None]] | None = None
+    ) -> JwtVerifier:
+        """Load the keys (file, or fetched from the URL now) and the patient index (a file,
+        and ``lookup`` into the FHIR patient index)."""
         if auth.mode != "jwt" or auth.issuer is None or auth.audience is None:
             raise KeySetError("NOVAMIND_AUTH__MODE is not jwt, or issuer/audience are unset")
         if auth.jwks_file is not None:
@@ -109,7 +140,7 @@ class JwtVerifier:
             issuer=auth.issuer,
             audience=auth.audience,
             leeway_s=auth.leeway_s,
-            patients=PatientIndex.from_file(auth.patient_index_file),
+            patients=PatientIndex.from_file(auth.patient_index_file, lookup=lookup),
         )
 
     async def authenticate(self, token: str) -> Identity:
@@ -145,6 +176,6 @@ class JwtVerifier:
         scopes = parse_scopes(claims.get("scope", claims.get("scp")))
         return Identity(
             principal_id=principal_of(self.issuer, subject),
-            patient_id=self.patients.pseudonym(claims.get("patient")),
+            patient_id=await self.patients.resolve(claims.get("patient")),
             scopes=scopes,
         )

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.intake.ports import utc_now
     from novamind.auth.exceptions import KeySetError
     from novamind.auth.identity import Authenticator
-    from novamind.auth.tokens import JwtVerifier
+    from novamind.auth.tokens import JwtVerifier, patient_lookup
     from novamind.exceptions import UsageError
     from novamind.mongo import database, mongo_client
     from novamind.privacy.audit import AuditLog
@@ -75,6 +75,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     codec = AvroCodec.from_settings(settings)
     client = mongo_client(settings.mongo, app_name="novamind-intake")
     db = database(client, settings.mongo)
+    if isinstance(tokens, JwtVerifier):
+        try:
+            tokens.patients.lookup = patient_lookup(settings.auth, settings.security, db)
+        except KeySetError as exc:
+            raise UsageError(str(exc)) from exc
     ledger = MongoSubmissionLedger(
         db=db, retention=intake.idempotency_retention(settings.worker.lateness_days)
     )

@@ -89,3 +89,35 @@ def test_parked_until_the_patient_arrives_then_forgotten_on_commit(mongo, encryp
     assert entry["basis"] == "identifier" and "pi-1" not in entry["_id"]
     third, out = run(index(), dict(HR, id="hr-2"))  # a later call: resolved from the index
     assert [p for p, _, _ in out] == [entry["pseudonym"]] and third.summary.parked == 0
+
+
+def test_a_token_naming_a_fhir_patient_id_resolves_through_the_index(mongo):
+    """A JWT whose ``patient`` claim is the EHR's Patient id speaks for the pseudonym the FHIR
+    connector recorded for that Patient (same keyed hash, same source); an unknown id, none."""
+    from novamind.auth.keys import JwksKeys, usable_keys
+    from novamind.auth.tokens import JwtVerifier, PatientIndex
+    from novamind.privacy.patient_index import MongoPatientLookup
+    from tests.novamind.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
+
+    loop, db = mongo
+    ix = MongoPatientIndex(db=db, loop=loop, key=KEY, source="fhir:test")
+    ix.ensure_indexes()
+    mapper, _ = run(ix, PATIENT)
+    ix.flush()
+    pseudonym = ix.lookup("Patient/pi-1")
+    assert pseudonym is not None and pseudonym.startswith("p_")
+
+    idp = TestIdentityProvider()
+    lookup = MongoPatientLookup(db=db, key=KEY, source="fhir:test")
+    verifier = JwtVerifier(
+        keys=JwksKeys(usable_keys(idp.jwks())),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        patients=PatientIndex(lookup=lookup),
+    )
+    known = loop.run_until_complete(verifier.authenticate(idp.token(patient="pi-1")))
+    unknown = loop.run_until_complete(verifier.authenticate(idp.token(patient="pi-404")))
+    elsewhere = MongoPatientLookup(db=db, key=KEY, source="fhir:other")
+    assert known.patient_id == pseudonym
+    assert unknown.patient_id is None
+    assert loop.run_until_complete(elsewhere("Patient/pi-1")) is None  # the source is part of the key

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hmac
 import re
+from typing import Any
 
 from aiohttp import web
 
 from novamind.auth.exceptions import Forbidden, InvalidToken
 from novamind.auth.identity import Authenticator, Identity, authorize, bearer_token
 from novamind.auth.scopes import Scope
-from novamind.auth.tokens import JwtVerifier
+from novamind.auth.tokens import JwtVerifier, patient_lookup
 from novamind.privacy.audit import AuditLog, Purpose
 from novamind.settings import Settings
 from schemas.models import PSEUDONYM_PATTERN, AuditAction, AuditOutcome
@@ -28,10 +29,18 @@ STATIC_VIEW_SCOPES = (Scope("user", "*", frozenset("rs")),)
 class ViewAccess:
     """Bearer tokens map to identities; every read, allowed or refused, is audited."""
 
-    def __init__(self, settings: Settings, audit: AuditLog, *, verifier: Authenticator | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        audit: AuditLog,
+        *,
+        verifier: Authenticator | None = None,
+        db: Any = None,
+    ) -> None:
         self._tokens = {actor: t.get_secret_value() for actor, t in settings.worker.view_tokens.items()}
         if verifier is None and settings.auth.mode == "jwt":
-            verifier = JwtVerifier.from_settings(settings.auth)
+            lookup = None if db is None else patient_lookup(settings.auth, settings.security, db)
+            verifier = JwtVerifier.from_settings(settings.auth, lookup=lookup)
         self._verifier = verifier
         self._audit = audit
 
