@@ -70,10 +70,10 @@ lint: $(STAMP)  ## ruff, mypy and the import contracts (pyproject.toml [tool.imp
 	$(BIN)/lint-imports --no-cache
 
 demo: services  ## the main job end to end on the local services (options: DEMO_ARGS="--help")
-	$(BIN)/python -m novamind.demo $(DEMO_ARGS)
+	$(BIN)/python -m novamind.app.demo $(DEMO_ARGS)
 
 demo-clean: services  ## remove earlier demo runs (topics, consumer groups, databases, demo-output/)
-	$(BIN)/python -m novamind.demo --clean
+	$(BIN)/python -m novamind.app.demo --clean
 
 bench: services  ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench.run_all

@@ -34,11 +34,11 @@ from connectors.ehr import FhirMapper
 from connectors.ehr.reader import iter_resources
 from connectors.simulator.synthea import synthea_like_bundle
 from connectors.sources import apple_health_records, fhir_records
-from novamind.cli import build_parser
-from novamind.kafka import admin_config, producer_config
-from novamind.settings import SecuritySettings, Settings
-from novamind.topicadmin import ensure_topics
-from novamind.topicreader import read_all
+from novamind.app.cli import build_parser
+from novamind.platform.kafka import admin_config, producer_config
+from novamind.platform.settings import SecuritySettings, Settings
+from novamind.platform.topicadmin import ensure_topics
+from novamind.platform.topicreader import read_all
 from schemas.topics import TopicName
 
 RESULTS = Path(__file__).parent / "results"

@@ -87,11 +87,11 @@ from pymongo.errors import PyMongoError
 from connectors.records import biometric_sample, envelope, event_id
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
-from novamind.kafka import admin_config, consumer_config, producer_config
-from novamind.producer import EventProducer
-from novamind.settings import PROJECT_ROOT, Settings
-from novamind.topicadmin import ensure_topics
-from novamind.topicreader import read_all
+from novamind.platform.kafka import admin_config, consumer_config, producer_config
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import PROJECT_ROOT, Settings
+from novamind.platform.topicadmin import ensure_topics
+from novamind.platform.topicreader import read_all
 from schemas.assessments import score_items
 from schemas.codec import AvroCodec
 from schemas.topics import SOURCE_TOPICS, TopicName
@@ -465,7 +465,7 @@ def worker_process(settings: Settings, log: Path) -> Iterator[tuple[subprocess.P
     }
     with log.open("wb") as sink:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "novamind.cli", "worker", "--web-port", str(port)],
+            [sys.executable, "-m", "novamind.app.cli", "worker", "--web-port", str(port)],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,

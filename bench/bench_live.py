@@ -43,11 +43,11 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.bench_worker import bare_ceiling
-from novamind.kafka import consumer_config, producer_config
-from novamind.lag import end_offsets, group_lag
-from novamind.producer import EventProducer
-from novamind.settings import PROJECT_ROOT, Settings
-from novamind.topicadmin import ensure_topics
+from novamind.platform.kafka import consumer_config, producer_config
+from novamind.platform.lag import end_offsets, group_lag
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import PROJECT_ROOT, Settings
+from novamind.platform.topicadmin import ensure_topics
 from schemas.codec import AvroCodec
 from schemas.topics import TopicName
 from workers.features.parts import all_parts
@@ -177,7 +177,7 @@ class WorkerUnderTest:
         }
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "novamind.cli", "worker", "--web-port", str(port), "--replica-id=bench"],
+            [sys.executable, "-m", "novamind.app.cli", "worker", f"--web-port={port}", "--replica-id=bench"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,

@@ -23,11 +23,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
-from novamind.kafka import consumer_config
-from novamind.lag import end_offsets, group_lag
-from novamind.producer import EventProducer
-from novamind.settings import PROJECT_ROOT, Settings
-from novamind.topicadmin import ensure_topics
+from novamind.platform.kafka import consumer_config
+from novamind.platform.lag import end_offsets, group_lag
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import PROJECT_ROOT, Settings
+from novamind.platform.topicadmin import ensure_topics
 from schemas.codec import AvroCodec
 from schemas.exceptions import SchemaError
 from schemas.topics import WORKERS_GROUP, TopicName
@@ -83,7 +83,7 @@ def main() -> None:
     }
     started = time.perf_counter()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "novamind.cli", "worker", "--web-port", "6099"],
+        [sys.executable, "-m", "novamind.app.cli", "worker", "--web-port", "6099"],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from novamind.settings import PROJECT_ROOT
+from novamind.platform.settings import PROJECT_ROOT
 
 RESULTS = Path(__file__).parent / "results"
 

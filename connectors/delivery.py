@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from novamind import metrics
+from novamind.platform import metrics
 from schemas.exceptions import SchemaError
 from schemas.topics import TopicName
 
@@ -45,7 +45,7 @@ LISTED_REJECTIONS = 100  # the summary lists this many rejections; the count cov
 
 
 class Producer(Protocol):
-    """What a delivery needs of ``novamind.producer.EventProducer``."""
+    """What a delivery needs of ``novamind.platform.producer.EventProducer``."""
 
     def send(
         self, topic: str, *, key: bytes, value: bytes, on_delivery: Callable[[Any, Any], None] | None = None

@@ -1,1 +1,6 @@
-"""NOVAMIND runtime glue: settings, logging, Kafka and MongoDB clients, local services, CLI."""
+"""NOVAMIND's two outer layers.
+
+``novamind.platform`` is the bottom everything stands on (settings, logging, metrics, Kafka and
+MongoDB clients, privacy and identity primitives); ``novamind.app`` is the top (the CLI, the demo,
+status, dataset export, the local services). Connectors and workers sit between them.
+"""

@@ -102,7 +102,7 @@ class AvroCodec:
 
     @classmethod
     def from_settings(cls, settings: Any) -> AvroCodec:
-        """Build from ``novamind.settings.Settings`` (its ``kafka`` section) or ``KafkaSettings``.
+        """Build from ``novamind.platform.settings.Settings`` (its ``kafka`` section) or ``KafkaSettings``.
 
         Reads ``schema_registry_url`` and, when present, ``avro_framing``,
         ``schema_subject_strategy``, ``schema_registry_username``/``_password``. Without an

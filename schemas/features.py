@@ -1,7 +1,7 @@
 """The daily features of ``PatientDailyFeatures``, named once.
 
 The workers compute them (:mod:`workers.features.daily`), the twin learns from them and the
-dataset export flattens them (:mod:`novamind.datasets.schema`); each takes its list from here.
+dataset export flattens them (:mod:`novamind.app.datasets.schema`); each takes its list from here.
 Every name is a field of the ``PatientDailyFeatures`` record (a test checks the .avsc).
 """
 

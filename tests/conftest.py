@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from novamind.settings import KafkaSettings, MongoSettings, Settings
+from novamind.platform.settings import KafkaSettings, MongoSettings, Settings
 from tests.services import ServiceAddresses, real_services
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"

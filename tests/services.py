@@ -80,8 +80,8 @@ def real_services() -> Iterator[ServiceAddresses]:
         with _containers() as addresses:
             yield addresses
         return
-    from novamind.localservices import LocalServices
-    from novamind.settings import Settings
+    from novamind.app.localservices import LocalServices
+    from novamind.platform.settings import Settings
 
     local = Settings().local
     LocalServices(settings=local).up()

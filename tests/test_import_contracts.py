@@ -23,9 +23,12 @@ PLANTED = (
     ("workers/features/planted.py", "import confluent_kafka\n", "Pure stages import no Kafka"),
     ("workers/twin/planted.py", "from pymongo import MongoClient\n", "Pure stages import no Kafka"),
     ("workers/pipeline/planted.py", "import rocksdict\n", "Pure stages import no Kafka"),
-    ("novamind/planted.py", "from novamind.cli import build_parser\n", "Nothing imports the CLI"),
-    ("novamind/commands/planted.py", "from novamind.commands import audit\n", "Nothing imports the CLI"),
-    ("schemas/planted.py", "import workers.pipeline\n", "Schemas import no connector or worker"),
+    ("novamind/platform/planted.py", "from novamind.app.cli import build_parser\n", "Layers:"),
+    ("novamind/platform/kafka_planted.py", "import workers.pipeline\n", "Layers:"),
+    ("connectors/planted.py", "from novamind.app import status\n", "Layers:"),
+    ("connectors/ehr/planted.py", "import workers.features\n", "Layers:"),
+    ("schemas/planted.py", "import connectors.ehr\n", "Layers:"),
+    ("novamind/app/demo/planted.py", "from novamind.app.commands import audit\n", "Nothing imports the CLI"),
 )
 
 

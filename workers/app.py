@@ -14,16 +14,16 @@ import threading
 import structlog
 from aiohttp import web
 
-from novamind.settings import Settings
+from novamind.platform.settings import Settings
 from schemas.topics import WORKERS_GROUP, TopicName
 
 log = structlog.get_logger(__name__)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    from novamind.mongo import database, mongo_client
-    from novamind.privacy.audit import AuditLog
-    from novamind.producer import EventProducer
+    from novamind.platform.mongo import database, mongo_client
+    from novamind.platform.privacy.audit import AuditLog
+    from novamind.platform.producer import EventProducer
     from schemas.codec import AvroCodec
     from workers.runtime.access import ViewAccess
     from workers.runtime.safety import SafetyWatch

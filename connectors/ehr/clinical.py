@@ -12,7 +12,7 @@ from connectors.ehr import codes
 from connectors.exceptions import FhirMappingError
 from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.records import biometric_sample, envelope, event_id
-from novamind.privacy.fieldcrypt import field_context
+from novamind.platform.privacy.fieldcrypt import field_context
 
 Records = list[tuple[str, dict[str, Any]]]
 _TAGS = re.compile(r"<[^>]+>")

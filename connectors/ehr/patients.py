@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 from connectors.ehr.reader import RawResource
 from connectors.exceptions import ConnectorError, PatientIndexError, PseudonymKeyError
-from novamind.privacy.patient_index import INDEX_COLLECTION, canonical_subject
-from novamind.privacy.patient_index import index_key as _index_key
+from novamind.platform.privacy.patient_index import INDEX_COLLECTION, canonical_subject
+from novamind.platform.privacy.patient_index import index_key as _index_key
 
 PARKED_COLLECTION = "fhir_parked"
 

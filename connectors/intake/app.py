@@ -33,9 +33,9 @@ from connectors.intake.models import (
 from connectors.intake.openapi import ASSESSMENTS_PATH, SYMPTOM_REPORTS_PATH, openapi_document
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder, TextEncryptor, utc_now
 from connectors.intake.ratelimit import RateLimiter
-from novamind.auth.identity import Authenticator
-from novamind.metrics import metrics_handler
-from novamind.settings import WorkerSettings
+from novamind.platform.auth.identity import Authenticator
+from novamind.platform.metrics import metrics_handler
+from novamind.platform.settings import WorkerSettings
 from schemas.models import AssessmentResult, SymptomReport
 
 log = structlog.get_logger(__name__)

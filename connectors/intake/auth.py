@@ -1,7 +1,7 @@
 """Static bearer tokens of patients' apps (development and the demo): one patient each.
 
-Production uses JWT access tokens (``NOVAMIND_AUTH__MODE=jwt``, :mod:`novamind.auth.tokens`);
-both implement :class:`novamind.auth.identity.Authenticator`. A static token holds the
+Production uses JWT access tokens (``NOVAMIND_AUTH__MODE=jwt``, :mod:`novamind.platform.auth.tokens`);
+both implement :class:`novamind.platform.auth.identity.Authenticator`. A static token holds the
 scope ``patient/Observation.write`` for its one patient.
 
 Tokens are never stored in clear: the store holds ``sha256(token)`` hex digests. The token
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.intake.exceptions import TokenStoreError
-from novamind.auth.exceptions import InvalidToken
-from novamind.auth.identity import Identity, bearer_token
-from novamind.auth.scopes import Scope
+from novamind.platform.auth.exceptions import InvalidToken
+from novamind.platform.auth.identity import Identity, bearer_token
+from novamind.platform.auth.scopes import Scope
 from schemas.models import PSEUDONYM_PATTERN
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")

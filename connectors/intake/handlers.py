@@ -32,9 +32,9 @@ from connectors.intake.idempotency import (
 from connectors.intake.models.requests import IntakeRequest, ValidationContext
 from connectors.intake.ports import AuditSink, Clock, Deliverer, Encoder
 from connectors.intake.ratelimit import RateLimiter, retry_after
-from novamind.auth.exceptions import Forbidden, InvalidToken
-from novamind.auth.identity import Authenticator, authorize, bearer_token
-from novamind.auth.scopes import Permission
+from novamind.platform.auth.exceptions import Forbidden, InvalidToken
+from novamind.platform.auth.identity import Authenticator, authorize, bearer_token
+from novamind.platform.auth.scopes import Permission
 from schemas.models import PSEUDONYM_PATTERN, AuditOutcome, PatientEvent
 
 log = structlog.get_logger(__name__)

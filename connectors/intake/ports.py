@@ -1,7 +1,7 @@
 """What the intake needs from its collaborators: small protocols, wired in ``main``.
 
-The real implementations are ``novamind.producer.EventProducer``, ``schemas.codec.AvroCodec``,
-``novamind.privacy.fieldcrypt.FieldCipher`` and ``novamind.privacy.audit.AuditLog``.
+The real implementations are ``novamind.platform.producer.EventProducer``, ``schemas.codec.AvroCodec``,
+``novamind.platform.privacy.fieldcrypt.FieldCipher`` and ``novamind.platform.privacy.audit.AuditLog``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import uuid
 
 from connectors.intake.models.requests import AssessmentRequest, SymptomReportRequest
 from connectors.intake.ports import TextEncryptor
-from novamind.privacy.fieldcrypt import field_context
+from novamind.platform.privacy.fieldcrypt import field_context
 from schemas.assessments import score_assessment
 from schemas.models import (
     AssessmentResult,

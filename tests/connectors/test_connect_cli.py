@@ -10,8 +10,8 @@ import pytest
 from connectors.exceptions import AdapterError, DeviceNotLinked
 from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.wearables.devices import DeviceRegistry
-from novamind.cli import build_parser, main
-from novamind.commands.connect import scope_details, wearer
+from novamind.app.cli import build_parser, main
+from novamind.app.commands.connect import scope_details, wearer
 from tests.connectors.conftest import PSEUDONYM_KEY
 
 PID = "p_" + "6" * 32

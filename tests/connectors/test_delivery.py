@@ -235,7 +235,7 @@ def test_progress_off_a_terminal_prints_whole_lines():
 
 
 def test_outcomes_are_counted_for_prometheus_per_connector():
-    from novamind import metrics
+    from novamind.platform import metrics
 
     def count(outcome: str) -> float:
         value = metrics.REGISTRY.get_sample_value(

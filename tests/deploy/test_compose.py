@@ -47,7 +47,7 @@ def test_compose_secret_files_exist() -> None:
 
 
 def test_every_service_command_parses_with_the_product_cli() -> None:
-    from novamind.cli import build_parser
+    from novamind.app.cli import build_parser
 
     parser = build_parser()
     for name, service in _compose()["services"].items():

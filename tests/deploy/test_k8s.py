@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from novamind.status import WORKERS_GROUP, worker_source_topics
+from novamind.app.status import WORKERS_GROUP, worker_source_topics
 from schemas.topics import Principal, co_partitioning_problems, declared_topics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from novamind import metrics
+from novamind.platform import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -37,7 +37,7 @@ SEVERITIES = {"critical", "warning", "info"}
 
 
 def declared_series() -> dict[str, set[str]]:
-    """{sample name as scraped: its labels} of every metric in novamind.metrics."""
+    """{sample name as scraped: its labels} of every metric in novamind.platform.metrics."""
     series: dict[str, set[str]] = {}
     for value in vars(metrics).values():
         if not isinstance(value, MetricWrapperBase):
@@ -122,7 +122,7 @@ def test_every_referenced_metric_is_declared(source: str) -> None:
     declared = declared_series()
     used = {name for expr in exprs for name in METRIC_TOKEN.findall(expr)}
     assert used, f"the {source} refer to no novamind metric"
-    assert used - set(declared) == set(), f"{source} use metrics novamind/metrics.py does not declare"
+    assert used - set(declared) == set(), f"{source} use undeclared metrics"
 
 
 def test_selector_labels_belong_to_the_metric() -> None:

@@ -15,8 +15,8 @@ from pymongo import MongoClient
 
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from tests.integration.harness import read_topic
 from workers.pipeline.ingest import IngestProcessor

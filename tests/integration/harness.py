@@ -15,11 +15,11 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from novamind import lag
-from novamind.kafka import admin_config
-from novamind.settings import Settings
-from novamind.topicadmin import ensure_topics
-from novamind.topicreader import read_all
+from novamind.platform import lag
+from novamind.platform.kafka import admin_config
+from novamind.platform.settings import Settings
+from novamind.platform.topicadmin import ensure_topics
+from novamind.platform.topicreader import read_all
 from schemas.topics import WORKERS_GROUP
 from workers.runtime.worker import SOURCE_TOPICS
 
@@ -83,7 +83,7 @@ class WorkerProcess:
             [
                 sys.executable,
                 "-m",
-                "novamind.cli",
+                "novamind.app.cli",
                 "worker",
                 "--web-port",
                 str(self.port),

@@ -13,23 +13,23 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from novamind.kafka import admin_config, consumer_config
-from novamind.mongo import database, mongo_client
-from novamind.privacy.audit import AUDIT_COLLECTION, AuditLog, AuditQuery
-from novamind.privacy.exceptions import (
+from novamind.platform.kafka import admin_config, consumer_config
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.audit import AUDIT_COLLECTION, AuditLog, AuditQuery
+from novamind.platform.privacy.exceptions import (
     DuplicateAuditEvent,
     IdentityConflict,
     PseudonymNotFound,
     ReidentificationDenied,
 )
-from novamind.privacy.fieldcrypt import FieldCipher
-from novamind.privacy.reidentification import (
+from novamind.platform.privacy.fieldcrypt import FieldCipher
+from novamind.platform.privacy.reidentification import (
     REID_COLLECTION,
     ReidentificationPolicy,
     ReidentificationStore,
 )
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction, AuditEvent, AuditOutcome
 
@@ -180,7 +180,7 @@ async def test_reidentification_store_keeps_identifiers_encrypted(db: Any) -> No
         await other.remember(ALICE, "urn:oid:2.16.840.1.113883.19.5", "MRN-999999")
     # Ciphertext copied onto another pseudonym's record does not decrypt.
     await db[REID_COLLECTION].insert_one({**raw, "_id": BOB})
-    from novamind.privacy.exceptions import DecryptionFailed
+    from novamind.platform.privacy.exceptions import DecryptionFailed
 
     with pytest.raises(DecryptionFailed):
         await store.lookup(BOB, actor="dr-a", purpose="TREATMENT")

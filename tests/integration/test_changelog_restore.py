@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from novamind.kafka import admin_config
-from novamind.settings import Settings
+from novamind.platform.kafka import admin_config
+from novamind.platform.settings import Settings
 from workers.runtime import clients
 from workers.runtime.state import read_changelog
 

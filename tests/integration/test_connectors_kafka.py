@@ -40,16 +40,16 @@ from connectors.simulator.publish import publish
 from connectors.wearables.apple_health import parse_export
 from connectors.wearables.fitbit import parse_fitbit
 from connectors.wearables.openmhealth import parse_omh
-from novamind.cli import build_parser
-from novamind.kafka import admin_config
-from novamind.lag import end_offsets
-from novamind.mongo import database, mongo_client
-from novamind.privacy.audit import AuditLog, AuditQuery
-from novamind.privacy.fieldcrypt import FieldCipher, field_context, generate_key
-from novamind.producer import EventProducer
-from novamind.settings import PROJECT_ROOT, SecuritySettings, Settings
-from novamind.topicadmin import ensure_topics
-from novamind.topicreader import read_all
+from novamind.app.cli import build_parser
+from novamind.platform.kafka import admin_config
+from novamind.platform.lag import end_offsets
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.audit import AuditLog, AuditQuery
+from novamind.platform.privacy.fieldcrypt import FieldCipher, field_context, generate_key
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import PROJECT_ROOT, SecuritySettings, Settings
+from novamind.platform.topicadmin import ensure_topics
+from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from schemas.models import EncryptedText
 
@@ -704,7 +704,7 @@ def test_sigterm_stops_reading_flushes_and_accounts_for_everything(scenario: Set
     }
     pid = "p_" + "c3" * 16
     proc = subprocess.Popen(
-        [sys.executable, "-m", "novamind.cli", "connect", "apple-health", str(export), "--patient", pid],
+        [sys.executable, "-m", "novamind.app.cli", "connect", "apple-health", str(export), "--patient", pid],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,

@@ -17,18 +17,18 @@ from bson import Binary
 from fastavro import reader
 from pymongo import MongoClient
 
-from novamind.cli import build_parser
-from novamind.datasets.manifest import verify
-from novamind.exceptions import UsageError
-from novamind.mongo import database, mongo_client
-from novamind.privacy.audit import AuditLog, AuditQuery
-from novamind.producer import EventProducer
-from novamind.settings import PROJECT_ROOT, Settings
-from novamind.topicadmin import ensure_topics
-from novamind.topicreader import read_all
+from novamind.app.cli import build_parser
+from novamind.app.datasets.manifest import verify
+from novamind.platform.exceptions import UsageError
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.audit import AuditLog, AuditQuery
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import PROJECT_ROOT, Settings
+from novamind.platform.topicadmin import ensure_topics
+from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction, AuditEvent, AuditOutcome
-from tests.novamind.datasets.factories import START, cohort, feature_record, pseudonym
+from tests.novamind.app.datasets.factories import START, cohort, feature_record, pseudonym
 from workers.twin.serialize import serialize
 from workers.twin.twin import new_twin
 

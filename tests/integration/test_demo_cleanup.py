@@ -10,9 +10,9 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
-from novamind.demo.cleanup import find_runs, remove_runs
-from novamind.kafka import admin_config, consumer_config
-from novamind.settings import Settings
+from novamind.app.demo.cleanup import find_runs, remove_runs
+from novamind.platform.kafka import admin_config, consumer_config
+from novamind.platform.settings import Settings
 
 
 def test_a_run_is_removed_everywhere_and_nothing_else(

@@ -15,9 +15,9 @@ import pytest
 from connectors.ehr import FhirMapper
 from connectors.ehr.patients import INDEX_COLLECTION, PARKED_COLLECTION, MongoPatientIndex
 from connectors.ehr.reader import RawResource
-from novamind.mongo import database, mongo_client
-from novamind.privacy.fieldcrypt import FieldCipher
-from novamind.settings import Settings
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.fieldcrypt import FieldCipher
+from novamind.platform.settings import Settings
 
 KEY = b"integration-pseudonym-key-0123456789"
 PATIENT = {
@@ -94,10 +94,10 @@ def test_parked_until_the_patient_arrives_then_forgotten_on_commit(mongo, encryp
 def test_a_token_naming_a_fhir_patient_id_resolves_through_the_index(mongo):
     """A JWT whose ``patient`` claim is the EHR's Patient id speaks for the pseudonym the FHIR
     connector recorded for that Patient (same keyed hash, same source); an unknown id, none."""
-    from novamind.auth.keys import JwksKeys, usable_keys
-    from novamind.auth.tokens import JwtVerifier, PatientIndex
-    from novamind.privacy.patient_index import MongoPatientLookup
-    from tests.novamind.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
+    from novamind.platform.auth.keys import JwksKeys, usable_keys
+    from novamind.platform.auth.tokens import JwtVerifier, PatientIndex
+    from novamind.platform.privacy.patient_index import MongoPatientLookup
+    from tests.novamind.platform.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
 
     loop, db = mongo
     ix = MongoPatientIndex(db=db, loop=loop, key=KEY, source="fhir:test")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.assessments import score_items
 from schemas.codec import AvroCodec
 from schemas.models import AssessmentResult, Instrument

@@ -14,11 +14,11 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app, token_digest
-from novamind.kafka import admin_config, consumer_config
-from novamind.mongo import database, mongo_client
-from novamind.privacy.audit import AuditLog, AuditQuery
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.platform.kafka import admin_config, consumer_config
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.audit import AuditLog, AuditQuery
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.models import AssessmentResult, AuditOutcome, Band, SymptomReport
 from tests.connectors.intake.conftest import cipher, decrypt_notes

@@ -28,13 +28,13 @@ from connectors.intake.idempotency import (
     MongoSubmissionLedger,
     submission_event_id,
 )
-from novamind.mongo import database, mongo_client
-from novamind.privacy.audit import AUDIT_COLLECTION
-from novamind.settings import Settings
-from novamind.topicreader import read_all
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.audit import AUDIT_COLLECTION
+from novamind.platform.settings import Settings
+from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from tests.integration.harness import ROOT, free_port, isolated, worker_env
-from tests.novamind.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
+from tests.novamind.platform.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
 
 PATIENT = "p_" + "a7" * 16  # unique to this module
 NOTES = "my neighbour keeps calling me at night"
@@ -48,7 +48,7 @@ class IntakeProcess:
         self.log_path = log_dir / f"{name}.log"
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "novamind.cli", "intake", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "novamind.app.cli", "intake", "serve", "--port", str(self.port)],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60

@@ -1,9 +1,9 @@
 """TLS, authentication and least-privilege ACLs on a real secured broker (SASL_SSL/SCRAM + ACLs).
 
 One secured KRaft broker per module, started from the jars of ``make services`` on free ports,
-with certificates from a CA made for it (novamind.privacy.pki); every client below speaks TLS
+with certificates from a CA made for it (novamind.platform.privacy.pki); every client below speaks TLS
 and verifies the broker's certificate and host name unless a test says otherwise. Users and ACLs
-come from the topic registry (novamind.privacy.acls). Every wait is bounded.
+come from the topic registry (novamind.platform.privacy.acls). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import SecretStr
 
-from novamind.kafka import consumer_config, producer_config
-from novamind.privacy.acls import (
+from novamind.app.secure_broker import SecureBroker
+from novamind.platform.kafka import consumer_config, producer_config
+from novamind.platform.privacy.acls import (
     acl_drift,
     apply_grants,
     create_scram_users,
     desired_grants,
     existing_grants,
 )
-from novamind.privacy.pki import local_pki
-from novamind.privacy.secure_broker import SecureBroker
-from novamind.settings import Settings
+from novamind.platform.privacy.pki import local_pki
+from novamind.platform.settings import Settings
 from schemas.topics import Principal, declared_topics
 from tests.services import ServiceAddresses
 
@@ -378,8 +378,8 @@ def test_cluster_acls_match_the_registry(cluster: Cluster) -> None:
 
 def test_service_users_cannot_change_acls(cluster: Cluster) -> None:
     admin = AdminClient({**producer_config(cluster.as_user("workers"), client_id="t"), "log_level": 0})
-    from novamind.privacy.acls import Grant
-    from novamind.privacy.exceptions import AclError
+    from novamind.platform.privacy.acls import Grant
+    from novamind.platform.privacy.exceptions import AclError
 
     with pytest.raises(AclError, match="CLUSTER_AUTHORIZATION_FAILED"):
         apply_grants(admin, [Grant("User:workers", "TOPIC", "patient-reports", "WRITE")])

@@ -12,10 +12,10 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
-from novamind.mongo import database, mongo_client
-from novamind.privacy.pki import local_pki
-from novamind.privacy.secure_mongo import TlsFerretDB
-from novamind.settings import Settings
+from novamind.app.secure_mongo import TlsFerretDB
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.pki import local_pki
+from novamind.platform.settings import Settings
 from workers.pipeline.twin import TwinEntry
 from workers.twin.store import TWINS, TwinStore
 from workers.twin.twin import new_twin

@@ -52,11 +52,11 @@ from connectors.intake import token_digest
 from connectors.simulator import SimPatient, simulate
 from connectors.simulator.cohort import SIM_KEY
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
-from novamind.datasets.schema import training_schema
-from novamind.kafka import admin_config
-from novamind.producer import EventProducer
-from novamind.settings import PROJECT_ROOT, Settings
-from novamind.topicreader import read_all
+from novamind.app.datasets.schema import training_schema
+from novamind.platform.kafka import admin_config
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import PROJECT_ROOT, Settings
+from novamind.platform.topicreader import read_all
 from tests.integration.harness import isolated, wait_caught_up, worker_env, workers
 
 NOVAMIND = str(Path(sys.executable).parent / "novamind")

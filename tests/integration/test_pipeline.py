@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from novamind.settings import Settings
+from novamind.platform.settings import Settings
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
 from tests.integration.harness import isolated, wait_caught_up, workers
 

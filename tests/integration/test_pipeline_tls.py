@@ -24,12 +24,12 @@ from pydantic import SecretStr
 from connectors.delivery import SOURCE_TOPICS
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
-from novamind.privacy.acls import apply_grants, create_scram_users, desired_grants
-from novamind.privacy.secure_broker import SecureBroker
-from novamind.privacy.secure_mongo import TlsFerretDB
-from novamind.producer import EventProducer
-from novamind.settings import Settings
-from novamind.topicadmin import ensure_topics
+from novamind.app.secure_broker import SecureBroker
+from novamind.app.secure_mongo import TlsFerretDB
+from novamind.platform.privacy.acls import apply_grants, create_scram_users, desired_grants
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
+from novamind.platform.topicadmin import ensure_topics
 from schemas.topics import Principal, TopicName, declared_topics
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, codec
 from tests.integration.harness import free_port, wait_caught_up, workers

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from novamind import lag
-from novamind.localservices import LocalServices
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.app.localservices import LocalServices
+from novamind.platform import lag
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import WORKERS_GROUP
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort, publish_rest

@@ -7,9 +7,9 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo import MongoClient
 
-from novamind.kafka import admin_config, consumer_config, producer_config
-from novamind.localservices import LocalServices
-from novamind.settings import Settings
+from novamind.app.localservices import LocalServices
+from novamind.platform.kafka import admin_config, consumer_config, producer_config
+from novamind.platform.settings import Settings
 from tests.services import ServiceAddresses
 
 

@@ -10,13 +10,13 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from novamind.cli import build_parser
-from novamind.commands.status import collect, take_sample
-from novamind.exceptions import UsageError
-from novamind.kafka import admin_config, consumer_config
-from novamind.settings import KafkaSettings, Settings
-from novamind.status import WORKERS_GROUP, GroupView, build_status
-from novamind.topicadmin import ensure_topics
+from novamind.app.cli import build_parser
+from novamind.app.commands.status import collect, take_sample
+from novamind.app.status import WORKERS_GROUP, GroupView, build_status
+from novamind.platform.exceptions import UsageError
+from novamind.platform.kafka import admin_config, consumer_config
+from novamind.platform.settings import KafkaSettings, Settings
+from novamind.platform.topicadmin import ensure_topics
 from schemas.codec import AvroCodec
 from schemas.models import DeadLetter
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from novamind.settings import Settings
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
 from tests.integration.harness import free_port, isolated, read_topic, wait_caught_up

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from novamind.kafka import admin_config
-from novamind.settings import Settings
-from novamind.topicadmin import cluster_topics, ensure_topics, existing_topics
+from novamind.platform.kafka import admin_config
+from novamind.platform.settings import Settings
+from novamind.platform.topicadmin import cluster_topics, ensure_topics, existing_topics
 
 
 def test_create_is_idempotent_and_reports_drift(settings: Settings, run_id: str, capsys) -> None:

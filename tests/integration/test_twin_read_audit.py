@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from novamind.cli import build_parser
-from novamind.exceptions import UsageError
-from novamind.privacy.audit import AuditLog, AuditQuery
-from novamind.settings import Settings
-from novamind.topicadmin import ensure_topics
-from novamind.topicreader import read_all
+from novamind.app.cli import build_parser
+from novamind.platform.exceptions import UsageError
+from novamind.platform.privacy.audit import AuditLog, AuditQuery
+from novamind.platform.settings import Settings
+from novamind.platform.topicadmin import ensure_topics
+from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction, AuditEvent
 
@@ -57,7 +57,7 @@ def _run(settings: Settings, *argv: str) -> int:
 
 
 async def _events(settings: Settings, patient: str) -> list[AuditEvent]:
-    from novamind.mongo import database, mongo_client
+    from novamind.platform.mongo import database, mongo_client
 
     client = mongo_client(settings.mongo, app_name="twin-read-test")
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from novamind.mongo import database, mongo_client
-from novamind.settings import Settings
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.settings import Settings
 from workers.pipeline.twin import TwinEntry
 from workers.twin.store import MODELS, TWINS, TwinStore
 from workers.twin.twin import new_twin

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from novamind.privacy.audit import AUDIT_COLLECTION
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.platform.privacy.audit import AUDIT_COLLECTION
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from tests.integration.harness import WorkerProcess, isolated
 from tests.integration.test_foundation import PATIENT, _phq9

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from novamind.privacy.audit import AUDIT_COLLECTION
-from novamind.producer import EventProducer
-from novamind.settings import Settings
+from novamind.platform.privacy.audit import AUDIT_COLLECTION
+from novamind.platform.producer import EventProducer
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from tests.integration.harness import WorkerProcess, isolated
 from tests.integration.test_foundation import PATIENT, _phq9
 from tests.integration.test_worker_views import _get
-from tests.novamind.auth.factories import ISSUER, TestIdentityProvider
+from tests.novamind.platform.auth.factories import ISSUER, TestIdentityProvider
 
 AUDIENCE = "novamind-worker-views"
 OTHER = "p_" + "0f" * 16

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from novamind.auth.exceptions import Forbidden, InvalidToken
-from novamind.auth.identity import Authenticator, Identity, authorize, bearer_token
-from novamind.auth.scopes import Scope
-from novamind.auth.tokens import JwtVerifier, patient_lookup
-from novamind.privacy.audit import AuditLog, Purpose
-from novamind.settings import Settings
+from novamind.platform.auth.exceptions import Forbidden, InvalidToken
+from novamind.platform.auth.identity import Authenticator, Identity, authorize, bearer_token
+from novamind.platform.auth.scopes import Scope
+from novamind.platform.auth.tokens import JwtVerifier, patient_lookup
+from novamind.platform.privacy.audit import AuditLog, Purpose
+from novamind.platform.settings import Settings
 from schemas.models import PSEUDONYM_PATTERN, AuditAction, AuditOutcome
 
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)

@@ -1,4 +1,4 @@
-"""Kafka client configurations of a worker replica (on top of :mod:`novamind.kafka`)."""
+"""Kafka client configurations of a worker replica (on top of :mod:`novamind.platform.kafka`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 import socket
 from typing import Any
 
-from novamind.kafka import consumer_config, producer_config
-from novamind.settings import Settings
+from novamind.platform.kafka import consumer_config, producer_config
+from novamind.platform.settings import Settings
 from schemas.topics import SAFETY_GROUP, WORKERS_GROUP
 
 GROUP = WORKERS_GROUP  # the consumer group shared by all replicas (re-exported)

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from confluent_kafka import Producer
 
-from novamind import metrics
+from novamind.platform import metrics
 from schemas.codec import AvroCodec
 
 log = structlog.get_logger(__name__)

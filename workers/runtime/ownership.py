@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from novamind import metrics
-from novamind.metrics import Step, timed
+from novamind.platform import metrics
+from novamind.platform.metrics import Step, timed
 from schemas.topics import TopicName
 from workers.runtime.state import PatientStates, read_changelog
 

@@ -16,8 +16,8 @@ import time
 import structlog
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from novamind import metrics
-from novamind.settings import Settings
+from novamind.platform import metrics
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import TopicName
 from workers.pipeline.ingest import safety_alerts_of

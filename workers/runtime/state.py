@@ -27,8 +27,8 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from rocksdict import Cache, WriteBufferManager
 
-from novamind.lag import retrying
-from novamind.settings import WorkerSettings
+from novamind.platform.lag import retrying
+from novamind.platform.settings import WorkerSettings
 from workers.features.parts import SEP, all_parts, load_state, take_changes
 from workers.features.patient import DAY_MS, DEFAULT_WINDOWS, WindowConfig
 from workers.pipeline.ingest import PatientEntry

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from novamind.settings import Settings
+from novamind.platform.settings import Settings
 from workers.runtime import clients
 
 

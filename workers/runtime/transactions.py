@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
-from novamind.settings import Settings
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from workers.runtime import clients
 from workers.runtime.deadline import CallStuck, call_with_deadline

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from novamind.metrics import metrics_handler
+from novamind.platform.metrics import metrics_handler
 from workers.runtime.worker import Worker
 from workers.twin.store import TWINS
 

@@ -37,9 +37,9 @@ from typing import Any
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
-from novamind import metrics
-from novamind.metrics import Step, timed
-from novamind.settings import Settings
+from novamind.platform import metrics
+from novamind.platform.metrics import Step, timed
+from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import SOURCE_TOPICS, TopicName
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult

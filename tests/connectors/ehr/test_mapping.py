@@ -8,8 +8,8 @@ from connectors.ehr import FhirMapper
 from connectors.ehr.reader import iter_resources
 from connectors.pseudonyms import pseudonymize
 from connectors.simulator.synthea import synthea_like_bundle
-from novamind.privacy.exceptions import DecryptionFailed
-from novamind.privacy.fieldcrypt import FieldCipher, field_context
+from novamind.platform.privacy.exceptions import DecryptionFailed
+from novamind.platform.privacy.fieldcrypt import FieldCipher, field_context
 from schemas.models import EncryptedText
 from tests.connectors.conftest import PSEUDONYM_KEY
 

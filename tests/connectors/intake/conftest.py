@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.intake import HashedTokenStore, IntakeSettings, create_intake_app, token_digest
 from connectors.intake.idempotency import MemorySubmissionLedger
-from novamind.auth.identity import Authenticator
-from novamind.privacy.fieldcrypt import FieldCipher, field_context
-from novamind.producer import DeliveryFailed
+from novamind.platform.auth.identity import Authenticator
+from novamind.platform.privacy.fieldcrypt import FieldCipher, field_context
+from novamind.platform.producer import DeliveryFailed
 from schemas.codec import AvroCodec
 from schemas.models import AuditEvent, EncryptedText
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from novamind.auth.keys import JwksKeys, usable_keys
-from novamind.auth.tokens import JwtVerifier
+from novamind.platform.auth.keys import JwksKeys, usable_keys
+from novamind.platform.auth.tokens import JwtVerifier
 from schemas.models import AuditOutcome
 from tests.connectors.intake.conftest import PATIENT_A, PATIENT_B, Intake, assessment_body, symptom_body
-from tests.novamind.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
+from tests.novamind.platform.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ async def test_event_times_beyond_the_lateness_horizon_are_422(
 
 def test_the_default_horizon_is_the_workers_lateness_default() -> None:
     from connectors.intake.app import DEFAULT_LATENESS_DAYS
-    from novamind.settings import WorkerSettings
+    from novamind.platform.settings import WorkerSettings
 
     assert DEFAULT_LATENESS_DAYS == WorkerSettings().lateness_days == 30
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.intake.idempotency import submission_event_id
-from novamind.privacy.exceptions import DecryptionFailed
+from novamind.platform.privacy.exceptions import DecryptionFailed
 from schemas.models import AssessmentResult, Band, SymptomReport
 from tests.connectors.intake.conftest import (
     PATIENT_A,

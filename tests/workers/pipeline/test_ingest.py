@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from novamind.settings import WorkerSettings
+from novamind.platform.settings import WorkerSettings
 from schemas.codec import AvroCodec
 from workers.pipeline.ingest import Inbound, IngestProcessor, safety_alerts_of
 from workers.runtime.state import window_config

@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from novamind.auth.keys import JwksKeys, usable_keys
-from novamind.auth.tokens import JwtVerifier
-from novamind.settings import Settings, WorkerSettings
+from novamind.platform.auth.keys import JwksKeys, usable_keys
+from novamind.platform.auth.tokens import JwtVerifier
+from novamind.platform.settings import Settings, WorkerSettings
 from schemas.models import AuditAction, AuditOutcome
-from tests.novamind.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
+from tests.novamind.platform.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
 from workers.runtime.access import ViewAccess
 
 PATIENT = "p_" + "e5" * 16

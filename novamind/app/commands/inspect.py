@@ -1,0 +1,241 @@
+"""``novamind twin show|plot|versions``, ``novamind dlq inspect|replay`` and ``novamind consume``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from novamind.platform.settings import Settings
+from schemas.topics import TopicName
+
+
+def register(subparsers: Any) -> None:
+    twin = subparsers.add_parser(
+        "twin", help="show a twin, plot it or list its versions", description="Read a twin from MongoDB."
+    )
+    twin_actions = twin.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = twin_actions.add_parser("show", help="print a twin readably")
+    show.add_argument("patient", help="patient pseudonym (p_...)")
+    show.add_argument("--json", action="store_true", help="print the stored document as JSON")
+    plot = twin_actions.add_parser("plot", help="draw a twin's trajectory to a PNG")
+    plot.add_argument("patient", help="patient pseudonym (p_...)")
+    plot.add_argument("-o", "--output", type=Path, default=Path("twin.png"), help="PNG file to write")
+    versions = twin_actions.add_parser(
+        "versions",
+        help="list a patient's stored model snapshots (twin_models) with model version id and metrics",
+    )
+    versions.add_argument("patient", help="patient pseudonym (p_...)")
+    versions.add_argument("--json", action="store_true", help="print the stored documents as JSON")
+    for sub in (show, plot, versions):  # every read is audited
+        sub.add_argument("--actor", default=None, help="who reads (default: your OS user name)")
+        sub.add_argument(
+            "--purpose", default="TREATMENT", help="purpose of use for the audit log (TREATMENT)"
+        )
+    twin.set_defaults(handler=run_twin)
+
+    dlq = subparsers.add_parser(
+        "dlq", help="inspect or replay dead letters", description="Dead-letter tools."
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", metavar="ACTION", required=True)
+    inspect = dlq_actions.add_parser("inspect", help="list dead letters, filtered")
+    replay = dlq_actions.add_parser("replay", help="send selected dead letters back to their source topic")
+    for sub in (inspect, replay):
+        sub.add_argument("--reason", help="only this error class (e.g. OutOfRange)")
+        sub.add_argument("--topic", help="only dead letters from this source topic")
+        sub.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    dlq.set_defaults(handler=run_dlq)
+
+    consume = subparsers.add_parser("consume", help="print decoded records of a topic")
+    consume.add_argument("topic", help="registry topic name, e.g. twin-updates")
+    consume.add_argument("--limit", type=int, default=20, help="at most this many records (default 20)")
+    consume.set_defaults(handler=run_consume)
+
+
+def run_twin(args: argparse.Namespace, settings: Settings) -> int:
+    from pymongo import MongoClient
+
+    from novamind.app.demo.plot import require_matplotlib
+    from novamind.platform.exceptions import UsageError
+
+    if args.action == "plot":
+        require_matplotlib()  # before the read: a missing extra is said at once, nothing is accessed
+    db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
+    if args.action == "versions":
+        return _versions(args, settings, db)
+    doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
+    _audit_read(args, settings, found=doc is not None)
+    if doc is None:
+        raise UsageError(f"no twin for {args.patient} in database {settings.mongo.database}")
+    if args.action == "plot":
+        return _plot(args, settings)
+    if args.json:
+        print(json.dumps(doc, default=str, indent=2))
+        return 0
+    summary = doc.get("summary", {})
+    print(f"twin {doc['_id']}  version {doc['twin_version']}  as of {doc['as_of_date']}")
+    print(f"  updated         {doc['updated_at']}")
+    print(f"  risk level      {doc['risk_level']}   model {doc['model_source']} (v{doc['model_version']})")
+    print(f"  bands           PHQ-9 {doc.get('phq9_band') or '-'}   GAD-7 {doc.get('gad7_band') or '-'}")
+    severity, mae = _num(doc.get("forecast_severity")), _num(doc.get("forecast_mae"))
+    persistence = _num(summary.get("persistence_mae"))
+    print(f"  forecast        severity {severity} (MAE {mae}, persistence {persistence})")
+    print(f"                  PHQ-9 {_num(doc.get('forecast_phq9'))}")
+    print(f"  anomaly score   {_num(doc.get('anomaly_score'))}   deterioration {doc.get('deterioration')}")
+    print(f"  active alerts   {', '.join(doc.get('active_alerts') or []) or 'none'}")
+    for drug, response in (summary.get("medication_response") or {}).items():
+        print(f"  medication      {drug}: {response}")
+    if summary.get("coupling_lag1"):
+        print(f"  coupling (lag 1 correlation with next-day severity) {summary['coupling_lag1']}")
+    return 0
+
+
+def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) -> None:
+    """Record the read (ACCESS, patient pseudonym, actor, purpose) before anything is shown:
+    when the audit log cannot take it, nothing is shown."""
+    import asyncio
+    import re
+    import sys
+
+    from novamind.platform.exceptions import UsageError
+    from novamind.platform.mongo import database, mongo_client
+    from novamind.platform.privacy.audit import AuditLog, Purpose, os_user
+    from novamind.platform.privacy.exceptions import AuditError
+    from novamind.platform.producer import EventProducer
+    from schemas.codec import AvroCodec
+    from schemas.models import PSEUDONYM_PATTERN, AuditAction
+
+    if not re.fullmatch(PSEUDONYM_PATTERN, args.patient):
+        raise UsageError(f"{args.patient!r} is not a patient pseudonym (p_ + 32 hex characters)")
+    try:
+        purpose = Purpose(args.purpose.upper())
+    except ValueError as exc:
+        raise UsageError(f"unknown purpose {args.purpose!r}; one of {', '.join(Purpose)}") from exc
+    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-read")
+
+    async def record() -> None:
+        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-read")
+        try:
+            audit = AuditLog(
+                db=database(client, settings.mongo),
+                codec=AvroCodec.from_settings(settings),
+                producer=producer,
+                topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
+            )
+            await audit.record(
+                actor=args.actor or os_user(),
+                action=AuditAction.ACCESS,
+                purpose=purpose,
+                resource=f"twins/{args.action}",
+                patient_id=args.patient,
+                details={"view": args.action, "found": str(found).lower(), "via": "cli"},
+            )
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(record())
+    except AuditError as exc:
+        raise UsageError(f"not shown: the read could not be audited: {exc}") from exc
+    finally:
+        if producer.flush(15.0):
+            print(
+                "novamind twin: the audit event was not acknowledged by Kafka (audit-events)", file=sys.stderr
+            )
+
+
+def _versions(args: argparse.Namespace, settings: Settings, db: Any) -> int:
+    from novamind.platform.exceptions import UsageError
+
+    docs = list(db.twin_models.find({"patient_id": args.patient}, {"model": 0}).sort("version", -1))
+    _audit_read(args, settings, found=bool(docs))
+    if not docs:
+        raise UsageError(f"no stored snapshots for {args.patient} in database {settings.mongo.database}")
+    if args.json:
+        print(json.dumps(docs, default=str, indent=2))
+    else:
+        print("\n".join(format_versions(docs)))
+    return 0
+
+
+def format_versions(docs: list[dict[str, Any]]) -> list[str]:
+    """One line per stored snapshot (newest first as given): version, when, model version id,
+    days learned, model source and the progressive-validation metrics. Snapshots written before
+    model version ids were recorded show ``unrecorded``."""
+    lines = [
+        f"{'version':>7}  {'created':<19}  {'model version id':<30}  {'days':>4}  {'source':<16}  "
+        f"{'MAE':>5}  {'pers.':>5}  {'cover':>5}  {'PHQ-9':>5}  {'pers.':>5}"
+    ]
+    for doc in docs:
+        m = doc.get("metrics") or {}
+        created: Any = doc.get("created_at")
+        when = created.strftime("%Y-%m-%d %H:%M:%S") if created is not None else "-"
+        coverage = m.get("interval_coverage")
+        lines.append(
+            f"{doc.get('version', '-'):>7}  {when:<19}  {doc.get('model_version_id') or 'unrecorded':<30}  "
+            f"{doc.get('samples_seen', '-'):>4}  {doc.get('model_source') or '-':<16}  "
+            f"{_num(m.get('forecast_mae')):>5}  {_num(m.get('persistence_mae')):>5}  "
+            f"{'-' if coverage is None else f'{coverage:.0%}':>5}  "
+            f"{_num(m.get('phq9_forecast_mae')):>5}  {_num(m.get('phq9_persistence_mae')):>5}"
+        )
+    return lines
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _plot(args: argparse.Namespace, settings: Settings) -> int:
+    from novamind.app.demo.plot import latest_features, plot_trajectory
+
+    features = latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
+    plot_trajectory(
+        args.patient,
+        features,
+        _records(settings, TopicName.TWIN_UPDATES),
+        _records(settings, TopicName.TWIN_ALERTS),
+        args.output,
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    from novamind.platform.topicreader import read_all
+    from schemas.codec import AvroCodec
+
+    codec = AvroCodec.from_settings(settings.kafka)
+    return [codec.decode_dict(m.value())[1] for m in read_all(settings.kafka, settings.kafka.topic(topic))]
+
+
+def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    letters = [
+        d
+        for d in _records(settings, TopicName.PIPELINE_DEADLETTER)
+        if (not args.reason or d["error_class"] == args.reason)
+        and (not args.topic or d["source_topic"] in (args.topic, settings.kafka.topic(args.topic)))
+    ][: args.limit]
+    if args.action == "inspect":
+        print(f"by reason: {dict(Counter(d['error_class'] for d in letters).most_common())}")
+        for d in letters:
+            print(
+                f"{d['first_seen_time']:%Y-%m-%d %H:%M:%S}  {d['source_topic']}[{d['source_partition']}]@"
+                f"{d['source_offset']}  {d['error_class']}: {d['reason']}  ({len(d['original_value'])} bytes)"
+            )
+        return 0
+    from novamind.platform.producer import EventProducer
+
+    producer = EventProducer(kafka=settings.kafka, client_id="dlq-replay")
+    for d in letters:
+        producer.send(d["source_topic"], key=d["original_key"] or b"", value=d["original_value"])
+    unacknowledged = producer.flush()
+    print(f"replayed {len(letters) - unacknowledged} of {len(letters)} dead letters to their source topics")
+    return 0 if unacknowledged == 0 else 1
+
+
+def run_consume(args: argparse.Namespace, settings: Settings) -> int:
+    for record in _records(settings, args.topic)[: args.limit]:
+        print(json.dumps(record, default=str))
+    return 0

@@ -1,5 +1,0 @@
-"""Privacy and security: field encryption, the re-identification store, the audit log, ACLs.
-
-Import the submodules directly (``from novamind.privacy.fieldcrypt import FieldCipher``); this
-package module stays empty so importing one part never pulls in the Kafka or MongoDB clients.
-"""
