@@ -24,23 +24,20 @@ from typing import Any, Protocol, TextIO
 
 from novamind.platform import metrics
 from schemas.exceptions import SchemaError
-from schemas.topics import TopicName
+from schemas.topics import TopicName, check_carries, record_routes
 
 MappedRecord = tuple[str, str, dict[str, Any]]  # (patient pseudonym, record type, record)
 
-# Registry topic of each contract record. The intake and the simulator send assessments to
-# patient-reports; the EHR connector keeps them on its own topic, which it alone writes.
-SOURCE_TOPICS: Mapping[str, str] = {
-    "BiometricSample": TopicName.WEARABLE_BIOMETRICS,
-    "SymptomReport": TopicName.PATIENT_REPORTS,
-    "AssessmentResult": TopicName.PATIENT_REPORTS,
-    "ClinicalEvent": TopicName.EHR_CLINICAL_EVENTS,
-    "MedicationEvent": TopicName.EHR_CLINICAL_EVENTS,
-    "GeneticProfile": TopicName.EHR_CLINICAL_EVENTS,
-    "Demographics": TopicName.EHR_CLINICAL_EVENTS,
-}
-EHR_TOPICS: Mapping[str, str] = {**SOURCE_TOPICS, "AssessmentResult": TopicName.EHR_CLINICAL_EVENTS}
-WEARABLE_TOPICS: Mapping[str, str] = {"BiometricSample": TopicName.WEARABLE_BIOMETRICS}
+# Each contract record's topic, derived from the registry. The intake and the simulator send
+# assessments to patient-reports; the EHR connector keeps them on its own topic, which it alone
+# writes.
+SOURCE_ROUTES = record_routes(
+    TopicName.WEARABLE_BIOMETRICS, TopicName.PATIENT_REPORTS, TopicName.EHR_CLINICAL_EVENTS
+)
+EHR_ROUTES = record_routes(
+    TopicName.EHR_CLINICAL_EVENTS, TopicName.WEARABLE_BIOMETRICS, TopicName.PATIENT_REPORTS
+)
+WEARABLE_ROUTES = record_routes(TopicName.WEARABLE_BIOMETRICS)
 LISTED_REJECTIONS = 100  # the summary lists this many rejections; the count covers all
 
 
@@ -128,8 +125,12 @@ class ImportSummary:
             "seconds": round(self.seconds, 2),
         }
         if self.mapped is not None:  # FHIR: read + unparked == mapped + skipped + rejected + parked
-            out |= {"mapped": self.mapped, "parked": self.parked, "unparked": self.unparked,
-                    "identities": dict(self.identities)}
+            out |= {
+                "mapped": self.mapped,
+                "parked": self.parked,
+                "unparked": self.unparked,
+                "identities": dict(self.identities),
+            }
         return out
 
 
@@ -146,7 +147,7 @@ class Delivery:
         producer: Producer,
         codec: Encoder,
         topic_name: Callable[[str], str] = str,
-        routes: Mapping[str, str] = SOURCE_TOPICS,
+        routes: Mapping[str, str] = SOURCE_ROUTES,
         summary: ImportSummary | None = None,
         on_patient: Callable[[str], None] | None = None,
         connector: str = "simulator",
@@ -155,6 +156,8 @@ class Delivery:
         self.producer = producer
         self.codec = codec
         self.topic_name = topic_name
+        for record_type, topic in routes.items():
+            check_carries(topic, record_type)  # a route the registry does not declare fails here
         self.routes = routes
         self.summary = summary if summary is not None else ImportSummary()
         self.on_patient = on_patient

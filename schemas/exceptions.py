@@ -26,6 +26,10 @@ class UnknownRecord(SchemaError):
     """No record of that name in the catalog."""
 
 
+class WrongTopic(SchemaError):
+    """A record was sent to a topic whose registry entry does not carry that record type."""
+
+
 class EncodeError(SchemaError):
     """A record could not be encoded; names the failing fields, never their values."""
 

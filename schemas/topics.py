@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from schemas.exceptions import WrongTopic
+
 DEFAULT_PARTITIONS = 12
 DAY_MS = 24 * 60 * 60 * 1000
 PSEUDONYM_KEY = "patient pseudonym (utf-8)"
@@ -228,6 +230,35 @@ def topic(name: str, *, partitions: int = DEFAULT_PARTITIONS) -> TopicSpec:
         if spec.name == name:
             return spec
     raise KeyError(name)
+
+
+def carried_records() -> Mapping[str, frozenset[str]]:
+    """Topic name -> the record names its values may be (the registry's ``values``)."""
+    return _CARRIED
+
+
+def check_carries(topic_name: str, record_name: str) -> None:
+    """Raise :class:`WrongTopic` unless the declared topic ``topic_name`` carries ``record_name``."""
+    carried = _CARRIED.get(topic_name)
+    if carried is None or record_name not in carried:
+        allowed = ", ".join(sorted(carried)) if carried else "no declared records"
+        raise WrongTopic(f"topic {topic_name} carries {allowed}, not {record_name}")
+
+
+def record_routes(*topics: TopicName) -> Mapping[str, TopicName]:
+    """Record name -> the first of ``topics`` (in the order given) that carries it.
+
+    Producers route by record type with this instead of a copied table: the order settles a
+    record two topics carry (``AssessmentResult``: the EHR's own topic or ``patient-reports``).
+    """
+    routes: dict[str, TopicName] = {}
+    for name in topics:
+        for record in sorted(_CARRIED[name]):
+            routes.setdefault(record, name)
+    return routes
+
+
+_CARRIED: Mapping[str, frozenset[str]] = {spec.name: frozenset(spec.values) for spec in declared_topics()}
 
 
 # ---------------------------------------------------------------- planning

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from connectors.delivery import SOURCE_TOPICS, Delivery, Encoder, Producer
+from connectors.delivery import SOURCE_ROUTES, Delivery, Encoder, Producer
 from schemas.topics import TopicName
 
 
@@ -23,7 +23,7 @@ def publish(
     Returns sent and acknowledged (``produced``) per registry topic, records the contract
     could not carry (``rejected``, by error), what Kafka did not acknowledge, and the time.
     """
-    delivery = Delivery(producer=producer, codec=codec, topic_name=topic_name, routes=SOURCE_TOPICS)
+    delivery = Delivery(producer=producer, codec=codec, topic_name=topic_name, routes=SOURCE_ROUTES)
     started = time.monotonic()
     for n, item in enumerate(deliveries, start=1):
         record = item["record"]

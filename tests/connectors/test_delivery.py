@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from connectors.delivery import (
-    EHR_TOPICS,
-    SOURCE_TOPICS,
-    WEARABLE_TOPICS,
+    EHR_ROUTES,
+    SOURCE_ROUTES,
+    WEARABLE_ROUTES,
     Delivery,
     ImportSummary,
     Progress,
@@ -23,6 +23,7 @@ from connectors.delivery import (
 )
 from connectors.records import biometric_sample
 from schemas.codec import AvroCodec
+from schemas.exceptions import WrongTopic
 
 P1, P2 = "p_" + "1" * 32, "p_" + "2" * 32
 CODEC = AvroCodec()
@@ -75,7 +76,7 @@ def sample(pid: str, minute: int, value: float = 60.0) -> dict:
 
 def test_records_are_keyed_by_pseudonym_encoded_and_routed():
     producer = RecordingProducer()
-    delivery = Delivery(producer=producer, codec=CODEC, topic_name=lambda t: f"x.{t}", routes=WEARABLE_TOPICS)
+    delivery = Delivery(producer=producer, codec=CODEC, topic_name=lambda t: f"x.{t}", routes=WEARABLE_ROUTES)
     summary = deliver(
         [(P1, "BiometricSample", sample(P1, 0)), (P2, "BiometricSample", sample(P2, 1))], delivery
     )
@@ -102,16 +103,21 @@ def test_records_are_keyed_by_pseudonym_encoded_and_routed():
 
 
 def test_ehr_assessments_stay_on_the_ehr_topic():
-    assert EHR_TOPICS["AssessmentResult"] == "ehr-clinical-events"
-    assert SOURCE_TOPICS["AssessmentResult"] == "patient-reports"
-    assert set(WEARABLE_TOPICS) == {"BiometricSample"}
+    assert EHR_ROUTES["AssessmentResult"] == "ehr-clinical-events"
+    assert SOURCE_ROUTES["AssessmentResult"] == "patient-reports"
+    assert set(WEARABLE_ROUTES) == {"BiometricSample"}
+
+
+def test_a_route_the_registry_does_not_declare_is_refused_at_construction():
+    with pytest.raises(WrongTopic, match="wearable-biometrics carries BiometricSample, not SymptomReport"):
+        Delivery(producer=RecordingProducer(), codec=CODEC, routes={"SymptomReport": "wearable-biometrics"})
 
 
 def test_unroutable_and_unencodable_records_are_rejected_not_sent():
     producer = RecordingProducer()
     seen: list[Rejected] = []
     summary = ImportSummary(on_reject=seen.append)
-    delivery = Delivery(producer=producer, codec=CODEC, routes=WEARABLE_TOPICS, summary=summary)
+    delivery = Delivery(producer=producer, codec=CODEC, routes=WEARABLE_ROUTES, summary=summary)
     bad = sample(P1, 2) | {"value": "fast"}
     deliver([(P1, "ClinicalEvent", {"event_id": "e1"}), (P1, "BiometricSample", bad)], delivery)
     assert producer.sent == []
@@ -131,7 +137,7 @@ def test_patient_hook_runs_once_before_the_first_record_and_can_stop_the_run():
         if pid == P2:
             raise RuntimeError("audit log down")
 
-    delivery = Delivery(producer=producer, codec=CODEC, routes=WEARABLE_TOPICS, on_patient=audit)
+    delivery = Delivery(producer=producer, codec=CODEC, routes=WEARABLE_ROUTES, on_patient=audit)
     records = [(P1, "BiometricSample", sample(P1, m)) for m in range(3)] + [
         (P2, "BiometricSample", sample(P2, 0))
     ]

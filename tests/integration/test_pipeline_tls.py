@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
-from connectors.delivery import SOURCE_TOPICS
+from connectors.delivery import SOURCE_ROUTES
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
 from novamind.app.secure_broker import SecureBroker
@@ -98,7 +98,7 @@ def _by_topic(deliveries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
         kind = item["record_type"]
         raw = kind == "RAW"  # garbage goes where the simulator publishes it
         routed[
-            TopicName.WEARABLE_BIOMETRICS if raw else SOURCE_TOPICS.get(kind, TopicName.EHR_CLINICAL_EVENTS)
+            TopicName.WEARABLE_BIOMETRICS if raw else SOURCE_ROUTES.get(kind, TopicName.EHR_CLINICAL_EVENTS)
         ].append(item)
     return routed
 

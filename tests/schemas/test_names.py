@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from schemas.catalog import catalog
+from schemas.exceptions import WrongTopic
 from schemas.features import DAILY_MEASURES, MODEL_FEATURES, ROLLING_FEATURES
 from schemas.metrics import METRIC_LOINC, METRIC_UNIT
 from schemas.models import REPORTED_SYMPTOM_TYPES, Metric, SymptomType, known_symbols
@@ -19,7 +22,10 @@ from schemas.topics import (
     WORKERS_GROUP,
     Principal,
     TopicName,
+    check_carries,
     declared_topics,
+    record_routes,
+    topic,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +76,22 @@ def test_no_topic_name_is_spelled_out_outside_the_registry() -> None:
                 if literal.search(line):
                     found.append(f"{relative}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_a_topic_carries_only_the_records_the_registry_declares_for_it() -> None:
+    check_carries(TopicName.TWIN_UPDATES, "TwinUpdate")
+    with pytest.raises(WrongTopic, match="twin-updates carries TwinUpdate, not TwinAlert"):
+        check_carries(TopicName.TWIN_UPDATES, "TwinAlert")
+    with pytest.raises(WrongTopic, match="no declared records"):
+        check_carries("not-a-topic", "TwinUpdate")
+
+
+def test_routes_come_from_the_registry_and_the_first_topic_given_wins() -> None:
+    reports_first = record_routes(TopicName.PATIENT_REPORTS, TopicName.EHR_CLINICAL_EVENTS)
+    ehr_first = record_routes(TopicName.EHR_CLINICAL_EVENTS, TopicName.PATIENT_REPORTS)
+    assert reports_first["AssessmentResult"] == TopicName.PATIENT_REPORTS
+    assert ehr_first["AssessmentResult"] == TopicName.EHR_CLINICAL_EVENTS
+    assert set(reports_first) == set(ehr_first) == {
+        *topic(TopicName.PATIENT_REPORTS).values,
+        *topic(TopicName.EHR_CLINICAL_EVENTS).values,
+    }

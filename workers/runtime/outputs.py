@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.codec import AvroCodec
+from schemas.topics import check_carries
 
 
 class DeliveryFailed(RuntimeError):
@@ -27,6 +28,8 @@ class Outputs:
         self._failed: list[str] = []
 
     def send(self, topic: str, record_name: str, key: bytes, record: dict[str, Any]) -> None:
+        """Encode ``record`` as ``record_name`` to ``topic``, which must carry that record type."""
+        check_carries(topic, record_name)
         self.send_raw(topic, key, self.codec.encode_dict(record_name, record))
 
     def send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:

@@ -365,7 +365,7 @@ def _fhir_job(
 ) -> Job:
     from itertools import chain
 
-    from connectors.delivery import EHR_TOPICS
+    from connectors.delivery import EHR_ROUTES
     from connectors.ehr.mapping import MODELS, FhirMapper
     from connectors.ehr.reader import iter_resources
     from connectors.sources import FHIR_SUFFIXES, fhir_records, input_files
@@ -386,7 +386,7 @@ def _fhir_job(
         actor=Principal.CONNECTOR_EHR.value,
         system=args.source,
         scopes=" ".join(f"system/{t}.read" for t in MODELS),
-        routes=EHR_TOPICS,
+        routes=EHR_ROUTES,
         records=lambda summary: fhir_records(resources, mapper, summary),
         commit=index.commit,
         close=close,
@@ -404,7 +404,7 @@ def _fhir_sync_job(
 ) -> Job:
     import aiohttp
 
-    from connectors.delivery import EHR_TOPICS
+    from connectors.delivery import EHR_ROUTES
     from connectors.ehr.mapping import MODELS, FhirMapper
     from connectors.ehr.rest import FhirRestSync
     from connectors.exceptions import AdapterError, PatientIndexError
@@ -484,7 +484,7 @@ def _fhir_sync_job(
         actor=Principal.CONNECTOR_EHR.value,
         system=args.base_url.split("?")[0],
         scopes=sync.scopes,
-        routes=EHR_TOPICS,
+        routes=EHR_ROUTES,
         records=lambda summary: fhir_records(_blocking(loop, sync.resources()), mapper, summary),
         commit=commit,
         close=close,
@@ -540,7 +540,7 @@ def wearer(args: argparse.Namespace, vendor: str, key: bytes) -> Wearer:
 
 
 def _fitbit_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEventLoop) -> Job:
-    from connectors.delivery import WEARABLE_TOPICS
+    from connectors.delivery import WEARABLE_ROUTES
     from connectors.exceptions import AdapterError
     from connectors.sources import fitbit_records, input_files
     from connectors.wearables.common import zone
@@ -557,7 +557,7 @@ def _fitbit_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEve
         actor=Principal.CONNECTOR_WEARABLES.value,
         system=SOURCE,
         scopes=FITBIT_SCOPES,
-        routes=WEARABLE_TOPICS,
+        routes=WEARABLE_ROUTES,
         records=lambda summary: fitbit_records(
             files, patient_id=who.patient_id, device_id=who.device_id, tz=who.time_zone or "", summary=summary
         ),
@@ -565,7 +565,7 @@ def _fitbit_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEve
 
 
 def _apple_health_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEventLoop) -> Job:
-    from connectors.delivery import WEARABLE_TOPICS
+    from connectors.delivery import WEARABLE_ROUTES
     from connectors.sources import InputMeter, apple_health_records, input_files
     from connectors.wearables.apple_health import QUANTITIES, SLEEP_TYPE, SOURCE
     from schemas.topics import Principal
@@ -579,7 +579,7 @@ def _apple_health_job(args: argparse.Namespace, key: bytes, _loop: asyncio.Abstr
         actor=Principal.CONNECTOR_WEARABLES.value,
         system=SOURCE,
         scopes=" ".join(re.sub(r"^HK\w+TypeIdentifier", "", k) for k in kinds),
-        routes=WEARABLE_TOPICS,
+        routes=WEARABLE_ROUTES,
         records=lambda summary: apple_health_records(
             files, patient_id=who.patient_id, device_id=who.device_id, summary=summary, meter=meter
         ),
@@ -588,7 +588,7 @@ def _apple_health_job(args: argparse.Namespace, key: bytes, _loop: asyncio.Abstr
 
 
 def _openmhealth_job(args: argparse.Namespace, key: bytes, _loop: asyncio.AbstractEventLoop) -> Job:
-    from connectors.delivery import WEARABLE_TOPICS
+    from connectors.delivery import WEARABLE_ROUTES
     from connectors.sources import input_files, openmhealth_records
     from connectors.wearables.openmhealth import SOURCE
     from schemas.topics import Principal
@@ -600,7 +600,7 @@ def _openmhealth_job(args: argparse.Namespace, key: bytes, _loop: asyncio.Abstra
         actor=Principal.CONNECTOR_WEARABLES.value,
         system=SOURCE,
         scopes=OMH_SCOPES,
-        routes=WEARABLE_TOPICS,
+        routes=WEARABLE_ROUTES,
         records=lambda summary: openmhealth_records(
             files, patient_id=who.patient_id, device_id=who.device_id, summary=summary
         ),
