@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from novamind.app.localservices import ServiceError
 from novamind.platform.exceptions import UsageError
 from novamind.platform.settings import Settings
 
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = Settings()
-    from novamind.app.localservices import ServiceError
+    # lazy: structlog takes ~40 ms to import; --help and usage errors exit before logging is set up
     from novamind.platform.logs import configure_logging
 
     configure_logging(settings)

@@ -3,7 +3,7 @@
 Pure functions only: two :class:`Sample` s of end and committed offsets taken ``interval``
 seconds apart, plus the groups' members, become a :class:`Status` (:func:`build_status`), which
 renders as a terminal report (:func:`render`) or JSON (:func:`to_json`).
-``novamind.app.commands.status`` reads those figures from the cluster.
+``novamind.app.statusreader`` reads those figures from the cluster.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,9 +29,6 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 
 class Step(StrEnum):
@@ -201,7 +198,6 @@ def metrics_handler(
     registry: CollectorRegistry = REGISTRY,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler serving ``/metrics``: ``app.router.add_get("/metrics", metrics_handler())``."""
-    from aiohttp import web
 
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=exposition(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -11,8 +11,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from novamind.app.cli import build_parser
-from novamind.app.commands.status import collect, take_sample
 from novamind.app.status import WORKERS_GROUP, GroupView, build_status
+from novamind.app.statusreader import collect, take_sample
 from novamind.platform.exceptions import UsageError
 from novamind.platform.kafka import admin_config, consumer_config
 from novamind.platform.settings import KafkaSettings, Settings

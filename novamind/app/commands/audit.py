@@ -45,6 +45,7 @@ def parse_time(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # lazy: the audit log loads pymongo, the Avro codec and the record models (~0.1 s)
     from novamind.platform.privacy.audit import AuditQuery, open_audit_log
     from schemas.models import AuditAction, AuditOutcome
 

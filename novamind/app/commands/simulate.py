@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from novamind.platform.exceptions import UsageError
 from novamind.platform.settings import Settings
 
 
@@ -30,9 +31,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # lazy: the simulator, the Kafka producer and the Avro codec take ~0.7 s to import
     from connectors.simulator import simulate
     from connectors.simulator.publish import publish
-    from novamind.platform.exceptions import UsageError
     from novamind.platform.producer import EventProducer
     from schemas.codec import AvroCodec
 

@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # lazy: the worker runtime takes ~1 s to import; only `novamind worker` needs it
     from workers.app import run_worker
 
     overrides: dict[str, Any] = {}

@@ -12,6 +12,7 @@ the twins' static attributes into three Avro files (train, validation, test) and
   shifts each patient's dates by a random number of days.
 * ``manifest`` records schema, counts, quality and SHA-256 hashes, and verifies them.
 
-``sources`` (Kafka and MongoDB reads) and ``export`` (file writing) are the thin I/O edges.
+``sources`` (Kafka and MongoDB reads) and ``export`` (file writing) are the thin I/O edges;
+``job`` runs one audited export with them.
 Import the submodules directly; this module stays empty.
 """

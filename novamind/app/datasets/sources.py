@@ -10,9 +10,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from novamind.app.datasets.exceptions import SourceError
 from novamind.app.datasets.rows import Attributes
 from novamind.platform.settings import Settings
+from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from schemas.exceptions import SchemaError
 from schemas.topics import TopicName
+from workers.twin.exceptions import StateDecodeError
+from workers.twin.serialize import deserialize
 
 FEATURES_RECORD = "PatientDailyFeatures"
 TWINS = "twins"
@@ -36,8 +39,6 @@ def decode_features(messages: Iterable[Any], codec: AvroCodec) -> list[dict[str,
 
 def read_features(settings: Settings, *, timeout_s: float = 120.0) -> list[dict[str, Any]]:
     """Every record now on the daily-features topic."""
-    from novamind.platform.topicreader import read_all
-
     topic = settings.kafka.topic(TopicName.PATIENT_DAILY_FEATURES)
     try:
         messages = read_all(settings.kafka, topic, timeout_s=timeout_s)
@@ -51,9 +52,6 @@ def twin_attributes(document: Mapping[str, Any]) -> Attributes:
     else from the serialized twin state."""
     if "age_band" in document:
         return Attributes.of(document.get("age_band"), document.get("sex"))
-    from workers.twin.exceptions import StateDecodeError
-    from workers.twin.serialize import deserialize
-
     try:
         state = deserialize(bytes(document["state"]))
     except (KeyError, TypeError, StateDecodeError) as exc:

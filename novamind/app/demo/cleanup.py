@@ -12,12 +12,12 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+
+from novamind.platform.kafka import admin_config
 from novamind.platform.settings import Settings
-
-if TYPE_CHECKING:
-    from pymongo import MongoClient
 
 _PREFIX = re.compile(r"^demo-(\d{14})\.")
 _DATABASE = re.compile(r"^novamind_demo_(\d{14})$")
@@ -56,10 +56,6 @@ def group_runs(
 
 def find_runs(settings: Settings, output: Path) -> dict[str, DemoRun]:
     """Every demo run on the services of ``settings`` and under ``output``."""
-    from confluent_kafka.admin import AdminClient
-
-    from novamind.platform.kafka import admin_config
-
     admin = AdminClient(admin_config(settings.kafka))
     topics = admin.list_topics(timeout=30).topics
     listed = admin.list_consumer_groups(request_timeout=30).result()
@@ -75,10 +71,6 @@ def find_runs(settings: Settings, output: Path) -> dict[str, DemoRun]:
 
 def remove_runs(settings: Settings, runs: dict[str, DemoRun]) -> None:
     """Delete the topics, consumer groups, databases and folders of ``runs``."""
-    from confluent_kafka.admin import AdminClient
-
-    from novamind.platform.kafka import admin_config
-
     admin = AdminClient(admin_config(settings.kafka))
     topics = [t for run in runs.values() for t in run.topics]
     groups = [g for run in runs.values() for g in run.groups]
@@ -99,8 +91,6 @@ def remove_runs(settings: Settings, runs: dict[str, DemoRun]) -> None:
 
 
 def _mongo(settings: Settings) -> MongoClient[dict[str, object]]:
-    from pymongo import MongoClient
-
     return MongoClient(settings.mongo.uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
 
 

@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from pydantic import SecretStr
+
+from connectors.intake import token_digest
+from connectors.simulator.cohort import SIM_KEY
 from novamind.app.demo.exceptions import DemoError
+from novamind.platform.kafka import consumer_config
 from novamind.platform.settings import Settings
+from novamind.platform.topicadmin import cluster_topics, ensure_topics
 
 FIELD_KEY_ID = "demo"
 
@@ -44,11 +51,6 @@ def configure(
     pseudonyms from its MRNs (synthetic people only). The patients' app tokens and the field
     key for notes are made up for this run and kept in ``<out>/secrets/`` (mode 600).
     """
-    from pydantic import SecretStr
-
-    from connectors.intake import token_digest
-    from connectors.simulator.cohort import SIM_KEY
-
     folder = out / "secrets"
     folder.mkdir(parents=True, mode=0o700)
     keys, tokens_file = folder / "field-keys.json", folder / "intake-tokens.json"
@@ -93,8 +95,6 @@ def configure(
 
 def create_topics(settings: Settings) -> int:
     """Create the run's topics and wait until every partition has a leader; how many."""
-    from novamind.platform.topicadmin import ensure_topics
-
     printed = io.StringIO()
     with redirect_stdout(printed):
         failed = ensure_topics(settings.kafka)
@@ -107,11 +107,6 @@ def create_topics(settings: Settings) -> int:
 def _wait_for_leaders(settings: Settings, timeout_s: float = 60.0) -> None:
     """Until every partition of the new topics answers an offset request: a replica that
     restores its state from a partition whose leadership is still settling fails to start."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    from novamind.platform.kafka import consumer_config
-    from novamind.platform.topicadmin import cluster_topics
-
     consumer = Consumer(consumer_config(settings.kafka, group_id="demo-leader-probe", client_id="demo"))
     deadline = time.monotonic() + timeout_s
     try:

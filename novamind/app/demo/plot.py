@@ -1,15 +1,18 @@
 """One patient's twin trajectory as a PNG (the demo and ``novamind twin plot``).
 
 Drawing needs matplotlib, the optional ``plot`` extra (``pip install 'novamind[plot]'``): it is
-imported only when a plot is drawn, so the workers' image goes without it.
+imported only when a plot is drawn or :func:`require_matplotlib` checks for it, so the workers'
+image goes without it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from novamind.platform.exceptions import MissingExtra
+from schemas.assessments import instrument_spec
 
 
 def latest_features(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -24,12 +27,25 @@ def latest_features(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def require_matplotlib() -> None:
     """Raise :class:`~novamind.platform.exceptions.MissingExtra` unless matplotlib can be imported."""
+    _matplotlib()
+
+
+def _matplotlib() -> tuple[ModuleType, ModuleType]:
+    """matplotlib's ``pyplot`` and ``dates`` on the non-interactive Agg backend.
+
+    Raises :class:`~novamind.platform.exceptions.MissingExtra` without matplotlib.
+    """
     try:
-        import matplotlib  # noqa: F401 - the optional `plot` extra: loaded only to draw
+        # lazy: matplotlib is the optional "plot" extra
+        import matplotlib
+        import matplotlib.dates
+        import matplotlib.pyplot
     except ImportError as exc:
         raise MissingExtra(
             "drawing a twin needs matplotlib, the optional 'plot' extra: pip install 'novamind[plot]'"
         ) from exc
+    matplotlib.use("Agg")
+    return matplotlib.pyplot, matplotlib.dates
 
 
 def plot_trajectory(
@@ -43,15 +59,7 @@ def plot_trajectory(
 
     Raises :class:`~novamind.platform.exceptions.MissingExtra` without matplotlib.
     """
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    from schemas.assessments import instrument_spec
-
+    plt, mdates = _matplotlib()
     days = sorted((f for f in features if f["patient_id"] == patient), key=lambda f: f["date"])
     mine = [u for u in updates if u["patient_id"] == patient]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)

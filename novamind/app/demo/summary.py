@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
+from pymongo import MongoClient
+
 from novamind.app.demo.feed import FeedTotals
 from novamind.app.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH
 from novamind.app.demo.plot import latest_features
 from novamind.platform.settings import Settings
+from novamind.platform.topicreader import read_all
+from schemas.codec import AvroCodec
 from schemas.topics import TopicName
 
 _RDKAFKA = re.compile(r"^%(\d)\|")  # librdkafka's own log lines start with %<syslog level>|
@@ -36,11 +40,6 @@ class Results:
 
 
 def collect(settings: Settings) -> Results:
-    from pymongo import MongoClient
-
-    from novamind.platform.topicreader import read_all
-    from schemas.codec import AvroCodec
-
     codec = AvroCodec.from_settings(settings.kafka)
 
     def records(topic: str) -> list[dict[str, Any]]:
