@@ -15,17 +15,27 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from confluent_kafka import KafkaException
+from pymongo.errors import PyMongoError
+
+from connectors.simulator import SimulationResult, simulate
+from novamind.app.demo import cleanup, environment, processes, progress, summary
+from novamind.app.demo import feed as feeding
+from novamind.app.demo.environment import Environment
 from novamind.app.demo.exceptions import DemoError, DemoInterrupted
+from novamind.app.demo.feed import Feed, FeedTotals
 from novamind.app.demo.plan import DIRECT, FHIR, FITBIT, INTAKE, OPENMHEALTH, plan_rounds, route_totals
+from novamind.app.demo.plot import plot_trajectory, require_matplotlib
+from novamind.app.demo.processes import Service
+from novamind.platform.exceptions import UsageError
+from novamind.platform.logs import configure_logging
+from novamind.platform.producer import EventProducer
 from novamind.platform.settings import PROJECT_ROOT, Settings
-
-if TYPE_CHECKING:
-    from connectors.simulator import SimulationResult
-    from novamind.app.demo.environment import Environment
-    from novamind.app.demo.feed import Feed, FeedTotals
-    from novamind.app.demo.processes import Service
+from schemas.codec import AvroCodec
+from schemas.topics import SOURCE_TOPICS
+from workers.runtime.clients import group_id
 
 OUTPUT = PROJECT_ROOT / "demo-output"
 
@@ -48,11 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.patients < 1 or args.days < 1 or args.replicas < 1:
         parser.error("--patients, --days and --replicas must be at least 1")
-
-    from confluent_kafka import KafkaException
-    from pymongo.errors import PyMongoError
-
-    from novamind.platform.exceptions import UsageError
 
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
@@ -84,8 +89,6 @@ def _step(text: str) -> None:
 
 
 def _clean() -> None:
-    from novamind.app.demo import cleanup
-
     settings = Settings()
     runs = cleanup.find_runs(settings, OUTPUT)
     _step(f"removing {cleanup.describe(runs)}")
@@ -95,12 +98,6 @@ def _clean() -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from connectors.simulator import simulate
-    from novamind.app.demo import environment, processes, progress
-    from novamind.app.demo.plot import require_matplotlib
-    from novamind.platform.logs import configure_logging
-    from workers.runtime.clients import group_id
-
     require_matplotlib()  # the demo ends with a plot: say a missing extra before the run, not after
     run = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     out = OUTPUT / run
@@ -127,7 +124,7 @@ def _run(args: argparse.Namespace) -> None:
     logs.mkdir(parents=True)
     with ExitStack() as stack:
         _step(f"starting {args.replicas} worker replicas and the intake (logs in {_rel(logs)})")
-        services: list[processes.Service] = []  # stopped on the way out, whatever happens
+        services: list[Service] = []  # stopped on the way out, whatever happens
         stack.callback(processes.stop_all, services)
         workers = processes.start_workers(args.replicas, env=setup.env, logs=logs)
         services += workers
@@ -162,12 +159,6 @@ def _feed(
     services: list[Service],
     stack: ExitStack,
 ) -> Feed:
-    from novamind.app.demo import feed as feeding
-    from novamind.platform.producer import EventProducer
-    from schemas.codec import AvroCodec
-    from schemas.topics import SOURCE_TOPICS
-    from workers.runtime.clients import group_id
-
     settings = setup.settings
     intake = feeding.IntakeClient(port, setup.tokens)
     stack.callback(intake.close)
@@ -178,7 +169,6 @@ def _feed(
         result=cohort,
         settings=settings,
         vendor_dir=out / "vendor",
-        connectors=feeding.Connectors(settings),
         intake=intake,
         producer=EventProducer(kafka=settings.kafka, client_id="demo-direct"),
         codec=AvroCodec.from_settings(settings.kafka),
@@ -188,9 +178,6 @@ def _feed(
 
 
 def _report(settings: Settings, totals: FeedTotals, out: Path, log_paths: list[Path]) -> None:
-    from novamind.app.demo import summary
-    from novamind.app.demo.plot import plot_trajectory
-
     results = summary.collect(settings)
     logs, errors = {}, []
     for path in log_paths:
@@ -215,8 +202,6 @@ def _report(settings: Settings, totals: FeedTotals, out: Path, log_paths: list[P
 
 
 def _mention_earlier_runs(settings: Settings, this_run: str) -> None:
-    from novamind.app.demo import cleanup
-
     earlier = {run: left for run, left in cleanup.find_runs(settings, OUTPUT).items() if run != this_run}
     if earlier:
         held = cleanup.describe(earlier)
