@@ -116,7 +116,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_job(args: argparse.Namespace, settings: Settings) -> JobResult:
     """Call the connector's library function with the parsed arguments."""
-    from connectors import jobs  # lazy: FHIR models, aiohttp and clients (~1 s) that other subcommands skip
+    # lazy: the FHIR models, aiohttp and the clients (~1 s), which other subcommands and --help skip
+    from connectors import jobs
 
     reporting = jobs.Reporting(
         sys.stderr, prefix=f"novamind connect {args.connector}: ", progress=not args.no_progress
@@ -168,7 +169,8 @@ def _run_job(args: argparse.Namespace, settings: Settings) -> JobResult:
 
 
 def _serve_metrics(port: int) -> None:
-    from novamind.platform.metrics import MetricsError, start_http_exporter  # lazy: only with --metrics-port
+    # lazy: prometheus_client (~60 ms), needed for --metrics-port only
+    from novamind.platform.metrics import MetricsError, start_http_exporter
 
     try:
         start_http_exporter(port)
