@@ -27,10 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pymongo import UpdateOne
+from pymongo.errors import PyMongoError
+
 from connectors.ehr.reader import RawResource
 from connectors.exceptions import ConnectorError, PatientIndexError, PseudonymKeyError
 from novamind.platform.privacy.patient_index import INDEX_COLLECTION, canonical_subject
 from novamind.platform.privacy.patient_index import index_key as _index_key
+from schemas.models import EncryptedText
 
 PARKED_COLLECTION = "fhir_parked"
 
@@ -101,8 +105,8 @@ class Cipher(Protocol):
 class MongoPatientIndex:
     """The patient index and parked resources in MongoDB, used from synchronous code.
 
-    Every call runs on ``loop`` (a private, non-running event loop, as the connect command
-    uses); look-ups are cached for the run. ``cipher`` (a ``FieldCipher``) encrypts parked
+    Every call runs on ``loop`` (a private, non-running event loop, as the connector jobs
+    use); look-ups are cached for the run. ``cipher`` (a ``FieldCipher``) encrypts parked
     resources; without one they are :func:`scrub`-bed.
     """
 
@@ -121,8 +125,6 @@ class MongoPatientIndex:
         self._unsaved: dict[str, tuple[str, str]] = {}  # index key -> (pseudonym, basis)
 
     def _run(self, coro: Any) -> Any:
-        from pymongo.errors import PyMongoError
-
         try:
             return self.loop.run_until_complete(coro)
         except PyMongoError as exc:
@@ -153,8 +155,6 @@ class MongoPatientIndex:
         """Write the Patients recorded since the last flush."""
         if not self._unsaved:
             return
-        from pymongo import UpdateOne
-
         now = datetime.now(UTC)
         ops = [UpdateOne({"_id": k}, {"$set": {"pseudonym": p, "basis": b, "updated_at": now}},
                          upsert=True) for k, (p, b) in self._unsaved.items()]
@@ -196,8 +196,6 @@ class MongoPatientIndex:
         if doc.get("encrypted"):
             if self.cipher is None:
                 raise ConnectorError("parked resources are encrypted: field keys are needed")
-            from schemas.models import EncryptedText
-
             body = self.cipher.decrypt(EncryptedText.model_validate(body), context=doc["_id"].encode())
         data: dict[str, Any] = json.loads(body)
         return data
