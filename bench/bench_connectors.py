@@ -1,11 +1,11 @@
 """Connector throughput on the real broker, beside a bare confluent-kafka producer loop.
 
-Runs ``novamind connect`` (its real handler: read, map, encode, audit, produce, flush) on
-(1) Synthea-like FHIR patient Bundles and (2) an Apple Health ``export.xml``, then reads the
-produced messages back and sends exactly the same keys and bytes with a bare confluent-kafka
-producer loop (same idempotent acks=all lz4 configuration) to a fresh topic. Both rates come
-from the same run; their ratio is what to compare across machines. Writes
-bench/results/connectors.json.
+Runs the connector jobs that ``novamind connect`` runs (``connectors.jobs``: read, map,
+encode, audit, produce, flush) on (1) Synthea-like FHIR patient Bundles and (2) an Apple
+Health ``export.xml``, then reads the produced messages back and sends exactly the same keys
+and bytes with a bare confluent-kafka producer loop (same idempotent acks=all lz4
+configuration) to a fresh topic. Both rates come from the same run; their ratio is what to
+compare across machines. Writes bench/results/connectors.json.
 
 Run: ``.venv/bin/python -m bench.bench_connectors [--bundles 10] [--samples 100000]``.
 """
@@ -32,9 +32,9 @@ from pydantic import SecretStr
 from connectors.delivery import ImportSummary
 from connectors.ehr import FhirMapper
 from connectors.ehr.reader import iter_resources
+from connectors.jobs import JobResult, run_apple_health, run_fhir_files
 from connectors.simulator.synthea import synthea_like_bundle
 from connectors.sources import apple_health_records, fhir_records
-from novamind.app.cli import build_parser
 from novamind.platform.kafka import admin_config, producer_config
 from novamind.platform.settings import SecuritySettings, Settings
 from novamind.platform.topicadmin import ensure_topics
@@ -46,16 +46,11 @@ KEY = "bench-pseudonym-key-0123456789abcdef"
 PATIENT = "p_" + "be" * 16
 
 
-def connector_run(settings: Settings, argv: list[str]) -> dict[str, Any]:
-    """One in-process ``novamind connect`` run; its JSON summary."""
-    args = build_parser().parse_args(["connect", *argv, "--no-progress"])
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = args.handler(args, settings)
-    summary: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
-    if code != 0:
-        raise SystemExit(f"connector run failed ({code}): {summary}")
-    return summary
+def completed(result: JobResult) -> JobResult:
+    """The result of a connector run that must have delivered everything."""
+    if not result.complete:
+        raise SystemExit(f"connector run failed: {result.as_dict()}")
+    return result
 
 
 def bare_loop(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
@@ -124,21 +119,21 @@ def map_only(records: Iterable[Any], summary: ImportSummary) -> float:
 
 
 def compare(
-    settings: Settings, *, topic: str, bare_topic: str, summary: dict[str, Any], unit: str
+    settings: Settings, *, topic: str, bare_topic: str, result: JobResult, unit: str
 ) -> dict[str, Any]:
     messages = produced_messages(settings, topic)
-    records = sum(summary["produced"].values())
-    if len(messages) != records:
-        raise SystemExit(f"{topic}: {len(messages)} messages on the topic, summary says {records}")
+    summary = result.summary
+    if len(messages) != result.produced:
+        raise SystemExit(f"{topic}: {len(messages)} messages on the topic, the run says {result.produced}")
     bare = bare_loop(settings, settings.kafka.topic(bare_topic), messages)
-    connector = records / summary["seconds"]
+    connector = result.produced / summary.seconds
     return {
-        unit: summary["read"],
-        "records_produced": records,
+        unit: summary.read,
+        "records_produced": result.produced,
         "bytes_produced": sum(len(k or b"") + len(v) for k, v in messages),
-        "rejected": summary["rejected"],
-        "connector_seconds": summary["seconds"],
-        f"connector_{unit}_per_s": round(summary["read"] / summary["seconds"]),
+        "rejected": result.rejected,
+        "connector_seconds": round(summary.seconds, 2),
+        f"connector_{unit}_per_s": round(summary.read / summary.seconds),
         "connector_records_per_s": round(connector),
         "bare_producer_records_per_s": round(bare),
         "ratio_connector_to_bare": round(connector / bare, 3),
@@ -169,13 +164,13 @@ def main() -> None:
         fhir_bytes = sum(p.stat().st_size for p in folder.iterdir())
         warm_up = FhirMapper(key=KEY.encode(), as_of=date(2025, 1, 1))  # build the R4B models once
         sum(1 for _ in warm_up.map_path(folder / "patient-0.json"))
-        fhir = connector_run(settings, ["fhir", str(folder), "--as-of", "2025-01-01"])
+        fhir = completed(run_fhir_files([folder], settings, as_of=date(2025, 1, 1)))
         mapper, counts = FhirMapper(key=KEY.encode(), as_of=date(2025, 1, 1)), ImportSummary()
         fhir_map_only = map_only(fhir_records(iter_resources(folder), mapper, counts), counts)
         export = Path(tmp) / "export.xml"
         write_export(export, args.samples)
         export_bytes = export.stat().st_size
-        wear = connector_run(settings, ["apple-health", str(export), "--patient", PATIENT])
+        wear = completed(run_apple_health([export], settings, patient=PATIENT))
         counts = ImportSummary()
         samples = apple_health_records(
             [export], patient_id=PATIENT, device_id="d_" + "0" * 32, summary=counts
@@ -194,7 +189,7 @@ def main() -> None:
                 settings,
                 topic=TopicName.EHR_CLINICAL_EVENTS,
                 bare_topic="bare-fhir",
-                summary=fhir,
+                result=fhir,
                 unit="resources",
             ),
         },
@@ -205,7 +200,7 @@ def main() -> None:
                 settings,
                 topic=TopicName.WEARABLE_BIOMETRICS,
                 bare_topic="bare-wear",
-                summary=wear,
+                result=wear,
                 unit="samples",
             ),
         },

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 
 class ConnectorError(Exception):
     """Root of every connector error."""
@@ -54,3 +57,22 @@ class FhirSkip(ConnectorError):
 
 class PatientIndexError(ConnectorError):
     """The FHIR patient index or its parked resources could not be read or written."""
+
+
+class JobArgumentError(ConnectorError):
+    """A connector job was given a bad or missing argument.
+
+    The message puts argument names in backticks (`base_url`); :meth:`spelled` names them
+    the way a front end does (``--base-url`` on the command line).
+    """
+
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        return re.sub(r"`(\w+)`", lambda m: spell(m.group(1)), str(self))
+
+
+class FieldKeyError(ConnectorError):
+    """Field-encryption keys are configured but cannot be loaded."""
+
+
+class StoreUnavailable(ConnectorError):
+    """A store a connector job needs before it sends anything (audit log, patient index) is down."""

@@ -105,8 +105,8 @@ class Cipher(Protocol):
 class MongoPatientIndex:
     """The patient index and parked resources in MongoDB, used from synchronous code.
 
-    Every call runs on ``loop`` (a private, non-running event loop, as the connect command
-    uses); look-ups are cached for the run. ``cipher`` (a ``FieldCipher``) encrypts parked
+    Every call runs on ``loop`` (a private, non-running event loop, as the connector jobs
+    use); look-ups are cached for the run. ``cipher`` (a ``FieldCipher``) encrypts parked
     resources; without one they are :func:`scrub`-bed.
     """
 

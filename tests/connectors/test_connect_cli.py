@@ -1,17 +1,19 @@
-"""``novamind connect``: arguments, identities and usage errors (checked before any service is used)."""
+"""``novamind connect`` through argv: usage errors (before any service is used), the JSON line and
+the exit status. The jobs themselves are tested in ``tests/connectors/jobs``."""
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+import dataclasses
+import json
+import signal
+from typing import Any
 
 import pytest
 
-from connectors.exceptions import AdapterError, DeviceNotLinked
-from connectors.pseudonyms import device_ref, pseudonymize
-from connectors.wearables.devices import DeviceRegistry
-from novamind.app.cli import build_parser, main
-from novamind.app.commands.connect import scope_details, wearer
+from connectors import jobs
+from connectors.delivery import ImportSummary
+from connectors.jobs import JobResult
+from novamind.app.cli import main
 from tests.connectors.conftest import PSEUDONYM_KEY
 
 PID = "p_" + "6" * 32
@@ -25,10 +27,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOVAMIND_MONGO__URI", "mongodb://127.0.0.1:1/")
 
 
-def args(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(["connect", *argv])
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -36,7 +34,10 @@ def args(*argv: str) -> argparse.Namespace:
         (["fhir", "{fx}/fhir", "--purpose", "CURIOSITY"], "unknown purpose 'CURIOSITY'"),
         (["fitbit", "{fx}/fitbit", "--patient", "Jane Doe"], "--patient must be a pseudonym"),
         (["fitbit", "{fx}/fitbit", "--mrn", "MRN-1"], "--mrn needs --mrn-system"),
-        (["fitbit", "{fx}/fitbit", "--patient", PID], "Fitbit times are local: give --timezone"),
+        (
+            ["fitbit", "{fx}/fitbit", "--patient", PID],
+            "Fitbit times are local: give --timezone (IANA name) or a --registry",
+        ),
         (["fitbit", "{fx}/fitbit", "--patient", PID, "--timezone", "Mars/Olympus"], "unknown IANA time zone"),
         (["apple-health", "{fx}/fitbit", "--patient", PID], "no .xml files in directory"),
         (
@@ -47,6 +48,11 @@ def args(*argv: str) -> argparse.Namespace:
             ["fhir-sync", "--base-url", "ftp://x", "--token-url", "t", "--client-id", "c"]
             + ["--client-secret-file", "/s", "--state-dir", "/tmp"],
             "--base-url must be an http(s) URL",
+        ),
+        (
+            ["fhir-sync", "--base-url", "http://x", "--token-url", "t", "--client-id", "c"]
+            + ["--client-secret-file", "/s", "--state-dir", "/tmp", "--types", "Observation,Claim"],
+            "--types: no mapping for Claim; known: Patient,",
         ),
     ],
 )
@@ -64,62 +70,42 @@ def test_missing_pseudonym_key_is_a_usage_error(monkeypatch, fixtures, capsys):
     assert "no pseudonym key" in capsys.readouterr().err
 
 
-def test_mrn_is_pseudonymised_and_device_user_hashed(fixtures):
-    who = wearer(
-        args(
-            "fitbit",
-            str(fixtures),
-            "--mrn",
-            "MRN-7",
-            "--mrn-system",
-            "urn:oid:1.2",
-            "--device-user",
-            "ABC123",
-        ),
-        "fitbit",
-        PSEUDONYM_KEY,
+def fake_result(**counts: Any) -> JobResult:
+    summary = ImportSummary(read=3, records=2)
+    summary.sent["wearable-biometrics"] = summary.acknowledged["wearable-biometrics"] = 2
+    for name, value in counts.items():
+        setattr(summary, name, value)
+    return JobResult(connector="openmhealth", summary=summary, audited=1)
+
+
+@pytest.mark.parametrize(
+    ("result", "code"),
+    [
+        (fake_result(), 0),
+        (fake_result(unacknowledged=1), 1),
+        (dataclasses.replace(fake_result(), error="2 audit events not acknowledged by Kafka"), 1),
+        (fake_result(interrupted="SIGTERM"), 128 + signal.SIGTERM),
+    ],
+)
+def test_the_job_result_is_the_json_line_and_the_exit_status(env, capsys, monkeypatch, result, code):
+    calls = []
+
+    def run_openmhealth(paths, settings, **kwargs):
+        calls.append((paths, kwargs))
+        return result
+
+    monkeypatch.setattr(jobs, "run_openmhealth", run_openmhealth)
+    argv = ["connect", "openmhealth", "a.json", "b.json", "--patient", PID, "--purpose", "RESEARCH"]
+    assert main([*argv, "--no-progress"]) == code
+    out, err = capsys.readouterr()
+    assert json.loads(out) == result.as_dict() and out.count("\n") == 1
+    assert err == ("" if result.error is None else f"novamind connect openmhealth: {result.error}\n")
+    [(paths, kwargs)] = calls
+    assert paths == ["a.json", "b.json"]
+    assert (kwargs["patient"], kwargs["mrn"], kwargs["purpose"], kwargs["flush_timeout"]) == (
+        PID,
+        None,
+        "RESEARCH",
+        60.0,
     )
-    assert who.patient_id == pseudonymize("urn:oid:1.2", "MRN-7", key=PSEUDONYM_KEY)
-    assert who.device_id == device_ref("fitbit", "ABC123", key=PSEUDONYM_KEY)
-    assert "MRN-7" not in repr(who) and "ABC123" not in repr(who)
-
-
-def test_without_device_user_the_ref_derives_from_the_pseudonym(fixtures):
-    who = wearer(args("openmhealth", str(fixtures), "--patient", PID), "openmhealth", PSEUDONYM_KEY)
-    assert who.device_id == device_ref("openmhealth", PID, key=PSEUDONYM_KEY)
-
-
-def test_registry_requires_a_linked_device_and_supplies_its_time_zone(fixtures, tmp_path: Path):
-    path = tmp_path / "devices.json"
-    DeviceRegistry(key=PSEUDONYM_KEY, path=path).link(PID, "fitbit", "ABC123", time_zone="Europe/Berlin")
-    linked = args(
-        "fitbit", str(fixtures), "--patient", PID, "--device-user", "ABC123", "--registry", str(path)
-    )
-    assert wearer(linked, "fitbit", PSEUDONYM_KEY).time_zone == "Europe/Berlin"
-    other = args("fitbit", str(fixtures), "--patient", PID, "--device-user", "ZZZ", "--registry", str(path))
-    with pytest.raises(DeviceNotLinked, match="is not linked to patient"):
-        wearer(other, "fitbit", PSEUDONYM_KEY)
-    stranger = args("fitbit", str(fixtures), "--patient", "p_" + "7" * 32, "--device-user", "ABC123")
-    with pytest.raises(DeviceNotLinked):
-        wearer(argparse.Namespace(**{**vars(stranger), "registry": path}), "fitbit", PSEUDONYM_KEY)
-    with pytest.raises(AdapterError, match="pseudonym"):
-        wearer(args("fitbit", str(fixtures), "--patient", "MRN-7"), "fitbit", PSEUDONYM_KEY)
-
-
-def test_scopes_are_packed_into_audit_details_of_at_most_128_characters():
-    scopes = " ".join(
-        f"system/{t}.read"
-        for t in (
-            "Patient",
-            "Observation",
-            "Condition",
-            "Encounter",
-            "MedicationRequest",
-            "MedicationStatement",
-        )
-    )
-    details = scope_details(scopes)
-    assert list(details) == ["scopes", "scopes_2"]
-    assert all(len(v) <= 128 for v in details.values())
-    assert " ".join(details.values()) == scopes
-    assert scope_details("activity heartrate sleep") == {"scopes": "activity heartrate sleep"}
+    assert kwargs["reporting"].prefix == "novamind connect openmhealth: " and not kwargs["reporting"].progress

@@ -1,6 +1,7 @@
 """Every source connector against the real broker and audit store.
 
-Each test runs ``novamind connect`` (its real handler) or the simulator's ``publish`` on
+Each test runs a connector job (``connectors.jobs``, what ``novamind connect`` runs; the SIGTERM
+test runs the command itself) or the simulator's ``publish`` on
 vendor-shaped fixtures, reads the topics back with the product's topic reader and checks the
 exact decoded records, the pseudonym keys, deterministic event ids across two runs, the
 summary's rejections, the audit events, and that no real identifier reaches a key or a value.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -34,13 +36,21 @@ from pymongo import MongoClient
 
 from connectors.ehr import FhirMapper
 from connectors.ehr.patients import index_key
+from connectors.jobs import (
+    JobResult,
+    Reporting,
+    run_apple_health,
+    run_fhir_files,
+    run_fhir_sync,
+    run_fitbit,
+    run_openmhealth,
+)
 from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
 from connectors.wearables.apple_health import parse_export
 from connectors.wearables.fitbit import parse_fitbit
 from connectors.wearables.openmhealth import parse_omh
-from novamind.app.cli import build_parser
 from novamind.platform.kafka import admin_config
 from novamind.platform.lag import end_offsets
 from novamind.platform.mongo import database, mongo_client
@@ -85,15 +95,11 @@ def scenario(settings: Settings, run_id: str, request: pytest.FixtureRequest) ->
         future.result()
 
 
-def connect(
-    settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, dict[str, Any], str]:
-    """Run ``novamind connect ...`` in-process; returns (exit code, JSON summary, stderr)."""
-    capsys.readouterr()
-    args = build_parser().parse_args(["connect", *argv, "--no-progress"])
-    code = args.handler(args, settings)
-    out, err = capsys.readouterr()
-    return code, json.loads(out.strip().splitlines()[-1]), err
+def completed(result: JobResult) -> dict[str, Any]:
+    """The JSON summary of a run that delivered everything it sent."""
+    summary = result.as_dict()
+    assert result.complete, summary
+    return summary
 
 
 def settling(exc: KafkaException) -> bool:
@@ -167,11 +173,11 @@ def expected_fhir(path: Path, *, source: str = "fhir:ehr") -> list[tuple[str, st
 
 
 # ------------------------------------------------------------------ FHIR files
-def test_fhir_bundle_file_exact_records_keys_ids_audit(scenario: Settings, capsys):
+def test_fhir_bundle_file_exact_records_keys_ids_audit(scenario: Settings):
     bundle = FIXTURES / "fhir/synthea_patient_bundle.json"
     pid = pseudonymize(*SYNTHEA_MRN, key=KEY.encode())
-    code, summary, err = connect(scenario, capsys, "fhir", str(bundle), "--as-of", AS_OF.isoformat())
-    assert code == 0, err
+    result = run_fhir_files([bundle], scenario, as_of=AS_OF)
+    summary = completed(result)
     expected = expected_fhir(bundle)
     assert summary["read"] == 20 and summary["records"] == len(expected) == 8
     assert summary["produced"] == {"ehr-clinical-events": 8}
@@ -188,9 +194,9 @@ def test_fhir_bundle_file_exact_records_keys_ids_audit(scenario: Settings, capsy
     assert Counter(name for _, name, _ in got) == Counter(t for _, t, _ in expected)
     assert by_id([r for _, _, r in got]) == by_id([r for _, _, r in expected])
 
-    assert summary["free_text"] == "dropped"  # no field keys configured
-    code, again, _ = connect(scenario, capsys, "fhir", str(bundle), "--as-of", AS_OF.isoformat())
-    assert code == 0 and again["produced"] == {"ehr-clinical-events": 8}
+    assert result.free_text == "dropped" and result.warnings == ()  # no field keys configured
+    again = run_fhir_files([bundle], scenario, as_of=AS_OF)
+    assert again.complete and again.produced == 8 and again.audited == 1
     ids = Counter(r["event_id"] for _, _, r in decoded(scenario, "ehr-clinical-events"))
     assert set(ids) == {r["event_id"] for _, _, r in expected} and set(ids.values()) == {2}
 
@@ -211,14 +217,14 @@ def test_fhir_bundle_file_exact_records_keys_ids_audit(scenario: Settings, capsy
     assert_no_phi(scenario, SYNTHEA_PHI)
 
 
-def test_fhir_free_text_reaches_kafka_only_field_encrypted(scenario: Settings, capsys, tmp_path: Path):
+def test_fhir_free_text_reaches_kafka_only_field_encrypted(scenario: Settings, tmp_path: Path):
     keys = tmp_path / "field-keys.json"
     keys.write_text(json.dumps({"k1": generate_key()}))
     security = scenario.security.model_copy(update={"field_keys_file": keys, "active_field_key_id": "k1"})
     secured = scenario.model_copy(update={"security": security})
     bundle = FIXTURES / "fhir/synthea_patient_bundle.json"
-    code, summary, err = connect(secured, capsys, "fhir", str(bundle), "--as-of", AS_OF.isoformat())
-    assert code == 0, err
+    result = run_fhir_files([bundle], secured, as_of=AS_OF)
+    summary = completed(result)
     assert summary["free_text"] == "encrypted" and summary["produced"] == {"ehr-clinical-events": 8}
 
     cipher = FieldCipher.from_settings(security)
@@ -236,10 +242,12 @@ def test_fhir_free_text_reaches_kafka_only_field_encrypted(scenario: Settings, c
     assert_no_phi(secured, (*SYNTHEA_PHI, "sister Anna", "divorce", "anxious"))
 
 
-def test_fhir_ndjson_directory_reports_each_bad_resource(scenario: Settings, capsys):
+def test_fhir_ndjson_directory_reports_each_bad_resource(scenario: Settings):
     bulk = FIXTURES / "fhir/bulk"
-    code, summary, err = connect(scenario, capsys, "fhir", str(bulk), "--as-of", AS_OF.isoformat())
-    assert code == 0  # rejections are reported, everything sent was acknowledged
+    notes = io.StringIO()
+    reporting = Reporting(notes, prefix="fhir: ", progress=False)
+    summary = completed(run_fhir_files([bulk], scenario, as_of=AS_OF, reporting=reporting))
+    # rejections are reported, everything sent was acknowledged
     assert summary["read"] == 14 and summary["skipped"] == {"Procedure": 1}
     assert summary["rejected"] == 4 and summary["parked"] == 1  # o4: Patient/b9 not in the input
     assert summary["identities"] == {"mrn": 2, "logical-id": 1}  # b3 has no identifier
@@ -251,7 +259,7 @@ def test_fhir_ndjson_directory_reports_each_bad_resource(scenario: Settings, cap
         ("o6", "Observation.ndjson:7"),
     }
     assert "out of range" in rejections[("o6", "Observation.ndjson:7")]
-    assert err.count("novamind connect fhir: rejected ") == 4  # one line each on stderr
+    assert notes.getvalue().count("fhir: rejected ") == 4  # one line each, as they happen
 
     expected = expected_fhir(bulk)
     got = decoded(scenario, "ehr-clinical-events")
@@ -284,7 +292,7 @@ def parked_documents(settings: Settings) -> list[dict[str, Any]]:
         loop.close()
 
 
-def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: Settings, capsys, tmp_path):
+def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: Settings, tmp_path):
     """US Core examples (tests/connectors/fixtures/fhir/us-core): the PHQ-9 response and its
     Observations arrive before Patient/example; they are parked, then applied when it comes;
     a heart rate of a later call finds the patient through the stored index."""
@@ -294,10 +302,8 @@ def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: 
     second.mkdir()
     for f in (FIXTURES / "fhir/us-core").glob("*.json"):
         (second if f.name == "patient-example.json" else first).joinpath(f.name).write_bytes(f.read_bytes())
-    argv = ["--as-of", AS_OF.isoformat(), "--source", source]
 
-    code, summary, err = connect(scenario, capsys, "fhir", str(first), *argv)
-    assert code == 0, err
+    summary = completed(run_fhir_files([first], scenario, as_of=AS_OF, source=source))
     assert (summary["read"], summary["parked"], summary["rejected"], summary["produced"]) == (13, 12, 0, {})
     waiting_for = index_key(KEY.encode(), source, "Patient/example")  # keyed hash, no logical id
     parked = [d for d in parked_documents(scenario) if d["patient"] == waiting_for]
@@ -306,8 +312,7 @@ def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: 
         "Practitioner/practitioner-1" in d["resource"] for d in parked if "Observation" in d["resource"]
     )
 
-    code, summary, err = connect(scenario, capsys, "fhir", str(second), *argv)
-    assert code == 0, err
+    summary = completed(run_fhir_files([second], scenario, as_of=AS_OF, source=source))
     assert (summary["read"], summary["unparked"], summary["parked"], summary["mapped"]) == (1, 12, 0, 2)
     assert summary["produced"] == {"ehr-clinical-events": 2}
     assert [d for d in parked_documents(scenario) if d["patient"] == waiting_for] == []  # applied
@@ -329,8 +334,7 @@ def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: 
             }
         )
     )
-    code, summary, err = connect(scenario, capsys, "fhir", str(later), *argv)
-    assert code == 0, err
+    summary = completed(run_fhir_files([later], scenario, as_of=AS_OF, source=source))
     assert (summary["read"], summary["mapped"], summary["parked"]) == (1, 1, 0)
     keys = [k for k, name, r in decoded(scenario, "ehr-clinical-events") if name == "ClinicalEvent"]
     assert keys == [pid.encode()]
@@ -338,15 +342,13 @@ def test_fhir_resources_wait_in_mongodb_for_a_patient_of_a_later_call(scenario: 
 
 
 # ------------------------------------------------------------------ wearables
-def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings, capsys):
+def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings):
     mrn, system, user = "MRN-FIT-0042", "urn:oid:2.999.7", "FITBIT-7QX2"
     pid = pseudonymize(system, mrn, key=KEY.encode())
     ref = device_ref("fitbit", user, key=KEY.encode())
     folder = FIXTURES / "fitbit"
-    argv = ["fitbit", str(folder), "--mrn", mrn, "--mrn-system", system, "--device-user", user]
-    argv += ["--timezone", "America/New_York"]
-    code, summary, err = connect(scenario, capsys, *argv)
-    assert code == 0, err
+    ids = {"mrn": mrn, "mrn_system": system, "device_user": user, "time_zone": "America/New_York"}
+    summary = completed(run_fitbit([folder], scenario, **ids))
     expected = []
     for file in sorted(folder.glob("*.json")):
         if file.name != "heart_malformed.json":
@@ -365,7 +367,7 @@ def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings, capsys):
     assert {r["device_id"] for _, _, r in got} == {ref}
     assert by_id([r for _, _, r in got]) == by_id(expected)
 
-    assert connect(scenario, capsys, *argv)[0] == 0
+    assert run_fitbit([folder], scenario, **ids).complete
     ids = Counter(r["event_id"] for _, _, r in decoded(scenario, "wearable-biometrics"))
     assert set(ids) == {r["event_id"] for r in expected} and set(ids.values()) == {2}
     [first, second] = audit_events(scenario, pid)
@@ -374,11 +376,10 @@ def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings, capsys):
     assert_no_phi(scenario, (mrn, user))
 
 
-def test_apple_health_exports_stream_with_bad_records_and_broken_xml(scenario: Settings, capsys):
+def test_apple_health_exports_stream_with_bad_records_and_broken_xml(scenario: Settings):
     pid = "p_" + "a1" * 16
     folder = FIXTURES / "apple_health"
-    code, summary, err = connect(scenario, capsys, "apple-health", str(folder), "--patient", pid)
-    assert code == 0, err
+    summary = completed(run_apple_health([folder], scenario, patient=pid))
     ref = device_ref("apple_health", pid, key=KEY.encode())
     expected = list(parse_export(folder / "export.xml", patient_id=pid, device_id=ref))
     expected += list(
@@ -400,12 +401,10 @@ def test_apple_health_exports_stream_with_bad_records_and_broken_xml(scenario: S
     assert_no_phi(scenario, ("Jane", "1985-02-11"))  # device owner's name, date of birth in <Me>
 
 
-def test_openmhealth_points_with_malformed_ones(scenario: Settings, capsys):
+def test_openmhealth_points_with_malformed_ones(scenario: Settings):
     pid = "p_" + "b2" * 16
     files = [FIXTURES / "openmhealth/datapoints.json", FIXTURES / "openmhealth/malformed.json"]
-    argv = ["openmhealth", *map(str, files), "--patient", pid, "--device-user", "omh-user-9"]
-    code, summary, err = connect(scenario, capsys, *argv)
-    assert code == 0, err
+    summary = completed(run_openmhealth(files, scenario, patient=pid, device_user="omh-user-9"))
     ref = device_ref("openmhealth", "omh-user-9", key=KEY.encode())
     expected = []
     for file in files:
@@ -414,7 +413,8 @@ def test_openmhealth_points_with_malformed_ones(scenario: Settings, capsys):
     assert [r["id"] for r in summary["rejections"]] == ["243c773b-8936-407e-9c23-270d0ea49cc4", None]
     got = decoded(scenario, "wearable-biometrics")
     assert by_id([r for _, _, r in got]) == by_id(expected)
-    assert connect(scenario, capsys, *argv)[1]["produced"] == {"wearable-biometrics": 5}
+    again = run_openmhealth(files, scenario, patient=pid, device_user="omh-user-9")
+    assert again.complete and dict(again.summary.acknowledged) == {"wearable-biometrics": 5}
     ids = Counter(r["event_id"] for _, _, r in decoded(scenario, "wearable-biometrics"))
     once = Counter(r["event_id"] for r in expected)  # malformed.json repeats one good point
     assert ids == once + once and len(once) == 4
@@ -547,7 +547,7 @@ def fhir_server() -> Iterator[FhirServer]:
 
 
 def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
-    scenario: Settings, capsys, tmp_path, fhir_server
+    scenario: Settings, tmp_path, fhir_server
 ):
     patient = {
         "resourceType": "Patient",
@@ -561,26 +561,17 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
     fhir_server.resources["Observation"] = [observation(i, f"2024-05-01T1{i}:00:00Z") for i in (1, 2, 3)]
     (tmp_path / "secret").write_text("s3cret\n")
     state = tmp_path / "state"
-    base = [
-        "fhir-sync",
-        "--base-url",
-        f"{fhir_server.url}/fhir",
-        "--token-url",
-        f"{fhir_server.url}/token",
-        "--client-id",
-        "novamind",
-        "--client-secret-file",
-        str(tmp_path / "secret"),
-        "--state-dir",
-        str(state),
-        "--as-of",
-        AS_OF.isoformat(),
-    ]
-    argv = [*base, "--types", "Patient,Observation"]
+    base = {
+        "base_url": f"{fhir_server.url}/fhir",
+        "token_url": f"{fhir_server.url}/token",
+        "client_id": "novamind",
+        "client_secret_file": tmp_path / "secret",
+        "state_dir": state,
+        "as_of": AS_OF,
+    }
     pid = pseudonymize("urn:oid:1.2.3", "MRN-SYNC-9", key=KEY.encode())
 
-    code, summary, err = connect(scenario, capsys, *argv)
-    assert code == 0, err
+    summary = completed(run_fhir_sync(scenario, types=["Patient", "Observation"], **base))
     assert summary["produced"] == {"ehr-clinical-events": 4} and summary["read"] == 4
     cursor = json.loads((state / "cursor.json").read_text())
     assert cursor == {"Patient": "2024-05-01T10:00:00Z", "Observation": "2024-05-01T13:00:00Z"}
@@ -594,14 +585,13 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
     down = scenario.model_copy(
         update={"kafka": scenario.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:1"})}
     )
-    code, summary, _ = connect(down, capsys, *base, "--types", "Observation", "--flush-timeout", "2")
-    assert code == 1 and summary["unacknowledged"] == 2 and summary["produced"] == {}
+    result = run_fhir_sync(down, types=["Observation"], flush_timeout=2, **base)
+    assert not result.complete and result.summary.unacknowledged == 2 and result.produced == 0
     assert json.loads((state / "cursor.json").read_text()) == cursor
 
     # Observations only: the subject resolves from the stored patient index, cursor advances.
     fhir_server.queries.clear()
-    code, summary, err = connect(scenario, capsys, *base, "--types", "Observation")
-    assert code == 0, err
+    summary = completed(run_fhir_sync(scenario, types=["Observation"], **base))
     assert (
         "Observation",
         {"_count": "200", "_sort": "_lastUpdated", "_lastUpdated": "ge2024-05-01T13:00:00Z"},
@@ -621,8 +611,7 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
         observation(5, "2024-05-01T15:00:00Z", "Patient/r2"),
         observation(6, "2024-05-01T16:00:00Z", "Patient/r404"),
     ]
-    code, summary, err = connect(scenario, capsys, *base, "--types", "Observation")
-    assert code == 0, err
+    summary = completed(run_fhir_sync(scenario, types=["Observation"], **base))
     assert ("Patient/r2", {}) in fhir_server.queries and ("Patient/r404", {}) in fhir_server.queries
     assert (summary["parked"], summary["rejected"], summary["identities"]) == (1, 0, {"identifier": 1})
     r2_pid = pseudonymize("urn:oid:1.2.3", "MRN-SYNC-10", key=KEY.encode())
@@ -635,7 +624,7 @@ def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
 
 
 def test_fhir_sync_imports_the_patient_index_a_state_directory_kept(
-    scenario: Settings, capsys, tmp_path, fhir_server
+    scenario: Settings, tmp_path, fhir_server
 ):
     """Before the index moved to MongoDB, fhir-sync kept ``patients.json`` in its state
     directory; its Patients are imported, so their Observations still resolve."""
@@ -645,26 +634,17 @@ def test_fhir_sync_imports_the_patient_index_a_state_directory_kept(
     (state / "patients.json").write_text(json.dumps({"Patient/legacy-1": pid, "urn:uuid:legacy-1": pid}))
     fhir_server.resources["Observation"] = [observation(1, "2024-05-01T11:00:00Z", "Patient/legacy-1")]
     (tmp_path / "secret").write_text("s3cret\n")
-    code, summary, err = connect(
+    result = run_fhir_sync(
         scenario,
-        capsys,
-        "fhir-sync",
-        "--base-url",
-        f"{fhir_server.url}/fhir",
-        "--token-url",
-        f"{fhir_server.url}/token",
-        "--client-id",
-        "novamind",
-        "--client-secret-file",
-        str(tmp_path / "secret"),
-        "--state-dir",
-        str(state),
-        "--types",
-        "Observation",
-        "--source",
-        "fhir:legacy-" + tmp_path.name[-8:],
+        base_url=f"{fhir_server.url}/fhir",
+        token_url=f"{fhir_server.url}/token",
+        client_id="novamind",
+        client_secret_file=tmp_path / "secret",
+        state_dir=state,
+        types=["Observation"],
+        source="fhir:legacy-" + tmp_path.name[-8:],
     )
-    assert code == 0, err
+    summary = completed(result)
     assert (summary["parked"], summary["produced"]) == (0, {"ehr-clinical-events": 1})
     assert ("Patient/legacy-1", {}) not in fhir_server.queries  # known: not fetched
     assert [k for k, _, _ in decoded(scenario, "ehr-clinical-events")] == [pid.encode()]

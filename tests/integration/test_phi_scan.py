@@ -5,11 +5,13 @@ its birth date, a phone number, an address, a wearable account id, plus free tex
 note on a Condition in its FHIR Bundle and symptom notes sent to the intake). The simulator
 itself writes no names or notes (its names are "Synthetic <MRN>", its notes are empty), so
 they are added to its vendor files here. Everything then goes through the product's own entry
-points, as subprocesses logging JSON:
+points, as subprocesses logging JSON where the entry point is a process:
 
-* ``novamind connect fhir|fitbit|openmhealth`` on the simulator's FHIR Bundles, Fitbit Web API
-  responses and Open mHealth points (the wearable imports identify the patient by MRN and the
-  account by its vendor id, as an operator would);
+* ``novamind connect fhir`` on the simulator's FHIR Bundles;
+* the Fitbit and Open mHealth jobs (``connectors.jobs``, in this process) on its Fitbit Web API
+  responses and Open mHealth points, identifying the patient by MRN and the account by its
+  vendor id, as an operator would; their results, rejection notes and log events are scanned
+  like a process's output;
 * ``novamind intake serve`` for the cohort's symptom reports, notes included;
 * worker replicas started by ``tests/integration/harness.py``, until they have caught up;
 * ``novamind dataset export``.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
 import os
 import socket
@@ -46,16 +49,19 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from fastavro import reader, writer
+from pydantic import SecretStr
 from pymongo import MongoClient
+from structlog.testing import capture_logs
 
 from connectors.intake import token_digest
+from connectors.jobs import JobResult, Reporting, run_fitbit, run_openmhealth
 from connectors.simulator import SimPatient, simulate
 from connectors.simulator.cohort import SIM_KEY
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
 from novamind.app.datasets.schema import training_schema
 from novamind.platform.kafka import admin_config
 from novamind.platform.producer import EventProducer
-from novamind.platform.settings import PROJECT_ROOT, Settings
+from novamind.platform.settings import PROJECT_ROOT, SecuritySettings, Settings
 from novamind.platform.topicreader import read_all
 from tests.integration.harness import isolated, wait_caught_up, worker_env, workers
 
@@ -231,9 +237,7 @@ def _vendor_files(identities: list[Identity], cohort: Any, root: Path) -> None:
         path.write_text(json.dumps(bundle))
 
 
-def _env(settings: Settings, tmp: Path) -> dict[str, str]:
-    keys = tmp / "field-keys.json"
-    keys.write_text(json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}))
+def _env(settings: Settings, keys: Path) -> dict[str, str]:
     return {
         **worker_env(settings),
         "NOVAMIND_LOG_LEVEL": "DEBUG",
@@ -250,24 +254,34 @@ def _novamind(env: dict[str, str], *argv: str) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def _connect(
-    env: dict[str, str], identities: list[Identity], cohort: Any, root: Path
-) -> list[tuple[str, str]]:
-    """Run every connector on the vendor files; returns (name, output) per run."""
-    fhir = ("fhir", str(root / "fhir"), "--source", "fhir:sim", "--as-of", cohort.start_date.isoformat())
-    runs: list[tuple[str, ...]] = [fhir]
+def _connect_fhir(env: dict[str, str], cohort: Any, root: Path) -> tuple[str, str]:
+    """``novamind connect fhir`` on the Bundles, as a process; its output."""
+    argv = ("fhir", str(root / "fhir"), "--source", "fhir:sim", "--as-of", cohort.start_date.isoformat())
+    code, output = _novamind(env, "connect", *argv, "--no-progress")
+    assert code == 0, f"connect fhir: {output[-2000:]}"
+    return f"connect fhir {argv[1]}", output
+
+
+def _connect_wearables(settings: Settings, identities: list[Identity], root: Path) -> list[tuple[str, str]]:
+    """The Fitbit and Open mHealth jobs, one per patient; each one's result (as the command
+    prints it), rejection notes and structlog events."""
+    outputs = []
     for who in identities:
         p = who.patient
-        ids = ("--mrn", p.mrn, "--mrn-system", p.mrn_system, "--device-user", who.device_user)
-        if p.vendor == "fitbit":
-            runs.append(("fitbit", str(root / "fitbit" / p.patient_id), *ids, "--timezone", p.time_zone))
-        else:
-            runs.append(("openmhealth", str(root / "omh" / f"{p.patient_id}.json"), *ids))
-    outputs = []
-    for argv in runs:
-        code, output = _novamind(env, "connect", *argv, "--no-progress")
-        assert code == 0, f"connect {argv[0]}: {output[-2000:]}"
-        outputs.append((f"connect {argv[0]} {argv[1]}", output))
+        ids = {"mrn": p.mrn, "mrn_system": p.mrn_system, "device_user": who.device_user}
+        notes = io.StringIO()
+        reporting = Reporting(notes, prefix=f"{p.vendor}: ", progress=False)
+        with capture_logs() as events:
+            result: JobResult
+            if p.vendor == "fitbit":
+                paths = [root / "fitbit" / p.patient_id]
+                result = run_fitbit(paths, settings, time_zone=p.time_zone, reporting=reporting, **ids)
+            else:
+                paths = [root / "omh" / f"{p.patient_id}.json"]
+                result = run_openmhealth(paths, settings, reporting=reporting, **ids)
+        assert result.complete and result.produced > 0, result.as_dict()
+        output = "\n".join([json.dumps(result.as_dict()), notes.getvalue(), json.dumps(events, default=str)])
+        outputs.append((f"{p.vendor} job {paths[0]}", output))
     return outputs
 
 
@@ -368,7 +382,13 @@ def test_no_identifier_or_free_text_in_the_clear(
     cohort = simulate(PATIENTS, DAYS, 23, start)
     identities = _identities(cohort.patients)
     assert {p.vendor for p in cohort.patients} == {"fitbit", "apple_health"}
-    env = _env(scenario, tmp_path)
+    keys = tmp_path / "field-keys.json"
+    keys.write_text(json.dumps({"k1": base64.b64encode(os.urandom(32)).decode()}))
+    env = _env(scenario, keys)
+    security = SecuritySettings(
+        pseudonym_key=SecretStr(SIM_KEY.decode()), field_keys_file=keys, active_field_key_id="k1"
+    )
+    secured = scenario.model_copy(update={"security": security})  # what env gives a process
     for name in ("NOVAMIND_LOG_LEVEL", "NOVAMIND_LOG_FORMAT"):  # the harness's workers inherit these
         monkeypatch.setenv(name, env[name])
     _vendor_files(identities, cohort, tmp_path / "vendor")
@@ -376,7 +396,8 @@ def test_no_identifier_or_free_text_in_the_clear(
     logs: list[tuple[str, str]] = []
     worker_logs = tmp_path / "workers"
     with workers(scenario, worker_logs) as running:
-        logs += _connect(env, identities, cohort, tmp_path / "vendor")
+        logs.append(_connect_fhir(env, cohort, tmp_path / "vendor"))
+        jobs = _connect_wearables(secured, identities, tmp_path / "vendor")
         with _intake(env, identities, tmp_path) as intake:
             reports = _report(intake, identities, cohort)
         logs.append(("intake", intake.log.read_text()))
@@ -400,7 +421,7 @@ def test_no_identifier_or_free_text_in_the_clear(
     mongo: MongoClient[dict[str, Any]] = MongoClient(scenario.mongo.uri.get_secret_value())
     hits = [
         *topic_hits,
-        *(hit for name, text in logs for hit in scanner.lines(name, text)),
+        *(hit for name, text in [*logs, *jobs] for hit in scanner.lines(name, text)),
         *scanner.database(mongo, scenario.mongo.database),
         *scanner.export(export),
     ]

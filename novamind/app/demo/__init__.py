@@ -8,9 +8,10 @@
 
    * wearables: Fitbit Web API JSON (Fitbit patients) and Open mHealth heart-rate and
      step-count points (Apple Health patients), written by ``connectors.simulator.emit``
-     and imported with ``novamind connect fitbit|openmhealth``;
-   * EHR: FHIR R4 Bundles (Patient, MedicationStatement) imported with
-     ``novamind connect fhir``;
+     and imported with the jobs of ``novamind connect fitbit|openmhealth``
+     (``connectors.jobs.run_fitbit``, ``run_openmhealth``);
+   * EHR: FHIR R4 Bundles (Patient, MedicationStatement) imported with the job of
+     ``novamind connect fhir`` (``connectors.jobs.run_fhir_files``);
    * symptom reports and PHQ-9 / GAD-7: submitted to the intake over HTTP with each
      patient's bearer token (the intake answers once Kafka has the event).
 

@@ -1,8 +1,8 @@
 """Feed the cohort one UTC day at a time through the product's entry points.
 
 Each round (:mod:`novamind.app.demo.plan`) writes that day's vendor files with
-``connectors.simulator.emit`` and imports them with ``novamind connect`` (the CLI's own
-parser and handler, in this process), submits the day's reports to the intake over HTTP,
+``connectors.simulator.emit`` and imports them with the jobs ``novamind connect`` runs
+(``connectors.jobs``, in this process), submits the day's reports to the intake over HTTP,
 publishes what no vendor file carries with the simulator's publisher, and then waits until
 the workers have consumed the source topics. Waiting keeps a patient's streams level, as
 they are live: a day closes with all of its data in it, and the twins learn from it.
@@ -11,21 +11,22 @@ they are live: a day closes with all of its data in it, and the twins learn from
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import time
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import redirect_stderr, redirect_stdout
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.delivery import Encoder, Producer
+from connectors.exceptions import ConnectorError
+from connectors.jobs import JobResult, run_fhir_files, run_fitbit, run_openmhealth
 from connectors.simulator import SimulationResult
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
 from connectors.simulator.publish import publish
@@ -50,31 +51,6 @@ class FeedTotals:
     rejected: Counter[str] = dataclasses.field(default_factory=Counter)
     intake_status: Counter[int] = dataclasses.field(default_factory=Counter)
     waited_s: float = 0.0
-
-
-class Connectors:
-    """``novamind connect`` in this process: the CLI's parser, handler and settings."""
-
-    def __init__(self, settings: Settings) -> None:
-        from novamind.app.cli import build_parser
-
-        self.parser = build_parser()
-        self.settings = settings
-
-    def run(self, argv: Sequence[str]) -> dict[str, Any]:
-        """Run one import; its JSON summary. Rejected items are counted, not printed."""
-        args = self.parser.parse_args(["connect", *argv, "--no-progress"])
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = int(args.handler(args, self.settings))
-        lines = out.getvalue().strip().splitlines()
-        summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
-        if code >= 128:
-            raise DemoInterrupted(f"novamind connect {argv[0]} was interrupted")
-        if code != 0:
-            detail = summary.get("error") or err.getvalue().strip()[-300:] or f"exit {code}"
-            raise DemoError(f"novamind connect {argv[0]} failed: {detail}")
-        return summary
 
 
 class IntakeClient:
@@ -151,7 +127,6 @@ class Feed:
         result: SimulationResult,
         settings: Settings,
         vendor_dir: Path,
-        connectors: Connectors,
         intake: IntakeClient,
         producer: Producer,
         codec: Encoder,
@@ -161,7 +136,6 @@ class Feed:
         self.result = result
         self.settings = settings
         self.vendor_dir = vendor_dir
-        self.connectors = connectors
         self.intake = intake
         self.producer = producer
         self.codec = codec
@@ -197,29 +171,40 @@ class Feed:
             deliveries=r.routes[name],
         )
 
-    def _connect(self, name: str, argv: Sequence[str]) -> None:
-        summary = self.connectors.run(argv)
+    def _connect(self, name: str, run: Callable[[], JobResult]) -> None:
+        """Run one import; rejected items are counted, not printed."""
+        try:
+            result = run()
+        except ConnectorError as exc:
+            raise DemoError(f"the {name} import cannot start: {exc}") from exc
+        if result.summary.interrupted is not None:
+            raise DemoInterrupted(f"the {name} import was interrupted")
+        if not result.complete:
+            missing = result.summary.unacknowledged + sum(result.summary.failed.values())
+            detail = result.error or f"{missing} records not acknowledged by Kafka"
+            raise DemoError(f"the {name} import failed: {detail}")
         self.totals.runs[name] += 1
-        self.totals.produced[name] += sum(summary.get("produced", {}).values())
-        self.totals.rejected[name] += int(summary.get("rejected", 0))
+        self.totals.produced[name] += result.produced
+        self.totals.rejected[name] += result.rejected
 
     def _fhir(self, r: Round) -> None:
         if not r.count(FHIR):
             return
         folder = self.vendor_dir / "fhir" / r.date.isoformat()
         self.totals.files[FHIR] += len(write_fhir(self._subset(r, FHIR), folder))
-        self._connect(FHIR, ["fhir", str(folder), "--as-of", self.result.start_date.isoformat()])
+        self._connect(FHIR, partial(run_fhir_files, [folder], self.settings, as_of=self.result.start_date))
 
     def _fitbit(self, r: Round) -> None:
         if not r.count(FITBIT):
             return
-        files: dict[str, list[str]] = defaultdict(list)
+        files: dict[str, list[Path]] = defaultdict(list)
         folder = self.vendor_dir / "fitbit" / r.date.isoformat()
         for path in write_fitbit(self._subset(r, FITBIT), folder):
-            files[path.parent.name].append(str(path))  # <pseudonym>/<local date>-<endpoint>.json
+            files[path.parent.name].append(path)  # <pseudonym>/<local date>-<endpoint>.json
         for patient, paths in files.items():
             self.totals.files[FITBIT] += len(paths)
-            self._connect(FITBIT, ["fitbit", *paths, "--patient", patient, "--timezone", self.zones[patient]])
+            zone = self.zones[patient]
+            self._connect(FITBIT, partial(run_fitbit, paths, self.settings, patient=patient, time_zone=zone))
 
     def _openmhealth(self, r: Round) -> None:
         if not r.count(OPENMHEALTH):
@@ -227,7 +212,7 @@ class Feed:
         folder = self.vendor_dir / "openmhealth" / r.date.isoformat()
         for path in write_omh(self._subset(r, OPENMHEALTH), folder):  # <pseudonym>.json
             self.totals.files[OPENMHEALTH] += 1
-            self._connect(OPENMHEALTH, ["openmhealth", str(path), "--patient", path.stem])
+            self._connect(OPENMHEALTH, partial(run_openmhealth, [path], self.settings, patient=path.stem))
 
     def _direct(self, r: Round) -> None:
         if not r.count(DIRECT):

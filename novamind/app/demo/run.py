@@ -169,7 +169,6 @@ def _feed(
         result=cohort,
         settings=settings,
         vendor_dir=out / "vendor",
-        connectors=feeding.Connectors(settings),
         intake=intake,
         producer=EventProducer(kafka=settings.kafka, client_id="demo-direct"),
         codec=AvroCodec.from_settings(settings.kafka),
