@@ -49,11 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     from novamind.localservices import ServiceError
     from novamind.logs import configure_logging
+    from schemas.exceptions import RegistryError
 
     configure_logging(settings)
     try:
         return int(args.handler(args, settings) or 0)
-    except (UsageError, ServiceError) as exc:
+    except (UsageError, ServiceError, RegistryError) as exc:
         print(f"novamind {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -76,6 +76,7 @@ def configure(
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__PARTITIONS": str(kafka.partitions),
         "NOVAMIND_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL": kafka.schema_registry_url or "",
         "NOVAMIND_MONGO__URI": mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": mongo.database,
         "NOVAMIND_LOG_FORMAT": "json",
@@ -93,13 +94,13 @@ def configure(
 
 def create_topics(settings: Settings) -> int:
     """Create the run's topics and wait until every partition has a leader; how many."""
-    from novamind.topicadmin import ensure_topics
+    from novamind.topicadmin import ensure_subjects, ensure_topics
 
     printed = io.StringIO()
     with redirect_stdout(printed):
-        failed = ensure_topics(settings.kafka)
+        failed = ensure_topics(settings.kafka) or ensure_subjects(settings.kafka)
     if failed:
-        raise DemoError(f"the topics could not be created:\n{printed.getvalue()}")
+        raise DemoError(f"the topics or registry subjects could not be created:\n{printed.getvalue()}")
     _wait_for_leaders(settings)
     return sum(1 for line in printed.getvalue().splitlines() if line.startswith("created"))
 

@@ -64,6 +64,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
         "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL": settings.kafka.schema_registry_url or "",
         "NOVAMIND_MONGO__URI": settings.mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
         "NOVAMIND_LOG_FORMAT": "json",

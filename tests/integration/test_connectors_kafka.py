@@ -697,6 +697,7 @@ def test_sigterm_stops_reading_flushes_and_accounts_for_everything(scenario: Set
         **os.environ,
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": scenario.kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__TOPIC_PREFIX": scenario.kafka.topic_prefix,
+        "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL": scenario.kafka.schema_registry_url or "",
         "NOVAMIND_MONGO__URI": scenario.mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": scenario.mongo.database,
         "NOVAMIND_SECURITY__PSEUDONYM_KEY": KEY,

@@ -27,7 +27,7 @@ class Outputs:
         self._failed: list[str] = []
 
     def send(self, topic: str, record_name: str, key: bytes, record: dict[str, Any]) -> None:
-        self.send_raw(topic, key, self.codec.encode_dict(record_name, record))
+        self.send_raw(topic, key, self.codec.encode_dict(record_name, record, topic=self.topic_name(topic)))
 
     def send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
         while True:
