@@ -280,12 +280,19 @@ class AvroCodec:
             schema = json.loads(self._registry.get_schema(schema_id))
         except SchemaNotFound:
             raise UnknownSchemaId(f"schema id {schema_id} unknown", data=data) from None
-        name = full_name(schema["name"], schema.get("namespace", ""))
+        except ValueError:
+            raise UnknownSchemaId(f"schema id {schema_id} is not Avro JSON", data=data) from None
+        name = full_name(str(schema.get("name", "")), str(schema.get("namespace", ""))) if isinstance(
+            schema, dict
+        ) else ""
         current = self._catalog.current.get(name)
         if current is None:
             raise UnknownSchemaId(f"schema id {schema_id} is not a known record", data=data)
-        same = to_parsing_canonical_form(schema) == current.canonical
-        writer = current.parsed if same else parse_schema(schema, named_schemas={})
+        try:
+            same = to_parsing_canonical_form(schema) == current.canonical
+            writer = current.parsed if same else parse_schema(schema, named_schemas={})
+        except Exception:  # fastavro's SchemaParseException and friends
+            raise UnknownSchemaId(f"schema id {schema_id} does not parse", data=data) from None
         entry = _Reader(
             short_name(name),
             cast(dict[str, Any], writer),

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--registry", default="http://127.0.0.1:8081/apis/ccompat/v7")
     parser.add_argument("--group", default="alert-pager")
-    parser.add_argument("--min-severity", type=int, default=0, help="keep alerts of this severity or more")
+    parser.add_argument("--min-severity", type=int, default=0, help="keep alerts this severe or more")
     parser.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: never)")
-    parser.add_argument("--timeout", type=float, default=0, help="stop after this many idle seconds (0: never)")
+    parser.add_argument("--timeout", type=float, default=0, help="stop after so many idle seconds (0: never)")
     args = parser.parse_args(argv)
 
     app = Application(

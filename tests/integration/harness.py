@@ -20,6 +20,8 @@ from novamind.kafka import admin_config
 from novamind.settings import Settings
 from novamind.topicadmin import ensure_topics
 from novamind.topicreader import read_all
+from schemas.codec import AvroCodec
+from schemas.registry import ConfluentRegistryClient
 from schemas.topics import WORKERS_GROUP
 from workers.runtime.worker import SOURCE_TOPICS
 
@@ -35,6 +37,14 @@ def isolated(settings: Settings, name: str, *, max_batch: int | None = None) -> 
     scenario = settings.model_copy(update={"kafka": kafka, "mongo": mongo, "worker": worker})
     assert ensure_topics(kafka) == 0
     return scenario
+
+
+def reader_codec(settings: Settings) -> AvroCodec:
+    """A codec that reads what the services' processes write: both framings, Confluent schema
+    ids through the configured registry (the local services configure one). It writes
+    single-object records, which every reader still accepts."""
+    url = settings.kafka.schema_registry_url
+    return AvroCodec(registry=ConfluentRegistryClient(url=url)) if url else AvroCodec()
 
 
 def free_port() -> int:

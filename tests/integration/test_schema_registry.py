@@ -95,7 +95,9 @@ def test_topics_create_registers_subjects_and_reports_drift(
     assert f"set     {subject}: compatibility BACKWARD (was NONE)" in out
 
 
-def test_outputs_carry_registry_ids_that_any_confluent_reader_resolves(settings: Settings, run_id: str) -> None:
+def test_outputs_carry_registry_ids_that_any_confluent_reader_resolves(
+    settings: Settings, run_id: str
+) -> None:
     """What the codec writes with the registry, confluent-kafka's own deserializer reads."""
     scenario = isolated(settings, f"ids-{run_id}")
     codec = AvroCodec.from_settings(scenario.kafka)
