@@ -116,7 +116,7 @@ def test_the_registry_is_reported_with_its_api_address(services_factory) -> None
 def test_registry_download_failure_is_explained(services_factory, tmp_path, monkeypatch) -> None:
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
-    _fake_tool(fake_bin, "mvn", "echo 'Could not find artifact io.apicurio:apicurio-registry-app' >&2; exit 1")
+    _fake_tool(fake_bin, "mvn", "echo 'Could not find artifact io.apicurio:registry-app' >&2; exit 1")
     monkeypatch.setenv("PATH", str(fake_bin))
     with pytest.raises(ServiceError) as error:
         services_factory().up(only=("registry",))

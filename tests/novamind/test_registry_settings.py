@@ -9,9 +9,16 @@ from novamind.settings import KafkaSettings, LocalServicesSettings, Settings
 from schemas.codec import AvroCodec, Framing, SubjectStrategy
 
 
+VARIABLES = (
+    "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL",
+    "NOVAMIND_KAFKA__AVRO_FRAMING",
+    "NOVAMIND_ENVIRONMENT",
+)
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL", "NOVAMIND_ENVIRONMENT", "NOVAMIND_LOCAL__REGISTRY_PORT"):
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 
