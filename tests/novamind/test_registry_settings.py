@@ -8,7 +8,6 @@ import pytest
 from novamind.settings import KafkaSettings, LocalServicesSettings, Settings
 from schemas.codec import AvroCodec, Framing, SubjectStrategy
 
-
 VARIABLES = (
     "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL",
     "NOVAMIND_KAFKA__AVRO_FRAMING",
