@@ -2,12 +2,12 @@
 
 Needs only ``pip install -r docs/examples/requirements-quixstreams.txt`` (Quix Streams pins
 confluent-kafka below NOVAMIND's version: give it an environment of its own). No NOVAMIND code.
-Keeps the alerts at or above a severity and prints each as one JSON line.
+Keeps the alerts of the given severities and prints each as one JSON line.
 
     python docs/examples/quix_twin_alerts.py \
         --bootstrap 127.0.0.1:9092 \
         --registry http://127.0.0.1:8081/apis/ccompat/v7 \
-        --group alert-pager --min-severity 5 twin-alerts
+        --group alert-pager --severity CRITICAL twin-alerts
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--registry", default="http://127.0.0.1:8081/apis/ccompat/v7")
     parser.add_argument("--group", default="alert-pager")
-    parser.add_argument("--min-severity", type=int, default=0, help="keep alerts this severe or more")
+    parser.add_argument(
+        "--severity", action="append", help="keep alerts of this severity (repeatable; default all)"
+    )
     parser.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: never)")
     parser.add_argument("--timeout", type=float, default=0, help="stop after so many idle seconds (0: never)")
     args = parser.parse_args(argv)
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(alert, default=str), flush=True)
 
     sdf = app.dataframe(alerts)
-    sdf = sdf.filter(lambda alert: alert["severity"] >= args.min_severity)
+    if args.severity:
+        sdf = sdf.filter(lambda alert: alert["severity"] in args.severity)
     sdf = sdf.update(emit)
     # Without limits the application runs until SIGTERM; the limits serve tests and trials:
     # `timeout` ends it after that many seconds without a new record, `count` after N outputs.
