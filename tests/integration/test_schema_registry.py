@@ -13,9 +13,10 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from novamind.localservices import LocalServices, registry_answers
 from novamind.producer import EventProducer
 from novamind.reframe import ReframeError, reframe_topic
-from novamind.settings import Settings
+from novamind.settings import Settings, local_registry_url
 from novamind.topicadmin import cluster_topics, ensure_subjects, registry_client
 from schemas.catalog import catalog, short_name
 from schemas.codec import AvroCodec, registry_text
@@ -24,6 +25,7 @@ from schemas.registry import ConfluentRegistryClient
 from schemas.topics import value_subjects
 from tests.integration.harness import isolated, read_topic
 from tests.schemas.conftest import sample_records
+from tests.services import ServiceAddresses
 
 
 def _client(settings: Settings) -> ConfluentRegistryClient:
@@ -192,3 +194,22 @@ def test_workers_publish_confluent_framed_outputs(settings: Settings, run_id: st
             schema = json.loads(registry.get_schema(int.from_bytes(value[1:5], "big")))
             spec = next(s for s in cluster_topics(scenario.kafka) if s.name == scenario.kafka.topic(name))
             assert short_name(schema["name"]) in value_subjects(spec), name
+
+
+def test_the_local_registry_keeps_its_subjects_across_a_restart(
+    settings: Settings, services: ServiceAddresses, run_id: str
+) -> None:
+    local = Settings().local
+    if services.registry_url != local_registry_url(local):
+        pytest.skip("restarts only the registry of the local services")
+    registry = _client(settings)
+    subject = f"restart-{run_id}-value"
+    schema_id = registry.register(subject, registry_text(catalog().get("TwinAlert")))
+    registry.set_compatibility(subject, "BACKWARD")
+    services_ = LocalServices(settings=local)
+    services_.stop("registry")
+    assert not registry_answers(services.registry_url)
+    services_.start("registry")
+    fresh = _client(settings)
+    assert fresh.latest(subject) == (schema_id, registry_text(catalog().get("TwinAlert")))
+    assert fresh.compatibility(subject) == "BACKWARD"
