@@ -39,7 +39,7 @@ lock:  ## re-pin both lock files from a fresh resolve of pyproject.toml (runtime
 	  $(LOCK_FREEZE) | grep -v -x -F -f <(grep -v '^#' requirements.lock); } > requirements-dev.lock
 	rm -rf $(LOCK_VENV)
 
-services: $(STAMP)  ## start Kafka (KRaft) and FerretDB locally, idempotently
+services: $(STAMP)  ## start Kafka (KRaft), FerretDB and the schema registry locally, idempotently
 	$(BIN)/novamind services up
 
 services-down: $(STAMP)  ## stop the local services (data stays)
@@ -48,7 +48,7 @@ services-down: $(STAMP)  ## stop the local services (data stays)
 services-status: $(STAMP)  ## report the local services
 	$(BIN)/novamind services status
 
-topics: services  ## create or check every topic of the registry
+topics: services  ## create or check every topic and registry subject
 	$(BIN)/novamind topics create
 
 test: services lint $(PROMTOOL) $(KUSTOMIZE)  ## install, start the services, lint, run every test

@@ -410,7 +410,7 @@ class Prober:
                     )
                 )
 
-        value = self.codec.encode_dict(name, record)
+        value = self.codec.encode_dict(name, record, topic=self.topic)
         self.producer.produce(self.topic, key=record["patient_id"].encode(), value=value, on_delivery=acked)
 
     @contextmanager

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from novamind.platform import metrics
-from schemas.exceptions import SchemaError
+from schemas.exceptions import EncodeError
 from schemas.topics import TopicName, check_carries, record_routes
 
 MappedRecord = tuple[str, str, dict[str, Any]]  # (patient pseudonym, record type, record)
@@ -174,8 +174,8 @@ class Delivery:
             metrics.record_connector(self.connector, metrics.ConnectorOutcome.INVALID)
             return False
         try:
-            value = self.codec.encode_dict(record_type, record)
-        except SchemaError as exc:  # a record the contract cannot carry
+            value = self.codec.encode_dict(record_type, record, topic=self.topic_name(topic))
+        except EncodeError as exc:  # a record the contract cannot carry (a registry failure is raised)
             self.encode_errors[type(exc).__name__] += 1
             self.summary.reject(Rejected(record.get("event_id"), record_type, str(exc)))
             metrics.record_connector(self.connector, metrics.ConnectorOutcome.INVALID)

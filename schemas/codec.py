@@ -2,7 +2,10 @@
 
 * ``single_object`` (default, no registry): ``C3 01`` + 8-byte little-endian CRC-64-AVRO
   fingerprint of the writer schema's Parsing Canonical Form + body (Avro spec).
-* ``confluent``: ``00`` + 4-byte big-endian registry schema id + body.
+* ``confluent``: ``00`` + 4-byte big-endian registry schema id + body. The schema is registered
+  (idempotently) under the subject of the topic-name strategy by default
+  (:func:`schemas.topics.value_subjects`); a registry gives the same schema the same id, so
+  the bytes of a record are the same on every run against one registry.
 
 Decoding detects the framing from the first byte, finds the writer schema by fingerprint
 (every published version in ``schemas/avsc/history``) or registry id, and reads into the
@@ -13,6 +16,8 @@ Schemas are parsed once; the dict paths (``encode_dict``/``decode_dict``) skip p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import replace
 from enum import StrEnum
 from io import BytesIO
 from typing import Any, NamedTuple, cast
@@ -22,7 +27,7 @@ from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import validate
 from pydantic import ValidationError
 
-from schemas.catalog import Catalog, catalog, full_name, short_name
+from schemas.catalog import Catalog, SchemaVersion, catalog, full_name, short_name
 from schemas.exceptions import (
     BadFraming,
     ContractViolation,
@@ -38,6 +43,7 @@ from schemas.exceptions import (
 )
 from schemas.models import MODELS, Record
 from schemas.registry import ConfluentRegistryClient, SchemaRegistry
+from schemas.topics import TopicSpec, declared_topics, value_subjects
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -55,9 +61,15 @@ class Framing(StrEnum):
 class SubjectStrategy(StrEnum):
     """Registry subject naming (Confluent strategies)."""
 
-    TOPIC = "topic"  # <topic>-value; one record type per topic only
-    RECORD = "record"  # <full record name>; default: our topics carry several types
+    TOPIC = "topic"  # <topic>-value; <topic>-<full record name> on declared multi-record topics
+    RECORD = "record"  # <full record name>
     TOPIC_RECORD = "topic_record"  # <topic>-<full record name>
+
+
+def registry_text(version: SchemaVersion) -> str:
+    """The schema text registered for a published version: one text per version, so the
+    registry gives it one id whoever registers it (codec, ``topics create``, migration)."""
+    return json.dumps(version.schema)
 
 
 class _Reader(NamedTuple):
@@ -77,13 +89,17 @@ class AvroCodec:
         registry: SchemaRegistry | None = None,
         subject_strategy: SubjectStrategy | str = SubjectStrategy.RECORD,
         schemas: Catalog | None = None,
+        topics: Iterable[TopicSpec] = (),
     ) -> None:
+        """``topics`` (named as on the cluster) tell the topic strategy which topics carry
+        several record types; a topic not among them gets ``<topic>-value``."""
         self.framing = Framing(framing)
         self.subject_strategy = SubjectStrategy(subject_strategy)
         if self.framing is Framing.CONFLUENT and registry is None:
             raise RegistryError("confluent framing needs a schema registry")
         self._registry = registry
         self._catalog = schemas or catalog()
+        self._topic_subjects = {spec.name: value_subjects(spec) for spec in topics}
         self._needs_topic = self.framing is Framing.CONFLUENT and (
             self.subject_strategy is not SubjectStrategy.RECORD
         )
@@ -105,8 +121,9 @@ class AvroCodec:
         """Build from ``novamind.platform.settings.Settings`` (its ``kafka`` section) or ``KafkaSettings``.
 
         Reads ``schema_registry_url`` and, when present, ``avro_framing``,
-        ``schema_subject_strategy``, ``schema_registry_username``/``_password``. Without an
-        explicit framing, a registry URL selects Confluent framing, else single-object.
+        ``schema_subject_strategy``, ``schema_registry_username``/``_password`` and
+        ``topic_prefix``. Without an explicit framing, a registry URL selects Confluent framing,
+        else single-object. The subject strategy defaults to the topic-name one.
         """
         section = getattr(settings, "kafka", settings)
         url = getattr(section, "schema_registry_url", None)
@@ -123,10 +140,12 @@ class AvroCodec:
         framing = getattr(section, "avro_framing", None) or (
             Framing.CONFLUENT if registry else Framing.SINGLE_OBJECT
         )
+        prefix = getattr(section, "topic_prefix", "") or ""
         return cls(
             framing=framing,
             registry=registry,
-            subject_strategy=getattr(section, "schema_subject_strategy", SubjectStrategy.RECORD),
+            subject_strategy=getattr(section, "schema_subject_strategy", None) or SubjectStrategy.TOPIC,
+            topics=[replace(spec, name=f"{prefix}{spec.name}") for spec in declared_topics()],
         )
 
     # ------------------------------------------------------------------ encode
@@ -146,6 +165,13 @@ class AvroCodec:
             raise EncodeError(reason) from exc
         return entry[0] + out.getvalue()
 
+    def prepare(self, record_name: str, *, topic: str | None = None) -> None:
+        """Resolve the framing of ``record_name`` on ``topic`` now (with a registry: register or
+        find its schema), so that a registry problem shows at start-up, not in a batch."""
+        key = (record_name, topic if self._needs_topic else None)
+        if key not in self._encoders:
+            self._encoders[key] = self._prepare(*key)
+
     def _prepare(self, record_name: str, topic: str | None) -> tuple[bytes, dict[str, Any]]:
         try:
             version = self._catalog.get(record_name)
@@ -153,19 +179,52 @@ class AvroCodec:
             raise EncodeError(str(exc)) from exc
         if self.framing is Framing.SINGLE_OBJECT:
             return version.header, version.parsed
-        assert self._registry is not None
-        if self._needs_topic and not topic:
-            raise EncodeError(f"subject strategy {self.subject_strategy} needs a topic")
-        subject = {
-            SubjectStrategy.TOPIC: f"{topic}-value",
-            SubjectStrategy.RECORD: version.name,
-            SubjectStrategy.TOPIC_RECORD: f"{topic}-{version.name}",
-        }[self.subject_strategy]
-        schema_id = self._registry.register(subject, json.dumps(version.schema))
-        header = CONFLUENT_MAGIC + schema_id.to_bytes(4, "big")
+        header = self._confluent_header(self._catalog.versions[version.name][-1], topic)
         reader = _Reader(short_name(version.name), version.parsed, None, CONFLUENT_HEADER)
         self._by_header.setdefault(header, reader)
         return header, version.parsed
+
+    def subject(self, record_name: str, topic: str | None) -> str:
+        """The registry subject of ``record_name`` (short or full) written to ``topic``."""
+        name = full_name(record_name)
+        if self._needs_topic and not topic:
+            raise EncodeError(f"subject strategy {self.subject_strategy} needs a topic")
+        if self.subject_strategy is SubjectStrategy.RECORD:
+            return name
+        if self.subject_strategy is SubjectStrategy.TOPIC_RECORD:
+            return f"{topic}-{name}"
+        subjects = self._topic_subjects.get(str(topic))
+        if subjects is None:
+            return f"{topic}-value"
+        try:
+            return subjects[short_name(name)]
+        except KeyError:
+            raise EncodeError(f"topic {topic} carries no {short_name(name)} records") from None
+
+    def _confluent_header(self, version: SchemaVersion, topic: str | None) -> bytes:
+        assert self._registry is not None
+        schema_id = self._registry.register(self.subject(version.name, topic), registry_text(version))
+        return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big")
+
+    def to_confluent(self, data: bytes, *, topic: str | None = None) -> bytes:
+        """The same record in the Confluent framing: a single-object record's header is replaced
+        by its writer version's registry id and its body is kept byte for byte (a migration
+        loses nothing, not even fields an older reader would drop); Confluent data is returned
+        as it is. Typed :class:`DecodeError` for anything else."""
+        if self._registry is None:
+            raise RegistryError("the confluent framing needs a schema registry")
+        if data[:1] == CONFLUENT_MAGIC:
+            self.decode_dict(data)  # the writer schema must be known and the body valid
+            return data
+        self.decode_dict(data)  # framing, fingerprint and body checked with typed errors
+        writer = self._catalog.by_fingerprint[int.from_bytes(data[2:SINGLE_OBJECT_HEADER], "little")]
+        header = self._confluent_header(writer, topic)
+        current = self._catalog.current[writer.name]
+        same = writer.canonical == current.canonical
+        reader = None if same else current.parsed
+        entry = _Reader(short_name(writer.name), writer.parsed, reader, CONFLUENT_HEADER)
+        self._by_header.setdefault(header, entry)
+        return header + data[SINGLE_OBJECT_HEADER:]
 
     # ------------------------------------------------------------------ decode
     def decode(self, data: bytes) -> Record:
@@ -221,12 +280,19 @@ class AvroCodec:
             schema = json.loads(self._registry.get_schema(schema_id))
         except SchemaNotFound:
             raise UnknownSchemaId(f"schema id {schema_id} unknown", data=data) from None
-        name = full_name(schema["name"], schema.get("namespace", ""))
+        except ValueError:
+            raise UnknownSchemaId(f"schema id {schema_id} is not Avro JSON", data=data) from None
+        name = full_name(str(schema.get("name", "")), str(schema.get("namespace", ""))) if isinstance(
+            schema, dict
+        ) else ""
         current = self._catalog.current.get(name)
         if current is None:
             raise UnknownSchemaId(f"schema id {schema_id} is not a known record", data=data)
-        same = to_parsing_canonical_form(schema) == current.canonical
-        writer = current.parsed if same else parse_schema(schema, named_schemas={})
+        try:
+            same = to_parsing_canonical_form(schema) == current.canonical
+            writer = current.parsed if same else parse_schema(schema, named_schemas={})
+        except Exception:  # fastavro's SchemaParseException and friends
+            raise UnknownSchemaId(f"schema id {schema_id} does not parse", data=data) from None
         entry = _Reader(
             short_name(name),
             cast(dict[str, Any], writer),

@@ -39,7 +39,15 @@ class RegistryError(SchemaError):
 
 
 class SchemaNotFound(RegistryError):
-    """The registry does not know that schema id (not retryable)."""
+    """The registry does not know that schema id or subject (not retryable)."""
+
+
+class BadRegistryAnswer(RegistryError):
+    """The registry answered, but not as the Confluent API does (wrong URL or a proxy page?)."""
+
+
+class IncompatibleSchema(RegistryError):
+    """The registry refused a schema version: it breaks the subject's compatibility rule."""
 
 
 class DecodeError(SchemaError):

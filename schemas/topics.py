@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from schemas.exceptions import WrongTopic
+from schemas.catalog import NAMESPACE
 
 DEFAULT_PARTITIONS = 12
 DAY_MS = 24 * 60 * 60 * 1000
@@ -79,6 +80,26 @@ class TopicSpec:
     @property
     def cleanup_policy(self) -> str:
         return self.config.get("cleanup.policy", "delete")
+
+
+def value_subjects(spec: TopicSpec) -> dict[str, str]:
+    """Registry subject of each record the topic carries, by the topic-name strategy.
+
+    ``<topic>-value`` when the topic carries one record type (the subject ksqlDB, Flink, Spark
+    and Kafka Connect look up). A subject holds one record's versions, so a topic that carries
+    several types gets ``<topic>-<record full name>`` per type (Confluent's
+    TopicRecordNameStrategy). Topics whose values are not Avro records have none.
+
+    >>> value_subjects(topic("twin-updates"))
+    {'TwinUpdate': 'twin-updates-value'}
+    >>> value_subjects(topic("patient-reports"))["SymptomReport"]
+    'patient-reports-health.novamind.v1.SymptomReport'
+    """
+    if spec.value_format != "avro":
+        return {}
+    if len(spec.values) == 1:
+        return {spec.values[0]: f"{spec.name}-value"}
+    return {record: f"{spec.name}-{NAMESPACE}.{record}" for record in spec.values}
 
 
 def _delete(days: int) -> dict[str, str]:

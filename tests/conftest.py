@@ -38,6 +38,10 @@ def settings(services: ServiceAddresses, run_id: str) -> Settings:
 
     return Settings(
         environment="test",
-        kafka=KafkaSettings(bootstrap_servers=services.kafka_bootstrap, partitions=4),
+        kafka=KafkaSettings(
+            bootstrap_servers=services.kafka_bootstrap,
+            partitions=4,
+            schema_registry_url=services.registry_url,  # the local services configure one
+        ),
         mongo=MongoSettings(uri=SecretStr(services.mongodb_uri), database=f"novamind_test_{run_id}"),
     )

@@ -1,8 +1,9 @@
-"""Where the integration tests find real Kafka and MongoDB.
+"""Where the integration tests find real Kafka, MongoDB and a schema registry.
 
-In order: services named by the environment (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``);
-else containers started with testcontainers when a Docker engine answers; else the local
-Docker-free services of ``make services`` (started here if they are not running).
+In order: services named by the environment (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, and
+``SCHEMA_REGISTRY_URL``, else the local registry is started); else containers started with
+testcontainers when a Docker engine answers; else the local Docker-free services of
+``make services`` (started here if they are not running).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 MONGO_IMAGE = "mongo:8.0"
+REGISTRY_IMAGE = "apicurio/apicurio-registry:3.0.9"
+CCOMPAT = "/apis/ccompat/v7"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class ServiceAddresses:
     kafka_bootstrap: str
     mongodb_uri: str
     origin: str
+    registry_url: str  # a Confluent-compatible API
 
 
 def docker_answers() -> bool:
@@ -63,28 +67,43 @@ def _containers() -> Iterator[ServiceAddresses]:
         .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
         .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
     )
-    with kafka, MongoDbContainer(MONGO_IMAGE) as mongo:
+    registry = (
+        DockerContainer(REGISTRY_IMAGE)
+        .with_exposed_ports(8080)
+        .with_env("APICURIO_STORAGE_KIND", "sql")
+        .with_env("APICURIO_STORAGE_SQL_KIND", "h2")
+    )
+    with kafka, MongoDbContainer(MONGO_IMAGE) as mongo, registry:
         wait_for_logs(kafka, "Kafka Server started", timeout=120)
-        yield ServiceAddresses(f"127.0.0.1:{port}", mongo.get_connection_url(), "testcontainers")
+        wait_for_logs(registry, "Installed features", timeout=120)
+        url = f"http://{registry.get_container_host_ip()}:{registry.get_exposed_port(8080)}{CCOMPAT}"
+        yield ServiceAddresses(f"127.0.0.1:{port}", mongo.get_connection_url(), "testcontainers", url)
 
 
 @contextlib.contextmanager
 def real_services() -> Iterator[ServiceAddresses]:
     """The services for this test session, started if needed."""
+    from novamind.app.localservices import LocalServices
+    from novamind.platform.settings import Settings, local_registry_url
+
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     mongo = os.environ.get("MONGODB_URI")
+    local = Settings().local
     if kafka and mongo:
-        yield ServiceAddresses(kafka, mongo, "environment")
+        registry = os.environ.get("SCHEMA_REGISTRY_URL")
+        if not registry:
+            LocalServices(settings=local).up(only=("registry",))
+            registry = local_registry_url(local)
+        yield ServiceAddresses(kafka, mongo, "environment", registry)
         return
     if os.environ.get("NOVAMIND_TEST_DOCKER", "auto") != "never" and docker_answers():
         with _containers() as addresses:
             yield addresses
         return
-    from novamind.app.localservices import LocalServices
-    from novamind.platform.settings import Settings
-
-    local = Settings().local
     LocalServices(settings=local).up()
     yield ServiceAddresses(
-        f"127.0.0.1:{local.kafka_port}", f"mongodb://127.0.0.1:{local.mongo_port}/", "local"
+        f"127.0.0.1:{local.kafka_port}",
+        f"mongodb://127.0.0.1:{local.mongo_port}/",
+        "local",
+        local_registry_url(local),
     )

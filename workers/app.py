@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from novamind.platform.settings import Settings
-from schemas.topics import WORKERS_GROUP, TopicName
+from schemas.topics import WORKERS_GROUP, Principal, TopicName, declared_topics
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +32,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     from workers.twin.store import TwinStore
 
     codec = AvroCodec.from_settings(settings.kafka)
+    for spec in declared_topics():  # with a registry: every subject this replica writes, now
+        if Principal.WORKERS in spec.writers:
+            for record in spec.values:
+                codec.prepare(record, topic=settings.kafka.topic(spec.name))
     client = mongo_client(settings.mongo, app_name=settings.kafka.topic(WORKERS_GROUP))
     db = database(client, settings.mongo)
     audit_producer = EventProducer(kafka=settings.kafka, client_id="worker-audit")

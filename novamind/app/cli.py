@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from novamind.app.localservices import ServiceError
 from novamind.platform.exceptions import UsageError
 from novamind.platform.settings import Settings
+from schemas.exceptions import RegistryError
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     try:
         return int(args.handler(args, settings) or 0)
-    except (UsageError, ServiceError) as exc:
+    except (UsageError, ServiceError, RegistryError) as exc:
         print(f"novamind {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,28 +1,42 @@
-"""The Docker-free development services: an Apache Kafka KRaft broker and FerretDB.
+"""The Docker-free development services: an Apache Kafka KRaft broker, FerretDB and a schema registry.
 
-Kafka's jars come from Maven Central (deploy/local/kafka/pom.xml) and FerretDB is built from the
-Go module proxy (deploy/local/ferretdb). Both live under ``settings.local.home`` (git-ignored),
-keep their data across restarts, and log to files. ``up`` is idempotent: it starts only what is
-not running and waits until each service answers a real request.
+Kafka's jars come from Maven Central (deploy/local/kafka/pom.xml), FerretDB is built from the
+Go module proxy (deploy/local/ferretdb), and Apicurio Registry's runnable build is fetched from
+Maven Central (its sha1 checked). All live under ``settings.local.home`` (git-ignored), keep their
+data across restarts, and log to files. ``up`` is idempotent: it starts only what is not running
+and waits until each service answers a real request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from novamind.platform.settings import PROJECT_ROOT, LocalServicesSettings
+from novamind.platform.settings import PROJECT_ROOT, LocalServicesSettings, local_registry_url
 
 DEPLOY_LOCAL = PROJECT_ROOT / "deploy" / "local"
+SERVICES = ("kafka", "ferretdb", "registry")
+
+# Apicurio Registry's runnable build (Quarkus fast-jar in a tar.gz) on Maven Central. The newest
+# maven-dependency-plugin fails on the artifact's parent POM; 2.8 without transitive resolution
+# fetches the file alone. The sha1 is pinned here, not only taken from the repository.
+REGISTRY_VERSION = "3.0.9"
+REGISTRY_ARTIFACT = f"io.apicurio:apicurio-registry-app:{REGISTRY_VERSION}:tar.gz:all"
+REGISTRY_SHA1 = "4deac01752711c32da5662e7b778b61c5e904746"
+REGISTRY_JAR = f"apicurio-registry-app-{REGISTRY_VERSION}-runner.jar"
 
 
 class ServiceError(RuntimeError):
@@ -39,7 +53,7 @@ class ServiceStatus:
 
 
 class LocalServices:
-    """Start, stop and report the local Kafka broker and FerretDB."""
+    """Start, stop and report the local Kafka broker, FerretDB and schema registry."""
 
     def __init__(self, *, settings: LocalServicesSettings) -> None:
         self.settings = settings
@@ -50,34 +64,49 @@ class LocalServices:
         self.kafka_data = self.home / "data" / "kafka"
         self.mongo_data = self.home / "data" / "ferretdb"
         self.ferretdb_bin = self.home / "bin" / "ferretdb"
+        self.registry_dir = self.home / "apicurio" / REGISTRY_VERSION
+        self.registry_data = self.home / "data" / "registry"
+        self.registry_url = local_registry_url(settings)
 
     # -- public -------------------------------------------------------------------------------
 
-    def up(self) -> list[ServiceStatus]:
-        for folder in (self.run_dir, self.log_dir, self.kafka_data, self.mongo_data):
+    def up(self, only: tuple[str, ...] = SERVICES) -> list[ServiceStatus]:
+        """Prepare and start the services named in ``only`` (default all) that are not running."""
+        wanted = [self._known(name) for name in only]
+        folders = (self.run_dir, self.log_dir, self.kafka_data, self.mongo_data, self.registry_data)
+        for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
-        self._ensure_kafka_jars()
-        self._ensure_ferretdb()
-        self._start_kafka()
-        self._start_ferretdb()
-        return self.status()
+        if "kafka" in wanted:
+            self._ensure_kafka_jars()
+        if "ferretdb" in wanted:
+            self._ensure_ferretdb()
+        if "kafka" in wanted:
+            self._start_kafka()
+        if "ferretdb" in wanted:
+            self._start_ferretdb()
+        if "registry" in wanted:
+            self._ensure_registry()
+            self._start_registry()
+        return [status for status in self.status() if status.name in wanted]
 
     def down(self) -> None:
-        for name in ("kafka", "ferretdb"):
+        for name in SERVICES:
             self._stop(name)
 
     def stop(self, name: str) -> None:
-        """Stop one service ("kafka" or "ferretdb"); its data stays."""
+        """Stop one service ("kafka", "ferretdb" or "registry"); its data stays."""
         self._stop(self._known(name))
 
     def start(self, name: str) -> None:
         """Start one service again (it must have been set up by :meth:`up`)."""
-        {"kafka": self._start_kafka, "ferretdb": self._start_ferretdb}[self._known(name)]()
+        starts = {"kafka": self._start_kafka, "ferretdb": self._start_ferretdb}
+        starts["registry"] = self._start_registry
+        starts[self._known(name)]()
 
     @staticmethod
     def _known(name: str) -> str:
-        if name not in ("kafka", "ferretdb"):
-            raise ServiceError(f"unknown service {name!r}; expected kafka or ferretdb")
+        if name not in SERVICES:
+            raise ServiceError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
         return name
 
     def status(self) -> list[ServiceStatus]:
@@ -97,6 +126,13 @@ class LocalServices:
                 pid=self._pid("ferretdb"),
                 answering=mongo_answers(f"mongodb://{mongo}/"),
                 log_file=self.log_dir / "ferretdb.log",
+            ),
+            ServiceStatus(
+                name="registry",
+                address=self.registry_url,
+                pid=self._pid("registry"),
+                answering=registry_answers(self.registry_url),
+                log_file=self.log_dir / "registry.log",
             ),
         ]
 
@@ -140,6 +176,35 @@ class LocalServices:
             cwd=DEPLOY_LOCAL / "ferretdb",
             env={**os.environ, "CGO_ENABLED": "0"},
         )
+
+    def _ensure_registry(self) -> None:
+        """Fetch Apicurio Registry's runnable build once (Maven's local repository caches the
+        archive) and unpack it under ``home``; the archive's sha1 must be the pinned one."""
+        if (self.registry_dir / REGISTRY_JAR).exists():
+            return
+        if not shutil.which("mvn"):
+            raise ServiceError(
+                "Maven (mvn) is needed once to fetch Apicurio Registry from Maven Central: "
+                "install it (apt-get install maven) and run `make services` again."
+            )
+        downloads = self.registry_dir.parent / "downloads"
+        _run_or_explain(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "org.apache.maven.plugins:maven-dependency-plugin:2.8:copy",
+                f"-Dartifact={REGISTRY_ARTIFACT}",
+                "-Dtransitive=false",
+                f"-DoutputDirectory={downloads}",
+            ],
+            what=f"fetching Apicurio Registry {REGISTRY_VERSION} from Maven Central",
+            advice="check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml)",
+            cwd=self.home,
+        )
+        archive = downloads / f"apicurio-registry-app-{REGISTRY_VERSION}-all.tar.gz"
+        unpack_registry(archive, self.registry_dir)
+        archive.unlink()
 
     # -- Kafka --------------------------------------------------------------------------------
 
@@ -232,6 +297,39 @@ class LocalServices:
         self._spawn("ferretdb", command, log)
         self._wait("ferretdb", lambda: mongo_answers(uri), log)
 
+    # -- schema registry ----------------------------------------------------------------------
+
+    def _start_registry(self) -> None:
+        if self._running("registry") and registry_answers(self.registry_url):
+            return
+        if not shutil.which("java"):
+            raise ServiceError(
+                "Java 17+ is needed to run Apicurio Registry and was not found on PATH: "
+                "install it (apt-get install openjdk-17-jre-headless)."
+            )
+        port = self.settings.registry_port
+        _require_free_port(port, "the schema registry", "NOVAMIND_LOCAL__REGISTRY_PORT")
+        heap = self.settings.registry_heap
+        command = [
+            "java",
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseSerialGC",
+            "-XX:ActiveProcessorCount=2",
+            "-Djava.awt.headless=true",
+            "-Dquarkus.http.host=127.0.0.1",
+            f"-Dquarkus.http.port={port}",
+            "-Dquarkus.log.console.format=%d{HH:mm:ss} %-5p [%c{2.}] %s%e%n",
+            "-Dapicurio.storage.kind=sql",
+            "-Dapicurio.storage.sql.kind=h2",
+            f"-Dapicurio.datasource.url=jdbc:h2:file:{self.registry_data / 'registry'}",
+            "-jar",
+            str(self.registry_dir / REGISTRY_JAR),
+        ]
+        log = self.log_dir / "registry.log"
+        self._spawn("registry", command, log)
+        self._wait("registry", lambda: registry_answers(self.registry_url), log)
+
     # -- processes ----------------------------------------------------------------------------
 
     def _pid_file(self, name: str) -> Path:
@@ -323,6 +421,36 @@ def mongo_answers(uri: str, timeout_ms: int = 2000) -> bool:
     finally:
         client.close()
     return True
+
+
+def registry_answers(url: str, timeout: float = 2.0) -> bool:
+    """True when a Confluent-compatible schema registry lists its subjects."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/subjects", timeout=timeout) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def unpack_registry(archive: Path, target: Path) -> None:
+    """Check the archive's sha1 against the pinned one and unpack it into ``target``."""
+    if not archive.exists():
+        raise ServiceError(f"Apicurio Registry archive missing after the download: {archive}")
+    digest = hashlib.sha1(archive.read_bytes(), usedforsecurity=False).hexdigest()
+    if digest != REGISTRY_SHA1:
+        raise ServiceError(
+            f"Apicurio Registry archive {archive} has sha1 {digest}, expected {REGISTRY_SHA1}: "
+            "remove it and run `make services` again"
+        )
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(partial, filter="data")
+    if not (partial / REGISTRY_JAR).exists():
+        raise ServiceError(f"{archive} holds no {REGISTRY_JAR}")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
 
 
 def _port_open(address: str) -> bool:

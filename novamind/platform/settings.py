@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +40,26 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = Field(
         default="", description="prepended to every topic name (isolates environments and test runs)"
     )
-    avro_framing: Literal["single_object", "confluent"] = "single_object"
-    schema_registry_url: str | None = None
+    avro_framing: Literal["single_object", "confluent"] | None = Field(
+        default=None,
+        description="wire framing of written records; default: confluent with a registry, else single_object",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent-compatible registry API (Apicurio: .../apis/ccompat/v7); empty: none. "
+        "The development environment defaults to the local registry of `make services`",
+    )
     schema_registry_username: str | None = None
     schema_registry_password: SecretStr | None = None
+    schema_subject_strategy: Literal["topic", "record", "topic_record"] = Field(
+        default="topic",
+        description="registry subjects: topic = <topic>-value (<topic>-<record> on multi-record topics)",
+    )
+
+    @field_validator("schema_registry_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     def topic(self, name: str) -> str:
         """The cluster name of a registry topic."""
@@ -70,6 +86,8 @@ class LocalServicesSettings(BaseModel):
     kafka_controller_port: int = 9093
     kafka_heap: str = "768m"
     mongo_port: int = 27017
+    registry_port: int = 8081
+    registry_heap: str = "256m"
     start_timeout_s: float = 90.0
 
 
@@ -244,3 +262,17 @@ class Settings(BaseSettings):
         if self.mongodb_uri and "NOVAMIND_MONGO__URI" not in os.environ:
             mongo = self.mongo.model_copy(update={"uri": self.mongodb_uri})
             object.__setattr__(self, "mongo", mongo)
+        # Development runs on the local services, which include a schema registry: records are
+        # written in the Confluent wire format there unless a registry URL (or "") is given.
+        if (
+            self.environment == "development"
+            and "schema_registry_url" not in self.kafka.model_fields_set
+            and "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL" not in os.environ
+        ):
+            kafka = self.kafka.model_copy(update={"schema_registry_url": local_registry_url(self.local)})
+            object.__setattr__(self, "kafka", kafka)
+
+
+def local_registry_url(local: LocalServicesSettings) -> str:
+    """The Confluent-compatible API of the local Apicurio Registry (``make services``)."""
+    return f"http://127.0.0.1:{local.registry_port}/apis/ccompat/v7"

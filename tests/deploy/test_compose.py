@@ -21,6 +21,17 @@ def test_compose_uses_the_official_kafka_and_mongodb_images() -> None:
     assert kraft["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
 
+def test_compose_runs_the_schema_registry_the_local_services_run() -> None:
+    from novamind.app.localservices import REGISTRY_VERSION
+
+    services = _compose()["services"]
+    assert services["registry"]["image"] == f"apicurio/apicurio-registry:{REGISTRY_VERSION}"
+    url = services["worker"]["environment"]["NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL"]
+    assert url == "http://registry:8080/apis/ccompat/v7"
+    for name in ("topics", "worker", "intake"):
+        assert services[name]["depends_on"]["registry"]["condition"] == "service_healthy"
+
+
 def test_worker_can_be_scaled() -> None:
     worker = _compose()["services"]["worker"]
     # A fixed container name or host port would make `--scale worker=3` fail.

@@ -18,7 +18,7 @@ from connectors.simulator.publish import publish
 from novamind.platform.producer import EventProducer
 from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
-from tests.integration.harness import read_topic
+from tests.integration.harness import read_topic, reader_codec
 from workers.pipeline.ingest import IngestProcessor
 from workers.pipeline.twin import replay_log
 from workers.runtime.worker import inbound
@@ -27,7 +27,7 @@ from workers.twin.serialize import deserialize, state_digest
 # Fields that depend on how the three source topics interleave (when a day closed and how
 # often it was revised), not on the events themselves.
 VOLATILE = {"event_id", "event_time", "received_time", "revision", "normalized", "late_events"}
-codec = AvroCodec()
+codec = AvroCodec()  # publishes the inputs single-object; outputs are read with reader_codec()
 
 
 def publish_cohort(settings: Settings, *, patients: int, days: int, seed: int, share: float = 1.0) -> Any:
@@ -67,7 +67,7 @@ def _close(a: Any, b: Any) -> bool:
 
 def _reference(settings: Settings) -> tuple[dict[tuple[str, dt.date], dict[str, Any]], list[dict[str, Any]]]:
     """Daily features and dead letters from one pass over the source log, no workers."""
-    processor = IngestProcessor(codec=codec, entries={})
+    processor = IngestProcessor(codec=reader_codec(settings), entries={})
     features: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []
     for topic in ("ehr-clinical-events", "patient-reports", "wearable-biometrics"):
@@ -78,6 +78,7 @@ def _reference(settings: Settings) -> tuple[dict[tuple[str, dt.date], dict[str, 
 
 
 def assert_twins_equal_replay(settings: Settings) -> int:
+    codec = reader_codec(settings)
     reference = replay_log(codec, (inbound(m) for m in read_topic(settings, "twin-inputs")))
     ca = settings.mongo.tls_ca_file
     tls: dict[str, Any] = {"tls": True, "tlsCAFile": str(ca)} if ca else {}
@@ -90,6 +91,7 @@ def assert_twins_equal_replay(settings: Settings) -> int:
 
 
 def check_outputs(settings: Settings, cohort: Any) -> None:
+    codec = reader_codec(settings)
     live = _final_features(
         [codec.decode_dict(m.value())[1] for m in read_topic(settings, "patient-daily-features")]
     )

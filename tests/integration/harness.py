@@ -20,6 +20,8 @@ from novamind.platform.kafka import admin_config
 from novamind.platform.settings import Settings
 from novamind.platform.topicadmin import ensure_topics
 from novamind.platform.topicreader import read_all
+from schemas.codec import AvroCodec
+from schemas.registry import ConfluentRegistryClient
 from schemas.topics import WORKERS_GROUP
 from workers.runtime.worker import SOURCE_TOPICS
 
@@ -35,6 +37,14 @@ def isolated(settings: Settings, name: str, *, max_batch: int | None = None) -> 
     scenario = settings.model_copy(update={"kafka": kafka, "mongo": mongo, "worker": worker})
     assert ensure_topics(kafka) == 0
     return scenario
+
+
+def reader_codec(settings: Settings) -> AvroCodec:
+    """A codec that reads what the services' processes write: both framings, Confluent schema
+    ids through the configured registry (the local services configure one). It writes
+    single-object records, which every reader still accepts."""
+    url = settings.kafka.schema_registry_url
+    return AvroCodec(registry=ConfluentRegistryClient(url=url)) if url else AvroCodec()
 
 
 def free_port() -> int:
@@ -64,6 +74,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
         "NOVAMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL": settings.kafka.schema_registry_url or "",
         "NOVAMIND_MONGO__URI": settings.mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
         "NOVAMIND_LOG_FORMAT": "json",

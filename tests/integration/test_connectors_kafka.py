@@ -62,6 +62,7 @@ from novamind.platform.topicadmin import ensure_topics
 from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from schemas.models import EncryptedText
+from tests.integration.harness import reader_codec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "connectors" / "fixtures"
 KEY = "integration-pseudonym-key-0123456789"
@@ -124,7 +125,8 @@ def messages(settings: Settings, topic: str) -> list[Any]:
 
 
 def decoded(settings: Settings, topic: str) -> list[tuple[bytes, str, dict[str, Any]]]:
-    return [(m.key(), *codec.decode_dict(m.value())) for m in messages(settings, topic)]
+    reader = reader_codec(settings)
+    return [(m.key(), *reader.decode_dict(m.value())) for m in messages(settings, topic)]
 
 
 def millis(value: Any) -> Any:
@@ -436,7 +438,7 @@ def test_simulator_publish_delivers_every_record_and_the_garbage(scenario: Setti
         assert len(got) == summary["sent"].get(topic, 0)
         garbage = [m.value() for m in got if not m.key()]
         assert sorted(garbage) == (sorted(raw) if topic == "wearable-biometrics" else [])
-        keyed = [(m.key(), *codec.decode_dict(m.value())) for m in got if m.key()]
+        keyed = [(m.key(), *reader_codec(scenario).decode_dict(m.value())) for m in got if m.key()]
         assert all(key.decode() == rec["patient_id"] for key, _, rec in keyed)
         want = {
             d["record"]["event_id"]: {k: millis(v) for k, v in d["record"].items()}
@@ -677,6 +679,7 @@ def test_sigterm_stops_reading_flushes_and_accounts_for_everything(scenario: Set
         **os.environ,
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": scenario.kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__TOPIC_PREFIX": scenario.kafka.topic_prefix,
+        "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL": scenario.kafka.schema_registry_url or "",
         "NOVAMIND_MONGO__URI": scenario.mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": scenario.mongo.database,
         "NOVAMIND_SECURITY__PSEUDONYM_KEY": KEY,

@@ -17,7 +17,7 @@ from novamind.platform.settings import Settings
 from schemas.assessments import score_items
 from schemas.codec import AvroCodec
 from schemas.models import AssessmentResult, Instrument
-from tests.integration.harness import isolated, read_topic, workers
+from tests.integration.harness import isolated, read_topic, reader_codec, workers
 
 PATIENT = "p_" + "ab" * 16
 
@@ -67,7 +67,7 @@ def test_avro_record_flows_from_kafka_through_a_worker_into_mongodb(
         while time.monotonic() < deadline and twins.find_one({"_id": PATIENT}) is None:
             assert running[0].alive(), running[0].log()[-3000:]
             time.sleep(0.5)
-        item9 = _item9_alerts(scenario, codec)
+        item9 = _item9_alerts(scenario, reader_codec(scenario))
     twin = twins.find_one({"_id": PATIENT})
     assert twin is not None, "no twin stored"
     assert twin["phq9_band"] == "MODERATE"  # total 13

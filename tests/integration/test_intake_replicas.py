@@ -32,8 +32,7 @@ from novamind.platform.mongo import database, mongo_client
 from novamind.platform.privacy.audit import AUDIT_COLLECTION
 from novamind.platform.settings import Settings
 from novamind.platform.topicreader import read_all
-from schemas.codec import AvroCodec
-from tests.integration.harness import ROOT, free_port, isolated, worker_env
+from tests.integration.harness import ROOT, free_port, isolated, reader_codec, worker_env
 from tests.novamind.platform.auth.factories import AUDIENCE, ISSUER, TestIdentityProvider
 
 PATIENT = "p_" + "a7" * 16  # unique to this module
@@ -137,7 +136,7 @@ def test_a_retry_to_another_replica_after_a_restart_is_200_with_the_original_eve
                 replica.stop()
 
     topic = scenario.kafka.topic("patient-reports")
-    records = [AvroCodec().decode(m.value()) for m in read_all(scenario.kafka, topic)]
+    records = [reader_codec(scenario).decode(m.value()) for m in read_all(scenario.kafka, topic)]
     assert [r.event_id for r in records] == [event_id]  # the retries produced nothing
     db = MongoClient(scenario.mongo.uri.get_secret_value())[scenario.mongo.database]
     stored = db[SUBMISSIONS_COLLECTION].find_one({"_id": event_id})

@@ -17,7 +17,14 @@ from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import WORKERS_GROUP
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort, publish_rest
-from tests.integration.harness import WorkerProcess, isolated, read_topic, wait_caught_up, workers
+from tests.integration.harness import (
+    WorkerProcess,
+    isolated,
+    read_topic,
+    reader_codec,
+    wait_caught_up,
+    workers,
+)
 from tests.services import ServiceAddresses
 from workers.runtime.worker import SOURCE_TOPICS
 
@@ -128,7 +135,8 @@ def test_mongodb_outage_under_load(
         settings, services, tmp_path, name=f"mgo-{run_id}", service="ferretdb", replicas=1, down_s=12, seed=23
     )
     assert "mongo_retry" in running[0].log()
-    alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-alerts")]
+    reader = reader_codec(scenario)
+    alerts = [reader.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-alerts")]
     assert "twin_store" in {a["step"] for a in alerts}
 
 
@@ -152,7 +160,8 @@ def test_poison_messages_in_every_topic(settings: Settings, run_id: str, tmp_pat
         assert running[0].alive()
     check_outputs(scenario, cohort)  # source-topic dead letters equal the reference's
     assert_twins_equal_replay(scenario)
-    dead = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-deadletter")]
+    reader = reader_codec(scenario)
+    dead = [reader.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-deadletter")]
     from_twin_inputs = [d for d in dead if d["source_topic"] == scenario.kafka.topic("twin-inputs")]
     assert sorted(d["original_value"] for d in from_twin_inputs) == sorted(v for _, v in poison)
     for topic in SOURCE_TOPICS:

@@ -53,7 +53,8 @@ def dead_letter(codec: AvroCodec, kafka: KafkaSettings, error_class: str, offset
             source_partition=0,
             source_offset=offset,
             first_seen_time=datetime(2026, 1, 1, tzinfo=UTC),
-        )
+        ),
+        topic=kafka.topic("pipeline-deadletter"),
     )
 
 

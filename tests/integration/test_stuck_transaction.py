@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from tests.integration.checks import assert_twins_equal_replay, check_outputs, publish_cohort
-from tests.integration.harness import free_port, isolated, read_topic, wait_caught_up
+from tests.integration.harness import free_port, isolated, read_topic, reader_codec, wait_caught_up
 from workers import app
 from workers.runtime import transactions
 
@@ -80,6 +80,7 @@ def test_a_stuck_offsets_call_replaces_the_producer_and_loses_nothing(
     assert wrapped and wrapped[0].offset_calls == 1  # the stuck producer was dropped after one call
     check_outputs(scenario, cohort)
     assert assert_twins_equal_replay(scenario) == 3
-    alerts = [codec.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-alerts")]
+    reader = reader_codec(scenario)
+    alerts = [reader.decode_dict(m.value())[1] for m in read_topic(scenario, "pipeline-alerts")]
     stuck = [a for a in alerts if a["step"] == "checkpoint" and a["details"].get("call")]
     assert [a["details"]["call"] for a in stuck] == ["send_offsets_to_transaction"]

@@ -18,6 +18,7 @@ from novamind.platform.topicadmin import ensure_topics
 from novamind.platform.topicreader import read_all
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction, AuditEvent
+from tests.integration.harness import reader_codec
 
 PATIENT = "p_" + "d4" * 16
 ABSENT = "p_" + "e5" * 16
@@ -91,6 +92,6 @@ def test_every_twin_read_is_audited(settings: Settings, run_id: str, tmp_path: P
     assert (absent.purpose, absent.details["found"]) == ("PATIENT_SAFETY", "false")
 
     published = read_all(scenario.kafka, scenario.kafka.topic("audit-events"))
-    codec = AvroCodec()
+    codec = reader_codec(scenario)
     on_topic = sorted((m.key().decode(), codec.decode_dict(m.value())[1]["event_id"]) for m in published)
     assert on_topic == sorted((e.patient_id, e.event_id) for e in [*events, absent])

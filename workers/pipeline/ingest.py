@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from schemas.codec import AvroCodec
-from schemas.exceptions import SchemaError
+from schemas.exceptions import DecodeError
 from workers.deadletters import dead_letter
 from workers.features.patient import DEFAULT_WINDOWS, PatientState, WindowConfig
 from workers.twin.state import apply_assessment
@@ -107,7 +107,7 @@ class IngestProcessor:
     def _process_one(self, m: Inbound, out: IngestResult) -> None:
         try:
             name, record = self.codec.decode_dict(m.value)
-        except SchemaError as exc:
+        except DecodeError as exc:
             self._reject(m, type(exc).__name__, str(exc), out)
             return
         patient_id = record.get("patient_id")
@@ -189,7 +189,7 @@ def safety_alerts_of(codec: AvroCodec, messages: Iterable[Inbound]) -> list[dict
     for m in messages:
         try:
             name, record = codec.decode_dict(m.value)
-        except SchemaError:
+        except DecodeError:
             continue
         if (
             name == "AssessmentResult"

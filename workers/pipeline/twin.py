@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from schemas.codec import AvroCodec
-from schemas.exceptions import SchemaError
+from schemas.exceptions import DecodeError
 from workers.deadletters import dead_letter
 from workers.pipeline.ingest import Inbound
 from workers.twin.clinical import apply_demographics, apply_genetic_profile, apply_medication
@@ -101,7 +101,7 @@ def accept(codec: AvroCodec, m: Inbound) -> tuple[str, dict[str, Any]] | Rejecte
     """A twin input's record, or why it is not one (the live stage and replay agree on this)."""
     try:
         name, record = codec.decode_dict(m.value)
-    except SchemaError as exc:
+    except DecodeError as exc:
         return Rejected(type(exc).__name__, str(exc))
     if name not in APPLY:
         return Rejected("UnexpectedRecord", f"{name} is not a twin input")

@@ -51,9 +51,8 @@ class PipelineAlerts:
             return False
         self._last[step] = now
         record = pipeline_alert(self.component, step, severity, message, details)
-        self.producer.produce(
-            self.topic, key=self.component.encode(), value=self.codec.encode_dict("PipelineAlert", record)
-        )
+        value = self.codec.encode_dict("PipelineAlert", record, topic=self.topic)
+        self.producer.produce(self.topic, key=self.component.encode(), value=value)
         self.producer.poll(0)
         return True
 

@@ -30,7 +30,7 @@ class Outputs:
     def send(self, topic: str, record_name: str, key: bytes, record: dict[str, Any]) -> None:
         """Encode ``record`` as ``record_name`` to ``topic``, which must carry that record type."""
         check_carries(topic, record_name)
-        self.send_raw(topic, key, self.codec.encode_dict(record_name, record))
+        self.send_raw(topic, key, self.codec.encode_dict(record_name, record, topic=self.topic_name(topic)))
 
     def send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
         while True:

@@ -5,7 +5,9 @@ publishes the ITEM9_SAFETY alert of every PHQ-9 with item 9 >= 1 as soon as it i
 is queued on the biometric topics. It holds no state, so it needs no restore. Offsets are
 committed after Kafka has acknowledged the alerts (at least once; an alert's id is derived from
 its report, so consumers can drop a repeat). The twin records the same alert when it folds the
-report in, without publishing it again.
+report in, without publishing it again. When the schema registry cannot be reached (a report
+in the Confluent framing whose schema is not cached yet), the batch is read again until it can:
+no report is skipped.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import threading
 import time
 
 import structlog
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from novamind.platform import metrics
 from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
+from schemas.exceptions import RegistryError
 from schemas.topics import TopicName
 from workers.pipeline.ingest import safety_alerts_of
 from workers.runtime import clients
@@ -26,6 +29,7 @@ from workers.runtime.outputs import Outputs
 from workers.runtime.worker import inbound
 
 log = structlog.get_logger(__name__)
+REGISTRY_RETRY_S = 1.0
 
 
 class SafetyWatch:
@@ -46,7 +50,13 @@ class SafetyWatch:
                 if not batch:
                     continue
                 started = time.perf_counter()
-                alerts = safety_alerts_of(self.codec, [inbound(m) for m in batch])
+                try:
+                    alerts = safety_alerts_of(self.codec, [inbound(m) for m in batch])
+                except RegistryError as exc:
+                    log.warning("safety_registry_unavailable", reason=str(exc), retry_s=REGISTRY_RETRY_S)
+                    self._rewind(batch)
+                    stop.wait(REGISTRY_RETRY_S)
+                    continue
                 for alert in alerts:
                     self.outputs.send(TopicName.TWIN_ALERTS, "TwinAlert", alert["patient_id"].encode(), alert)
                 self.outputs.flush()
@@ -65,3 +75,12 @@ class SafetyWatch:
                     )
         finally:
             self.consumer.close()
+
+    def _rewind(self, batch: list[Message]) -> None:
+        """Seek each partition of ``batch`` back to its first record, to read it again."""
+        first: dict[int, int] = {}
+        for message in batch:
+            partition, offset = message.partition() or 0, message.offset() or 0
+            first[partition] = min(offset, first.get(partition, offset))
+        for partition, offset in first.items():
+            self.consumer.seek(TopicPartition(self.topic, partition, offset))

@@ -75,6 +75,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from exc
     producer = EventProducer(kafka=settings.kafka, client_id="intake")
     codec = AvroCodec.from_settings(settings)
+    for record in ("SymptomReport", "AssessmentResult"):  # a registry problem shows now, not per request
+        codec.prepare(record, topic=intake.topic)
+    codec.prepare("AuditEvent", topic=settings.kafka.topic(TopicName.AUDIT_EVENTS))
     client = mongo_client(settings.mongo, app_name="novamind-intake")
     db = database(client, settings.mongo)
     if isinstance(tokens, JwtVerifier):

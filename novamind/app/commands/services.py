@@ -1,4 +1,4 @@
-"""``novamind services up|down|status``: the local Kafka broker and FerretDB."""
+"""``novamind services up|down|status``: the local Kafka broker, FerretDB and schema registry."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from novamind.platform.settings import Settings
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "services",
-        help="start, stop or report the local Kafka broker and FerretDB",
+        help="start, stop or report the local Kafka broker, FerretDB and schema registry",
         description="Manage the Docker-free development services (deploy/local).",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -24,7 +24,7 @@ from connectors.simulator.cohort import SIM_KEY
 from novamind.app.demo.exceptions import DemoError
 from novamind.platform.kafka import consumer_config
 from novamind.platform.settings import Settings
-from novamind.platform.topicadmin import cluster_topics, ensure_topics
+from novamind.platform.topicadmin import cluster_topics, ensure_subjects, ensure_topics
 
 FIELD_KEY_ID = "demo"
 
@@ -78,6 +78,7 @@ def configure(
         "NOVAMIND_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "NOVAMIND_KAFKA__PARTITIONS": str(kafka.partitions),
         "NOVAMIND_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        "NOVAMIND_KAFKA__SCHEMA_REGISTRY_URL": kafka.schema_registry_url or "",
         "NOVAMIND_MONGO__URI": mongo.uri.get_secret_value(),
         "NOVAMIND_MONGO__DATABASE": mongo.database,
         "NOVAMIND_LOG_FORMAT": "json",
@@ -97,9 +98,9 @@ def create_topics(settings: Settings) -> int:
     """Create the run's topics and wait until every partition has a leader; how many."""
     printed = io.StringIO()
     with redirect_stdout(printed):
-        failed = ensure_topics(settings.kafka)
+        failed = ensure_topics(settings.kafka) or ensure_subjects(settings.kafka)
     if failed:
-        raise DemoError(f"the topics could not be created:\n{printed.getvalue()}")
+        raise DemoError(f"the topics or registry subjects could not be created:\n{printed.getvalue()}")
     _wait_for_leaders(settings)
     return sum(1 for line in printed.getvalue().splitlines() if line.startswith("created"))
 

@@ -240,7 +240,7 @@ class AuditLog:
             raise AuditError(f"could not store audit event {event.event_id}: {exc}") from exc
         if self._producer is not None:
             key = (event.patient_id or event.actor).encode()
-            self._producer.send(self._topic, key=key, value=self._codec.encode(event))
+            self._producer.send(self._topic, key=key, value=self._codec.encode(event, topic=self._topic))
 
     async def query(self, query: AuditQuery) -> list[AuditEvent]:
         """Stored events matching ``query``, oldest first."""

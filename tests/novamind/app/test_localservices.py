@@ -104,3 +104,35 @@ def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(localservices.uuid, "uuid4", lambda: next(drawn))
     assert urlsafe_b64encode(b"\xf8" + b"\x00" * 15).startswith(b"-")
     assert new_cluster_id() == urlsafe_b64encode(b"\x10" * 16).decode().rstrip("=")
+
+
+def test_the_registry_is_reported_with_its_api_address(services_factory) -> None:
+    services = services_factory(registry_port=1)
+    (registry,) = [s for s in services.status() if s.name == "registry"]
+    assert registry.address == "http://127.0.0.1:1/apis/ccompat/v7"
+    assert not registry.answering and registry.pid is None
+
+
+def test_registry_download_failure_is_explained(services_factory, tmp_path, monkeypatch) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    _fake_tool(fake_bin, "mvn", "echo 'Could not find artifact io.apicurio:registry-app' >&2; exit 1")
+    monkeypatch.setenv("PATH", str(fake_bin))
+    with pytest.raises(ServiceError) as error:
+        services_factory().up(only=("registry",))
+    message = str(error.value)
+    assert "fetching Apicurio Registry 3.0.9 from Maven Central failed" in message
+    assert "Could not find artifact" in message
+
+
+def test_a_registry_archive_with_another_sha1_is_refused(tmp_path) -> None:
+    archive = tmp_path / "apicurio-registry-app-3.0.9-all.tar.gz"
+    archive.write_bytes(b"not the archive")
+    with pytest.raises(ServiceError, match=r"has sha1 [0-9a-f]{40}, expected 4deac017"):
+        localservices.unpack_registry(archive, tmp_path / "3.0.9")
+    assert not (tmp_path / "3.0.9").exists()
+
+
+def test_unknown_service_names_list_the_known_ones(services_factory) -> None:
+    with pytest.raises(ServiceError, match="expected one of kafka, ferretdb, registry"):
+        services_factory().stop("zookeeper")
