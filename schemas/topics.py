@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from schemas.exceptions import WrongTopic
 from schemas.catalog import NAMESPACE
+from schemas.exceptions import WrongTopic
 
 DEFAULT_PARTITIONS = 12
 DAY_MS = 24 * 60 * 60 * 1000
