@@ -80,7 +80,7 @@ class TwinEntry:
     version_id: str | None = None
     pinned: bool = False
     shadow: Shadow | None = None
-    snapshot_seq: int | None = None
+    snapshot_seq: int = 0
     snapshot_note: dict[str, Any] | None = None
     retired: list[Retired] = field(default_factory=list)
 
@@ -92,6 +92,8 @@ class TwinResult:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     changed: dict[str, int] = field(default_factory=dict)  # patient -> partition
     restored: list[str] = field(default_factory=list)  # patients a TwinRestore rolled back
+    promoted: list[str] = field(default_factory=list)  # patients whose shadow became the twin
+    paired: PairedMetrics = field(default_factory=PairedMetrics)  # shadow pairs scored in the batch
     skipped: int = 0
 
 
@@ -121,10 +123,12 @@ def advance(
     plan: VersionPlan,
     versions: VersionRegistry,
     offset: int,
+    tally: PairedMetrics | None = None,
 ) -> TwinOutputs | None:
     """Apply one accepted twin input (or restore) to ``entry`` under ``plan``: switch the twin
     to the live version if it is not pinned, and feed the shadow twin when the plan has one.
-    Returns the live twin's outputs (``None`` for a restore, which publishes nothing).
+    Returns the live twin's outputs (``None`` for a restore, which publishes nothing); the
+    pairs the input scored are also added to ``tally`` (a batch's total, for metrics).
 
     Raises
     ------
@@ -144,7 +148,10 @@ def advance(
     live_before, shadow_before = marks(entry.state), marks(shadow.state)
     outputs = apply_record(entry, name, record, version)
     shadow.state, _ = apply_version(shadow.state, name, record, plan.shadow)  # never published
-    shadow.paired.observe((live_before, marks(entry.state)), (shadow_before, marks(shadow.state)))
+    live, shadowed = (live_before, marks(entry.state)), (shadow_before, marks(shadow.state))
+    shadow.paired.observe(live, shadowed)
+    if tally is not None:
+        tally.observe(live, shadowed)
     return outputs
 
 
@@ -233,13 +240,21 @@ class TwinProcessor:
                 continue
             try:
                 outputs = advance(
-                    entry, name, record, plan=self.plan, versions=self.versions, offset=m.offset
+                    entry,
+                    name,
+                    record,
+                    plan=self.plan,
+                    versions=self.versions,
+                    offset=m.offset,
+                    tally=result.paired,
                 )
             except StateDecodeError as exc:  # a restore that cannot apply changes nothing
                 result.dead_letters.append(_dead_letter(m, type(exc).__name__, str(exc)))
                 continue
             entry.offset = m.offset
             result.changed[patient_id] = m.partition
+            if entry.retired and patient_id not in result.promoted:
+                result.promoted.append(patient_id)
             if outputs is None:
                 result.restored.append(patient_id)
                 continue

@@ -160,7 +160,8 @@ class ModelVersion:
     @cached_property
     def forecast(self) -> ForecastParams:
         """The severity forecaster's parameters under this version."""
-        return DEFAULT_PARAMS._replace(**{TUNABLE[k]: v for k, v in self.overrides})
+        changed: dict[str, Any] = {TUNABLE[k]: v for k, v in self.overrides}
+        return DEFAULT_PARAMS._replace(**changed)
 
 
 STANDARD = ModelVersion("standard", note="this build's parameters, unchanged")
@@ -235,3 +236,19 @@ def metrics(s: TwinState) -> dict[str, float | int | None]:
         "phq9_persistence_mae": phq9.persistence.mae,
         "phq9_forecasts_scored": phq9.model.n,
     }
+
+
+def plan_of(
+    versions: VersionRegistry, *, live: str, shadow: str | None = None, promoted: str | None = None
+) -> VersionPlan:
+    """The plan a worker runs: the ``promoted`` live version when there is one this build knows
+    (else the configured ``live``), and the configured ``shadow`` unless it is the live one
+    (which it is once promoted).
+
+    Raises
+    ------
+    UnknownModelVersion
+        ``live`` or ``shadow`` names no known version.
+    """
+    live_version = versions.find(promoted) or versions.get(live)
+    return VersionPlan(live_version, versions.get(shadow) if shadow else None)
