@@ -11,3 +11,7 @@ class StateDecodeError(TwinError):
 
 class UnknownModelVersion(TwinError):
     """A model version name or id this build does not know, or a malformed version."""
+
+
+class VersionOperationError(TwinError):
+    """An operator's promotion or rollback cannot be done as asked (no shadow, no snapshot...)."""
