@@ -101,7 +101,7 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     if args.action == "versions":
         return _versions(args, settings, db)
-    doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
+    doc = db.twins.find_one({"_id": args.patient}, {"state": 0, "shadow.state": 0})
     _audit_read(args, settings, found=doc is not None)
     if doc is None:
         raise UsageError(f"no twin for {args.patient} in database {settings.mongo.database}")
@@ -114,6 +114,9 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     print(f"twin {doc['_id']}  version {doc['twin_version']}  as of {doc['as_of_date']}")
     print(f"  updated         {doc['updated_at']}")
     print(f"  risk level      {doc['risk_level']}   model {doc['model_source']} (v{doc['model_version']})")
+    pinned = " (pinned by a rollback)" if doc.get("pinned") else ""
+    shadow = f", shadow {doc['shadow']['version_id']}" if doc.get("shadow") else ""
+    print(f"  model version   {doc.get('model_version_id') or 'unrecorded'}{pinned}{shadow}")
     print(f"  bands           PHQ-9 {doc.get('phq9_band') or '-'}   GAD-7 {doc.get('gad7_band') or '-'}")
     severity, mae = _num(doc.get("forecast_severity")), _num(doc.get("forecast_mae"))
     persistence = _num(summary.get("persistence_mae"))
