@@ -181,6 +181,7 @@ class AuditAction(StrEnum):
     ACCESS = "ACCESS"
     EXPORT = "EXPORT"
     REIDENTIFY = "REIDENTIFY"
+    AMEND = "AMEND"
     UNKNOWN = "UNKNOWN"
 
 
@@ -354,6 +355,14 @@ class TwinAlert(PatientEvent):
     evidence: dict[str, str] = Field(default_factory=dict)
 
 
+class TwinRestore(PatientEvent):
+    snapshot: Annotated[int, Field(ge=0, le=INT32_MAX)]
+    model_version_id: str
+    pin: bool = False
+    state: bytes
+    audit_event_id: str
+
+
 # ---------------------------------------------------------------- pipeline records
 class DeadLetter(Record):
     event_id: str
@@ -372,7 +381,7 @@ class DeadLetter(Record):
 class AuditEvent(Record):
     event_id: str
     event_time: UtcDatetime
-    schema_version: Int = 1
+    schema_version: Int = 2
     actor: str
     action: AuditAction
     patient_id: Pseudonym | None = None
@@ -407,6 +416,7 @@ MODELS: dict[str, type[Record]] = {
         PatientDailyFeatures,
         TwinUpdate,
         TwinAlert,
+        TwinRestore,
         DeadLetter,
         AuditEvent,
         PipelineAlert,

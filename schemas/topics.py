@@ -165,9 +165,12 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
                 "MedicationEvent",
                 "GeneticProfile",
                 "Demographics",
+                "TwinRestore",
             ),
             partitions=partitions,
-            # Internal: the one ordered log each twin is folded from (replay equals live).
+            # Internal: the one ordered log each twin is folded from (replay equals live). An
+            # operator's rollback (TwinRestore) is written here too, by the twin CLI acting with
+            # the workers' credentials, so that it takes its place in the patient's order.
             config=_delete(400),
             writers=(p.WORKERS,),
             readers=(p.WORKERS,),

@@ -87,6 +87,22 @@ TWIN_ALERTS = Counter(
     ["alert_type", "severity"],
 )
 MODEL_VERSIONS = Counter("novamind_model_versions_total", "Twin model versions stored.")
+TWIN_SHADOW_PAIRS = Counter(
+    "novamind_twin_shadow_pairs_total",
+    "Next-day severity forecasts scored for both a live twin and its shadow (same target).",
+    ["shadow_version"],
+)
+TWIN_SHADOW_ABS_ERROR = Counter(
+    "novamind_twin_shadow_abs_error_total",
+    "Summed absolute errors of those paired forecasts by role (live, shadow); "
+    "MAE = rate(this) / rate(novamind_twin_shadow_pairs_total).",
+    ["shadow_version", "role"],
+)
+TWIN_VERSION_CHANGES = Counter(
+    "novamind_twin_version_changes_total",
+    "Twins moved to another model version: promoted (took their shadow) or restored (rollback).",
+    ["kind"],
+)
 RESTORE_RECORDS = Counter(
     "novamind_state_restore_records_total", "State records restored after an assignment.", ["partition"]
 )
@@ -164,6 +180,22 @@ def record_twin_alert(alert_type: str, severity: str) -> None:
 
 def record_model_versions(count: int = 1) -> None:
     MODEL_VERSIONS.inc(count)
+
+
+def record_shadow_pairs(shadow_version: str, pairs: int, live_abs: float, shadow_abs: float) -> None:
+    """Paired forecasts of a batch: how many, and each role's summed absolute error."""
+    if pairs:
+        TWIN_SHADOW_PAIRS.labels(shadow_version=shadow_version).inc(pairs)
+        TWIN_SHADOW_ABS_ERROR.labels(shadow_version=shadow_version, role="live").inc(live_abs)
+        TWIN_SHADOW_ABS_ERROR.labels(shadow_version=shadow_version, role="shadow").inc(shadow_abs)
+
+
+def record_twin_version_change(kind: str, count: int = 1) -> None:
+    """``kind``: ``promoted`` or ``restored``."""
+    if kind not in ("promoted", "restored"):
+        raise ValueError(f"unknown twin version change {kind!r}")
+    if count:
+        TWIN_VERSION_CHANGES.labels(kind=kind).inc(count)
 
 
 def record_restore(partition: int, restored: int, remaining: int) -> None:

@@ -142,6 +142,29 @@ class WorkerSettings(BaseModel):
         return self
 
 
+class TwinSettings(BaseModel):
+    """Which model versions the twin stage runs (``NOVAMIND_TWIN__*``; see workers/twin/versions.py).
+
+    ``version`` is the live version until an operator promotes another (``novamind twin
+    promote``): the promoted one, stored in MongoDB (``twin_versions``), wins over this setting.
+    ``shadow_version`` runs beside the live one on the same inputs, unpublished. ``versions``
+    defines more versions by name, each overriding some tunable parameters, e.g.
+    ``{"slow-errors": {"forecast.ALPHA_ERR": 0.01}}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str = Field(default="standard", description="live model version (name or id)")
+    shadow_version: str | None = Field(
+        default=None, description="model version run in shadow beside the live one (name or id)"
+    )
+    versions: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="more model versions: name -> {parameter: value}"
+    )
+    plan_refresh_s: float = Field(
+        default=15.0, gt=0, description="how often a worker reads the promoted live version"
+    )
+
+
 class AuthSettings(BaseModel):
     """How the intake and the worker views authenticate bearer tokens (``NOVAMIND_AUTH__*``).
 
@@ -249,6 +272,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     auth: AuthSettings = AuthSettings()
     worker: WorkerSettings = WorkerSettings()
+    twin: TwinSettings = TwinSettings()
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )

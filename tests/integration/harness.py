@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -68,6 +69,12 @@ def worker_env(settings: Settings) -> dict[str, str]:
         secured["NOVAMIND_MONGO__TLS_CA_FILE"] = str(mongo.tls_ca_file)
     if settings.worker.state_dir:
         secured["NOVAMIND_WORKER__STATE_DIR"] = str(settings.worker.state_dir)
+    twin = settings.twin
+    secured["NOVAMIND_TWIN__VERSION"] = twin.version
+    secured["NOVAMIND_TWIN__VERSIONS"] = json.dumps(twin.versions)
+    secured["NOVAMIND_TWIN__PLAN_REFRESH_S"] = str(twin.plan_refresh_s)
+    if twin.shadow_version:
+        secured["NOVAMIND_TWIN__SHADOW_VERSION"] = twin.shadow_version
     return {
         **os.environ,
         **secured,

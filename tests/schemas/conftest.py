@@ -134,6 +134,14 @@ def sample_records() -> dict[str, m.Record]:
             trigger_event_id="ev-0",
             evidence={"phq9_item9": "2", "loinc": "44261-6"},
         ),
+        m.TwinRestore(
+            **env,
+            snapshot=3,
+            model_version_id="novamind-twin/2:0123456789ab",
+            pin=True,
+            state=b"NMTW1" + b"\x00" * 40,
+            audit_event_id="au-2",
+        ),
         m.DeadLetter(
             event_id="dl-1",
             source="workers.validation",

@@ -37,6 +37,7 @@ SPEC_RECORDS = {
     "PatientDailyFeatures",
     "TwinUpdate",
     "TwinAlert",
+    "TwinRestore",
     "DeadLetter",
     "AuditEvent",
     "PipelineAlert",

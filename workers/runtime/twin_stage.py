@@ -6,6 +6,12 @@ acknowledgement, upsert the twins with an offset fence, then commit the consumer
 redelivered input is fenced off by the offset stored with its twin, so a crash anywhere
 repeats no effect. Outputs Kafka did not take: nothing was stored or committed, so the
 twins applied in memory are forgotten, the output producer replaced and the batch read again.
+
+Model versions: the stage runs the plan of ``settings.twin`` (live version, optional shadow),
+re-reading the promoted live version from MongoDB (``twin_versions``) at most every
+``plan_refresh_s``; a twin moves to a newly promoted version at its next input. Shadow twins
+are stored with their twins and never published; their paired errors are counted in
+Prometheus (``novamind_twin_shadow_*``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from workers.runtime import clients, monitor
 from workers.runtime.outputs import DeliveryFailed, Outputs
 from workers.twin.store import TwinStore
 from workers.twin.twin import new_twin
+from workers.twin.versions import VersionPlan, plan_of, registry
 
 log = structlog.get_logger(__name__)
 OUTPUT_FLUSH_TIMEOUT_S = 60.0  # then the twin batch is read again with a fresh producer
@@ -59,7 +66,9 @@ class TwinStage:
         self.unprefix = unprefix
         self.positions = positions
         self._blocking = blocking
-        self.processor = TwinProcessor(codec=codec)
+        self.versions = registry(settings.twin.versions)
+        self.processor = TwinProcessor(codec=codec, plan=self._plan(None), versions=self.versions)
+        self._plan_read_at = -float("inf")
         self.twins: dict[str, TwinEntry] = {}
         self.producer = alerts.producer
         self.outputs = Outputs(self.producer, codec=codec, topic_name=topic_name)
@@ -68,8 +77,34 @@ class TwinStage:
         for patient_id in [k for k, e in self.twins.items() if e.partition in partitions]:
             del self.twins[patient_id]
 
+    def _plan(self, promoted: str | None) -> VersionPlan:
+        twin = self.settings.twin
+        return plan_of(self.versions, live=twin.version, shadow=twin.shadow_version, promoted=promoted)
+
+    async def refresh_plan(self, *, force: bool = False) -> VersionPlan:
+        """Take a newly promoted live version (read at most every ``plan_refresh_s``)."""
+        now = time.monotonic()
+        if not force and now - self._plan_read_at < self.settings.twin.plan_refresh_s:
+            return self.processor.plan
+        self._plan_read_at = now
+        promoted = (await self.store.deployment() or {}).get("live")
+        if promoted and self.versions.find(promoted) is None:
+            log.error("twin_promoted_version_unknown", promoted=promoted, running=self.processor.plan.live.id)
+        plan = self._plan(promoted)
+        if plan != self.processor.plan:
+            log.info(
+                "twin_plan",
+                live=plan.live.id,
+                live_name=plan.live.name,
+                shadow=plan.shadow.id if plan.shadow else None,
+                shadow_name=plan.shadow.name if plan.shadow else None,
+            )
+            self.processor.plan = plan
+        return plan
+
     async def apply(self, messages: list[Inbound]) -> None:
         started = time.perf_counter()
+        plan = await self.refresh_plan()
         patients = {m.key.decode("utf-8", "replace"): m.partition for m in messages if m.key}
         loaded = await self.store.load(patients.keys() - self.twins.keys())
         for patient_id, partition in patients.items():
@@ -101,6 +136,11 @@ class TwinStage:
         monitor.count_dead_letters(result.dead_letters, self.unprefix)
         metrics.record_twin_updates(len(result.updates))
         metrics.record_model_versions(snapshots)
+        if plan.shadow is not None:
+            paired = result.paired
+            metrics.record_shadow_pairs(plan.shadow.id, paired.pairs, paired.live_abs, paired.shadow_abs)
+        metrics.record_twin_version_change("promoted", len(result.promoted))
+        metrics.record_twin_version_change("restored", len(result.restored))
         for alert in result.alerts:
             metrics.record_twin_alert(alert["alert_type"], alert["severity"])
         try:
@@ -116,6 +156,9 @@ class TwinStage:
             updates=len(result.updates),
             alerts=len(result.alerts),
             skipped=result.skipped,
+            shadow_pairs=result.paired.pairs,
+            promoted=len(result.promoted),
+            restored=result.restored,  # pseudonyms only
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 

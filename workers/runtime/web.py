@@ -51,7 +51,7 @@ def build_web(worker: Worker, *, audit_access: AuditAccess) -> web.Application:
     async def twin(request: web.Request) -> web.Response:
         patient_id = request.match_info["patient_id"]
         await audit_access(request, patient_id, "twin")
-        doc = await worker.store.db[TWINS].find_one({"_id": patient_id}, {"state": 0})
+        doc = await worker.store.db[TWINS].find_one({"_id": patient_id}, {"state": 0, "shadow.state": 0})
         if doc is None:
             return web.json_response({"error": "no twin for this patient"}, status=404)
         return web.json_response(doc, dumps=_dumps)

@@ -48,13 +48,16 @@ class ConformalInterval:
             return None
         return max(point - q, lo), min(point + q, hi)
 
-    def update(self, y: float, point: float, interval: tuple[float, float] | None) -> None:
-        """Score the standing interval against ``y``, then add the residual to the window."""
+    def update(
+        self, y: float, point: float, interval: tuple[float, float] | None, *, gamma: float = GAMMA
+    ) -> None:
+        """Score the standing interval against ``y``, then add the residual to the window;
+        ``gamma`` is the step of the working miscoverage (a model version may change it)."""
         if interval is not None:
             miss = not interval[0] <= y <= interval[1]
             self.scored += 1
             self.covered += not miss
-            self.alpha_t = min(max(self.alpha_t + GAMMA * (ALPHA - miss), 0.0), 1.0)
+            self.alpha_t = min(max(self.alpha_t + gamma * (ALPHA - miss), 0.0), 1.0)
         self.scores = [*self.scores, round(abs(y - point), 3)][-WINDOW:]
 
     @property

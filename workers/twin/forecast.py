@@ -20,14 +20,22 @@ power of their exponentially weighted absolute error (a smooth follow-the-leader
 Until the patient is PERSONAL the published forecast is shrunk toward a population prior.
 Around the published forecast, an 80% online conformal interval
 (:mod:`workers.twin.conformal`) is kept in ``pending_interval`` and scored like the forecast.
+
+The tunable constants below are gathered in :class:`ForecastParams` (``DEFAULT_PARAMS`` holds
+them as they are), which the methods take as an argument: a model version
+(:mod:`workers.twin.versions`) may run with other values, e.g. in shadow beside the live one.
+The parameters are not part of the state, so a state learned under one version continues
+under another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from river import linear_model, preprocessing
 
+from workers.twin import conformal
 from workers.twin.conformal import ConformalInterval
 
 SEVERITY_MAX = 10.0
@@ -40,6 +48,35 @@ ALPHA_ERR = 0.02
 LINEAR_WARMUP = 14
 PRIOR_WEIGHT = 3.0
 POWER = 16
+
+
+class ForecastParams(NamedTuple):
+    """The severity forecaster's tunable parameters (no defaults: see ``DEFAULT_PARAMS``).
+
+    A named tuple, not a dataclass: it is no part of the state tree (nothing of it is stored).
+    """
+
+    alpha_fast: float
+    alpha_mid: float
+    alpha_slow: float
+    alpha_err: float
+    linear_warmup: int
+    prior_weight: float
+    power: float
+    conformal_gamma: float
+
+
+DEFAULT_PARAMS = ForecastParams(
+    alpha_fast=ALPHA_FAST,
+    alpha_mid=ALPHA_MID,
+    alpha_slow=ALPHA_SLOW,
+    alpha_err=ALPHA_ERR,
+    linear_warmup=LINEAR_WARMUP,
+    prior_weight=PRIOR_WEIGHT,
+    power=POWER,
+    conformal_gamma=conformal.GAMMA,
+)
+"""The parameters of this build (the module constants)."""
 
 
 def _clip(value: float, hi: float) -> float:
@@ -93,7 +130,9 @@ class SeverityForecaster:
     persistence: RunningMAE = field(default_factory=RunningMAE)
     conformal: ConformalInterval = field(default_factory=ConformalInterval)
 
-    def score_and_learn(self, day: int, y: float | None, *, learn: bool = True) -> bool:
+    def score_and_learn(
+        self, day: int, y: float | None, *, learn: bool = True, params: ForecastParams = DEFAULT_PARAMS
+    ) -> bool:
         """Score yesterday's forecasts against ``y`` and learn from it.
 
         Returns ``True`` when a forecast was scored. Forecasts are scored only when their
@@ -105,11 +144,13 @@ class SeverityForecaster:
                 if name == "published":
                     continue
                 err = abs(y - pred)
-                self.expert_err[name] = _ew(self.expert_err.get(name), err, ALPHA_ERR)
+                self.expert_err[name] = _ew(self.expert_err.get(name), err, params.alpha_err)
             self.published.update(y, self.pending["published"])
             self.persistence.update(y, self.pending["persistence"])
             iv = self.pending_interval
-            self.conformal.update(y, self.pending["published"], (iv[0], iv[1]) if iv else None)
+            self.conformal.update(
+                y, self.pending["published"], (iv[0], iv[1]) if iv else None, gamma=params.conformal_gamma
+            )
             scored = True
             if learn and self.pending_x:
                 self.scaler.learn_one(self.pending_x)
@@ -118,13 +159,21 @@ class SeverityForecaster:
                 self.n_linear += 1
         if y is not None:
             self.last = y
-            self.ew_fast = _ew(self.ew_fast, y, ALPHA_FAST)
-            self.ew_mid = _ew(self.ew_mid, y, ALPHA_MID)
-            self.ew_slow = _ew(self.ew_slow, y, ALPHA_SLOW)
+            self.ew_fast = _ew(self.ew_fast, y, params.alpha_fast)
+            self.ew_mid = _ew(self.ew_mid, y, params.alpha_mid)
+            self.ew_slow = _ew(self.ew_slow, y, params.alpha_slow)
             self.n += 1
         return scored
 
-    def forecast(self, day: int, bio: dict[str, float], *, prior_mean: float, personal: bool) -> float | None:
+    def forecast(
+        self,
+        day: int,
+        bio: dict[str, float],
+        *,
+        prior_mean: float,
+        personal: bool,
+        params: ForecastParams = DEFAULT_PARAMS,
+    ) -> float | None:
         """Forecast day ``day + 1`` and remember the members' predictions for scoring.
 
         Parameters
@@ -137,6 +186,8 @@ class SeverityForecaster:
             Population prior mean severity, used while ``personal`` is false.
         personal
             Whether the patient has enough history for personal weights.
+        params
+            The model version's parameters.
         """
         self.pending, self.pending_x, self.pending_day = {}, {}, None
         self.pending_interval = None
@@ -149,15 +200,15 @@ class SeverityForecaster:
         }
         x.update(bio)
         preds = {"persistence": self.last, "ew_fast": self.ew_fast, "ew_slow": self.ew_slow}
-        if self.n_linear >= LINEAR_WARMUP:
+        if self.n_linear >= params.linear_warmup:
             delta = self.linear.predict_one(self.scaler.transform_one(x))
             preds["linear"] = _clip(self.ew_fast + delta, SEVERITY_MAX)
         if personal:
-            weights = {k: 1.0 / (self.expert_err.get(k, 1.0) + 0.05) ** POWER for k in preds}
+            weights = {k: 1.0 / (self.expert_err.get(k, 1.0) + 0.05) ** params.power for k in preds}
             total = sum(weights.values())
             out = sum(preds[k] * weights[k] for k in preds) / total
         else:
-            shrink = self.n / (self.n + PRIOR_WEIGHT)
+            shrink = self.n / (self.n + params.prior_weight)
             out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
         out = _clip(out, SEVERITY_MAX)
         interval = self.conformal.interval(out, 0.0, SEVERITY_MAX)

@@ -30,6 +30,7 @@ from workers.twin.events import (
     seen,
     toggle,
 )
+from workers.twin.forecast import DEFAULT_PARAMS, ForecastParams
 from workers.twin.inputs import as_mapping, day_ordinal, millis, millis_to_ordinal, number, symbol
 from workers.twin.monitors import ANOMALY_FEATURES, COUPLING_FEATURES
 from workers.twin.outputs import TwinOutputs, fmt, risk
@@ -58,8 +59,11 @@ CROSSED_15_KEY = "SUSTAINED_DETERIORATION:PHQ9_CROSSED_15"
 """A PHQ-9 crossing into >= 15 alerts under its own key, even during an active deterioration."""
 
 
-def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, TwinOutputs]:
-    """Apply one ``PatientDailyFeatures`` record.
+def apply_daily_features(
+    state: TwinState, features: Any, *, params: ForecastParams = DEFAULT_PARAMS
+) -> tuple[TwinState, TwinOutputs]:
+    """Apply one ``PatientDailyFeatures`` record; ``params`` are the severity forecaster's
+    parameters of the model version the twin runs under (:mod:`workers.twin.versions`).
 
     Keys read: ``event_id``, ``event_time``, ``received_time``, ``date``, ``revision``,
     ``missing``, ``meets_quality_standards``, ``symptom_severity_mean`` and the biometric
@@ -87,7 +91,7 @@ def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, Tw
     s.pending_symptoms = {d: v for d, v in s.pending_symptoms.items() if d > day}
     s.days_seen += 1
 
-    s.severity.score_and_learn(day, y, learn=learn)
+    s.severity.score_and_learn(day, y, learn=learn, params=params)
     _daily_anomaly(s, ctx, bio, learn)
     s.coupling.update(day, bio if learn else {}, y if learn else None)
     fired, active = s.deterioration.update(y)
@@ -105,6 +109,7 @@ def apply_daily_features(state: TwinState, features: Any) -> tuple[TwinState, Tw
         model_in,
         prior_mean=policy.POPULATION_SEVERITY_MEAN,
         personal=s.model_source == "PERSONAL",
+        params=params,
     )
     s.last_day = day
     snapshot = learn and policy.should_snapshot(

@@ -1,4 +1,5 @@
-"""``novamind twin show|plot|versions``, ``novamind dlq inspect|replay`` and ``novamind consume``."""
+"""``novamind twin show|plot|versions|promote|rollback``, ``novamind dlq inspect|replay`` and
+``novamind consume``."""
 
 from __future__ import annotations
 
@@ -29,11 +30,39 @@ def register(subparsers: Any) -> None:
     )
     versions.add_argument("patient", help="patient pseudonym (p_...)")
     versions.add_argument("--json", action="store_true", help="print the stored documents as JSON")
-    for sub in (show, plot, versions):  # every read is audited
+    promote = twin_actions.add_parser(
+        "promote",
+        help="apply the promotion rule to the shadow model version; promote it when it passes (audited)",
+        description="Compare the shadow model version with the live one on their paired forecasts "
+        "and promote the shadow when the rule passes (workers/twin/promotion.py states it).",
+    )
+    promote.add_argument("--dry-run", action="store_true", help="report only, change nothing")
+    rollback = twin_actions.add_parser(
+        "rollback",
+        help="restore one of a patient's snapshots (audited); see twin versions for the numbers",
+        description="Send the snapshot to twin-inputs as a TwinRestore; the worker owning the patient "
+        "applies it in order with the patient's inputs.",
+    )
+    rollback.add_argument("patient", help="patient pseudonym (p_...)")
+    rollback.add_argument("--to", type=int, required=True, dest="snapshot", help="snapshot number")
+    pinning = rollback.add_mutually_exclusive_group()
+    pinning.add_argument(
+        "--pin", action="store_true", default=None, help="keep the twin on the snapshot's model version"
+    )
+    pinning.add_argument(
+        "--no-pin",
+        action="store_false",
+        dest="pin",
+        help="let the twin follow the live version (default: pinned when the snapshot's version is not live)",
+    )
+    for sub in (show, plot, versions, rollback):  # every read and change is audited
         sub.add_argument("--actor", default=None, help="who reads (default: your OS user name)")
         sub.add_argument(
-            "--purpose", default="TREATMENT", help="purpose of use for the audit log (TREATMENT)"
+            "--purpose",
+            default="OPERATIONS" if sub is rollback else "TREATMENT",
+            help="purpose of use for the audit log (TREATMENT; OPERATIONS for rollback)",
         )
+    promote.add_argument("--actor", default=None, help="who promotes (default: your OS user name)")
     twin.set_defaults(handler=run_twin)
 
     dlq = subparsers.add_parser(
@@ -60,12 +89,19 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     from novamind.app.demo.plot import require_matplotlib
     from novamind.platform.exceptions import UsageError
 
+    if args.action in ("promote", "rollback"):
+        from workers.twin.exceptions import TwinError
+
+        try:
+            return _promote(args, settings) if args.action == "promote" else _rollback(args, settings)
+        except TwinError as exc:
+            raise UsageError(str(exc)) from exc
     if args.action == "plot":
         require_matplotlib()  # before the read: a missing extra is said at once, nothing is accessed
     db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
     if args.action == "versions":
         return _versions(args, settings, db)
-    doc = db.twins.find_one({"_id": args.patient}, {"state": 0})
+    doc = db.twins.find_one({"_id": args.patient}, {"state": 0, "shadow.state": 0})
     _audit_read(args, settings, found=doc is not None)
     if doc is None:
         raise UsageError(f"no twin for {args.patient} in database {settings.mongo.database}")
@@ -78,6 +114,9 @@ def run_twin(args: argparse.Namespace, settings: Settings) -> int:
     print(f"twin {doc['_id']}  version {doc['twin_version']}  as of {doc['as_of_date']}")
     print(f"  updated         {doc['updated_at']}")
     print(f"  risk level      {doc['risk_level']}   model {doc['model_source']} (v{doc['model_version']})")
+    pinned = " (pinned by a rollback)" if doc.get("pinned") else ""
+    shadow = f", shadow {doc['shadow']['version_id']}" if doc.get("shadow") else ""
+    print(f"  model version   {doc.get('model_version_id') or 'unrecorded'}{pinned}{shadow}")
     print(f"  bands           PHQ-9 {doc.get('phq9_band') or '-'}   GAD-7 {doc.get('gad7_band') or '-'}")
     severity, mae = _num(doc.get("forecast_severity")), _num(doc.get("forecast_mae"))
     persistence = _num(summary.get("persistence_mae"))
@@ -150,13 +189,165 @@ def _versions(args: argparse.Namespace, settings: Settings, db: Any) -> int:
     from novamind.platform.exceptions import UsageError
 
     docs = list(db.twin_models.find({"patient_id": args.patient}, {"model": 0}).sort("version", -1))
+    twin = db.twins.find_one(
+        {"_id": args.patient},
+        {
+            "model_version_id": 1,
+            "pinned": 1,
+            "total_state_bytes": 1,
+            "shadow.version_id": 1,
+            "shadow.paired": 1,
+        },
+    )
     _audit_read(args, settings, found=bool(docs))
     if not docs:
         raise UsageError(f"no stored snapshots for {args.patient} in database {settings.mongo.database}")
     if args.json:
-        print(json.dumps(docs, default=str, indent=2))
+        print(json.dumps({"twin": twin, "snapshots": docs}, default=str, indent=2))
     else:
-        print("\n".join(format_versions(docs)))
+        print("\n".join([*format_twin_version(twin), *format_versions(docs)]))
+    return 0
+
+
+def format_twin_version(twin: dict[str, Any] | None) -> list[str]:
+    """The twin's current model version, whether it is pinned, and its shadow's paired metrics."""
+    if twin is None:
+        return []
+    pinned = "  (pinned by a rollback)" if twin.get("pinned") else ""
+    lines = [f"twin runs {twin.get('model_version_id') or 'unrecorded'}{pinned}"]
+    shadow = twin.get("shadow")
+    if shadow:
+        p = shadow.get("paired") or {}
+        lines.append(
+            f"shadow {shadow['version_id']}: {p.get('pairs', 0)} paired forecasts, severity MAE "
+            f"live {_num(p.get('live_mae'))} / shadow {_num(p.get('shadow_mae'))}, coverage "
+            f"{_pct(p.get('live_coverage'))} / {_pct(p.get('shadow_coverage'))}, PHQ-9 MAE "
+            f"{_num(p.get('phq9_live_mae'))} / {_num(p.get('phq9_shadow_mae'))}"
+        )
+    if twin.get("total_state_bytes"):
+        lines.append(f"state {twin['total_state_bytes']} bytes (shadow included)")
+    return lines
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _promote(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import datetime as dt
+
+    from novamind.platform.mongo import database, mongo_client
+    from novamind.platform.privacy.audit import AuditLog, os_user
+    from novamind.platform.producer import EventProducer
+    from schemas.codec import AvroCodec
+    from workers.runtime.twin_versions import current_plan, promote, report_lines
+    from workers.twin.store import TwinStore
+    from workers.twin.versions import registry
+
+    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-promote")
+    versions = registry(settings.twin.versions)
+
+    async def run() -> bool:
+        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-promote")
+        try:
+            db = database(client, settings.mongo)
+            store = TwinStore(db=db)
+            plan = await current_plan(
+                store, versions, live=settings.twin.version, shadow=settings.twin.shadow_version
+            )
+            audit = AuditLog(
+                db=db,
+                codec=AvroCodec.from_settings(settings.kafka),
+                producer=producer,
+                topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
+            )
+            report = await promote(
+                store=store,
+                audit=audit,
+                plan=plan,
+                actor=args.actor or os_user(),
+                dry_run=args.dry_run,
+                now=dt.datetime.now(dt.UTC),
+            )
+            print("\n".join(report_lines(report, names={v.id: v.name for v in versions.versions})))
+            if report.promote:
+                print("dry run: nothing changed" if args.dry_run else f"promoted {report.shadow}")
+            return report.promote
+        finally:
+            await client.close()
+
+    try:
+        passed = asyncio.run(run())
+    finally:
+        producer.flush(15.0)
+    return 0 if passed else 1
+
+
+def _rollback(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import datetime as dt
+    import re
+
+    from novamind.platform.exceptions import UsageError
+    from novamind.platform.mongo import database, mongo_client
+    from novamind.platform.privacy.audit import AuditLog, Purpose, os_user
+    from novamind.platform.producer import EventProducer
+    from schemas.codec import AvroCodec
+    from schemas.models import PSEUDONYM_PATTERN
+    from workers.runtime.twin_versions import current_plan, rollback
+    from workers.twin.store import TwinStore
+    from workers.twin.versions import registry
+
+    if not re.fullmatch(PSEUDONYM_PATTERN, args.patient):
+        raise UsageError(f"{args.patient!r} is not a patient pseudonym (p_ + 32 hex characters)")
+    try:
+        purpose = Purpose(args.purpose.upper())
+    except ValueError as exc:
+        raise UsageError(f"unknown purpose {args.purpose!r}; one of {', '.join(Purpose)}") from exc
+    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-rollback")
+    versions = registry(settings.twin.versions)
+    codec = AvroCodec.from_settings(settings.kafka)
+
+    async def run() -> None:
+        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-rollback")
+        try:
+            db = database(client, settings.mongo)
+            store = TwinStore(db=db)
+            plan = await current_plan(
+                store, versions, live=settings.twin.version, shadow=settings.twin.shadow_version
+            )
+            audit = AuditLog(
+                db=db, codec=codec, producer=producer, topic=settings.kafka.topic(TopicName.AUDIT_EVENTS)
+            )
+            done = await rollback(
+                store=store,
+                audit=audit,
+                producer=producer,
+                codec=codec,
+                topic=settings.kafka.topic(TopicName.TWIN_INPUTS),
+                plan=plan,
+                versions=versions,
+                patient_id=args.patient,
+                snapshot=args.snapshot,
+                actor=args.actor or os_user(),
+                purpose=purpose,
+                pin=args.pin,
+                now=dt.datetime.now(dt.UTC),
+            )
+            pinned = "pinned to it" if done.pin else f"following the live version {plan.live.id}"
+            print(
+                f"sent: {args.patient} back to snapshot {done.snapshot} ({done.to_version}), {pinned}; "
+                f"was {done.from_version}. The worker owning the patient applies it in order "
+                f"(audit event {done.audit_event_id})."
+            )
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        producer.flush(15.0)
     return 0
 
 

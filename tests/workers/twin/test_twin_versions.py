@@ -82,3 +82,54 @@ def test_stored_twin_and_snapshot_record_the_model_version_id_and_metrics(year_f
     assert twin_doc["model_version_id"] == model_doc["model_version_id"] == versions.MODEL_VERSION_ID
     assert model_doc["metrics"] == versions.metrics(state)
     assert model_doc["version"] == state.snapshots
+
+
+def test_the_standard_version_is_this_build_and_a_version_is_its_parameters():
+    assert versions.STANDARD.id == versions.MODEL_VERSION_ID
+    a = versions.ModelVersion("a", overrides=(("forecast.POWER", 8.0), ("forecast.ALPHA_ERR", 0.04)))
+    b = versions.ModelVersion("b", overrides=(("forecast.ALPHA_ERR", 0.04), ("forecast.POWER", 8)))
+    assert a.id == b.id != versions.MODEL_VERSION_ID  # order and 8 vs 8.0 do not matter
+    assert a.forecast.power == 8 and a.forecast.alpha_err == 0.04
+    assert a.forecast.alpha_fast == versions.STANDARD.forecast.alpha_fast
+    assert a.id == versions.version_id(
+        {**versions.parameters(), "forecast.POWER": 8, "forecast.ALPHA_ERR": 0.04}
+    )
+
+
+def test_a_version_may_change_only_the_tunable_parameters():
+    import pytest
+
+    from workers.twin.exceptions import UnknownModelVersion
+
+    with pytest.raises(UnknownModelVersion, match="deterioration.CUSUM_H"):
+        versions.ModelVersion("x", overrides=(("deterioration.CUSUM_H", 4.0),))
+    with pytest.raises(UnknownModelVersion, match="must be a number"):
+        versions.ModelVersion("x", overrides=(("forecast.POWER", -1),))
+    assert set(versions.TUNABLE) <= set(versions.parameters())
+
+
+def test_the_registry_finds_versions_by_name_or_id_and_takes_deployment_ones():
+    import pytest
+
+    from workers.twin.exceptions import UnknownModelVersion
+
+    reg = versions.registry({"slow-errors": {"forecast.ALPHA_ERR": 0.01}})
+    slow = reg.get("slow-errors")
+    assert reg.get(slow.id) is slow and reg.get(versions.MODEL_VERSION_ID).name == "standard"
+    assert [v.name for v in reg.versions] == ["standard", "fast-weights", "slow-errors"]
+    assert reg.find("nope") is None
+    with pytest.raises(UnknownModelVersion, match="known: standard"):
+        reg.get("nope")
+    with pytest.raises(UnknownModelVersion, match="defined twice"):
+        versions.registry({"standard": {"forecast.POWER": 1}})
+
+
+def test_the_plan_takes_a_promoted_version_this_build_knows():
+    reg = versions.registry({"slow-errors": {"forecast.ALPHA_ERR": 0.01}})
+    slow = reg.get("slow-errors")
+    plan = versions.plan_of(reg, live="standard", shadow="slow-errors")
+    assert (plan.live, plan.shadow) == (versions.STANDARD, slow)
+    promoted = versions.plan_of(reg, live="standard", shadow="slow-errors", promoted=slow.id)
+    assert (promoted.live, promoted.shadow) == (slow, None)  # the shadow is live now
+    unknown = versions.plan_of(reg, live="standard", promoted="novamind-twin/9:000000000000")
+    assert unknown.live == versions.STANDARD
