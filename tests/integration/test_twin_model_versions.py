@@ -32,7 +32,7 @@ from novamind.platform.settings import Settings, TwinSettings
 from schemas import models as m
 from schemas.codec import AvroCodec
 from schemas.models import AuditAction
-from tests.integration.harness import isolated, read_topic, wait_caught_up, workers
+from tests.integration.harness import isolated, read_topic, reader_codec, wait_caught_up, workers
 from workers.pipeline.ingest import Inbound
 from workers.pipeline.twin import TwinEntry, TwinProcessor, replay_log
 from workers.runtime.worker import inbound
@@ -125,7 +125,7 @@ def test_shadow_promotion_and_rollback_with_audit(settings: Settings, run_id: st
             assert doc["total_state_bytes"] <= BUDGET_BYTES
         # the shadow published nothing: twin-updates and alerts are exactly the live twins'
         log = [inbound(msg) for msg in read_topic(scenario, "twin-inputs")]
-        reference = _live_outputs(log, VersionPlan(live=untuned), versions)
+        reference = _live_outputs(scenario, log, VersionPlan(live=untuned), versions)
         published = sorted(
             msg.value() for t in ("twin-updates", "twin-alerts") for msg in read_topic(scenario, t)
         )
@@ -167,7 +167,7 @@ def test_shadow_promotion_and_rollback_with_audit(settings: Settings, run_id: st
 
     # replay equals live through shadow, promotion and rollback (the restore is in the log)
     log = [inbound(msg) for msg in read_topic(scenario, "twin-inputs")]
-    reference = replay_log(codec, log, plan=VersionPlan(live=STANDARD), versions=versions)
+    reference = replay_log(reader_codec(scenario), log, plan=VersionPlan(live=STANDARD), versions=versions)
     stored = {d["_id"]: deserialize(bytes(d["state"])) for d in db.twins.find({}, {"state": 1})}
     assert sorted(stored) == sorted(reference)
     for pid, state in reference.items():
@@ -189,20 +189,24 @@ def test_shadow_promotion_and_rollback_with_audit(settings: Settings, run_id: st
         "pinned": "true",
         "via": "cli",
     }
+    reader = reader_codec(scenario)
     [restore] = [
-        codec.decode_dict(msg.value())[1]
+        reader.decode_dict(msg.value())[1]
         for msg in read_topic(scenario, "twin-inputs")
-        if codec.decode_dict(msg.value())[0] == "TwinRestore"
+        if reader.decode_dict(msg.value())[0] == "TwinRestore"
     ]
     assert restore["audit_event_id"] == rollback[0].event_id and restore["patient_id"] == patient
-    audit_topic = [codec.decode_dict(msg.value())[1] for msg in read_topic(scenario, "audit-events")]
+    audit_topic = [reader.decode_dict(msg.value())[1] for msg in read_topic(scenario, "audit-events")]
     assert {e["event_id"] for e in audit_topic} >= {promote[0].event_id, rollback[0].event_id}
 
 
-def _live_outputs(log: list[Inbound], plan: VersionPlan, versions: Any) -> list[bytes]:
-    """The encoded updates and alerts of the log's twins under ``plan`` without a shadow."""
+def _live_outputs(settings: Settings, log: list[Inbound], plan: VersionPlan, versions: Any) -> list[bytes]:
+    """The updates and alerts of the log's twins under ``plan`` without a shadow, encoded as
+    the workers encode them (Confluent framing through the same registry, when one is set)."""
+    writer = AvroCodec.from_settings(settings)
     entries = {msg.key.decode(): TwinEntry(new_twin(msg.key.decode())) for msg in log if msg.key is not None}
-    result = TwinProcessor(codec=codec, plan=plan, versions=versions).process(log, entries)
-    encoded = [codec.encode_dict("TwinUpdate", u) for u in result.updates]
-    encoded += [codec.encode_dict("TwinAlert", a) for a in result.alerts]
+    result = TwinProcessor(codec=reader_codec(settings), plan=plan, versions=versions).process(log, entries)
+    updates, alerts = settings.kafka.topic("twin-updates"), settings.kafka.topic("twin-alerts")
+    encoded = [writer.encode_dict("TwinUpdate", u, topic=updates) for u in result.updates]
+    encoded += [writer.encode_dict("TwinAlert", a, topic=alerts) for a in result.alerts]
     return sorted(encoded)

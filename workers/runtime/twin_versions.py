@@ -183,7 +183,7 @@ async def rollback(
         state=blob,
         audit_event_id=event.event_id,
     )
-    await producer.deliver(topic, key=patient_id.encode(), value=codec.encode(restore))
+    await producer.deliver(topic, key=patient_id.encode(), value=codec.encode(restore, topic=topic))
     return Rollback(
         patient_id=patient_id,
         snapshot=snapshot,
