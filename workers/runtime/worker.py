@@ -35,7 +35,15 @@ from functools import partial
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from novamind.platform import metrics
 from novamind.platform.metrics import Step, timed
@@ -55,6 +63,8 @@ from workers.twin.store import TwinStore
 log = structlog.get_logger(__name__)
 
 TWIN_INPUTS = TopicName.TWIN_INPUTS
+# Errors that mean "the brokers are not there right now" rather than "this request is wrong".
+TRANSIENT = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
 REVOKE_WAIT_S = 120.0  # longer than a transactional call is allowed before it counts as stuck
 
 
@@ -354,12 +364,29 @@ class Worker:
         self.states.clear()
         # the consumer's own assignment: a rebalance may have been reported but not applied yet
         assigned = self.consumer.assignment()
-        committed = await self._blocking(self.consumer.committed, assigned, 60) if assigned else []
+        committed = await self._group_offsets(assigned) if assigned else []
         for tp in committed:
             if tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
             self.consumer.seek(tp)
         await self._restore({(tp.topic, tp.partition) for tp in assigned}, wait=True)
+
+    async def _group_offsets(self, assigned: list[TopicPartition]) -> list[TopicPartition]:
+        """The group's committed offsets of ``assigned``, waiting for a broker that is coming
+        back (the failed transaction is often a broker restart, and a crash would only restart
+        the replica into the same wait)."""
+        delay = 1.0
+        while True:
+            try:
+                committed: list[TopicPartition] = await self._blocking(self.consumer.committed, assigned, 60)
+                return committed
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() not in TRANSIENT and not error.retriable():
+                    raise
+                log.warning("committed_offsets_retry", error=error.name(), retry_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
 
     def _record_lag(self) -> None:
         """Consumer lag per owned partition, from the high watermarks of the last fetches."""
