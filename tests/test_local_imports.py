@@ -19,20 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("novamind", "schemas", "connectors", "workers")
 LAZY = re.compile(r"#\s*lazy:\s*\S")
 
-# Their function-local imports are being moved to module level in separate changes (issue 13):
-# they are not checked yet. Remove each file from this set with the change that moves its imports.
-PENDING = frozenset(
-    {
-        "novamind/app/commands/inspect.py",
-        "novamind/app/commands/services.py",
-        "novamind/app/commands/topics.py",
-        "novamind/app/localservices.py",
-        "novamind/app/secure_broker.py",
-        "novamind/app/secure_mongo.py",
-        "workers/app.py",
-    }
-)
-
 
 def unmarked_local_imports(source: str) -> list[int]:
     """Line numbers of the function-local imports in ``source`` that give no ``# lazy:`` reason."""
@@ -84,8 +70,6 @@ def _unmarked_in_tree(root: Path) -> list[str]:
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             relative = path.relative_to(root).as_posix()
-            if relative in PENDING:
-                continue
             found += [f"{relative}:{line}" for line in unmarked_local_imports(path.read_text())]
     return found
 
@@ -96,18 +80,14 @@ def test_every_function_local_import_says_why_it_is_lazy() -> None:
     )
 
 
-def test_every_pending_file_exists() -> None:
-    assert sorted(p for p in PENDING if not (ROOT / p).is_file()) == []
-
-
 def test_an_unmarked_local_import_planted_in_a_copy_fails(tmp_path: Path) -> None:
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     planted = tmp_path / "novamind/app/commands/worker.py"
     planted.write_text(planted.read_text() + "\n\ndef planted() -> None:\n    import json\n")
     line = len(planted.read_text().splitlines())
-    pending = tmp_path / "workers/app.py"  # on the allow-list: not reported
-    pending.write_text(pending.read_text() + "\n\ndef planted() -> None:\n    import json\n")
+    marked = tmp_path / "workers/app.py"  # says why it is lazy: not reported
+    marked.write_text(marked.read_text() + "\n\ndef planted() -> None:\n    import json  # lazy: a reason\n")
 
     assert _unmarked_in_tree(tmp_path) == [f"novamind/app/commands/worker.py:{line}"]
 

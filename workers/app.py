@@ -14,23 +14,22 @@ import threading
 import structlog
 from aiohttp import web
 
+from novamind.platform.mongo import database, mongo_client
+from novamind.platform.privacy.audit import AuditLog
+from novamind.platform.producer import EventProducer
 from novamind.platform.settings import Settings
+from schemas.codec import AvroCodec
 from schemas.topics import WORKERS_GROUP, Principal, TopicName, declared_topics
+from workers.runtime.access import ViewAccess
+from workers.runtime.safety import SafetyWatch
+from workers.runtime.web import build_web
+from workers.runtime.worker import Worker
+from workers.twin.store import TwinStore
 
 log = structlog.get_logger(__name__)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    from novamind.platform.mongo import database, mongo_client
-    from novamind.platform.privacy.audit import AuditLog
-    from novamind.platform.producer import EventProducer
-    from schemas.codec import AvroCodec
-    from workers.runtime.access import ViewAccess
-    from workers.runtime.safety import SafetyWatch
-    from workers.runtime.web import build_web
-    from workers.runtime.worker import Worker
-    from workers.twin.store import TwinStore
-
     codec = AvroCodec.from_settings(settings.kafka)
     for spec in declared_topics():  # with a registry: every subject this replica writes, now
         if Principal.WORKERS in spec.writers:

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from novamind.app.localservices import ServiceError
+from novamind.app.exceptions import ServiceError
 from novamind.platform.exceptions import UsageError
 from novamind.platform.settings import Settings
 from schemas.exceptions import RegistryError

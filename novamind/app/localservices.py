@@ -21,10 +21,18 @@ import urllib.error
 import urllib.request
 import uuid
 from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from novamind.app.exceptions import ServiceError
 from novamind.platform.settings import PROJECT_ROOT, LocalServicesSettings, local_registry_url
 
 DEPLOY_LOCAL = PROJECT_ROOT / "deploy" / "local"
@@ -37,10 +45,6 @@ REGISTRY_VERSION = "3.0.9"
 REGISTRY_ARTIFACT = f"io.apicurio:apicurio-registry-app:{REGISTRY_VERSION}:tar.gz:all"
 REGISTRY_SHA1 = "4deac01752711c32da5662e7b778b61c5e904746"
 REGISTRY_JAR = f"apicurio-registry-app-{REGISTRY_VERSION}-runner.jar"
-
-
-class ServiceError(RuntimeError):
-    """A local service could not be prepared or started; the message says what to do."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -355,20 +359,11 @@ class LocalServices:
         return self._pid(name) is not None
 
     def _spawn(self, name: str, command: list[str], log: Path) -> None:
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.home,
-            )
+        process = spawn(command, output=log, cwd=self.home)
         self._pid_file(name).write_text(str(process.pid))
 
-    def _wait(self, name: str, answers: object, log: Path) -> None:
+    def _wait(self, name: str, answers: Callable[[], bool], log: Path) -> None:
         deadline = time.monotonic() + self.settings.start_timeout_s
-        assert callable(answers)
         while time.monotonic() < deadline:
             if answers():
                 return
@@ -394,10 +389,94 @@ class LocalServices:
         self._pid_file(name).unlink(missing_ok=True)
 
 
+def spawn(command: list[str], *, output: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a session of its own (so that a signal to its process group reaches
+    all of it and a Ctrl-C in the terminal does not), its stdout and stderr appended to ``output``."""
+    with output.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=cwd,
+        )
+
+
+class ManagedServer:
+    """A server process owned by the object that starts it (the secured broker, the TLS
+    FerretDB), unlike the services of :class:`LocalServices`, which are found again through pid
+    files: it runs in a session of its own and is stopped with its process group, at the latest
+    when the ``with`` block ends. A subclass names it in ``server_name`` and starts it in
+    :meth:`start` with :meth:`_launch`."""
+
+    server_name: ClassVar[str]  # as errors say it, e.g. "the secured broker"
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the process this object started: SIGTERM to its process group, SIGKILL when it
+        has not exited after 30 s."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _launch(
+        self,
+        command: list[str],
+        *,
+        output: Path,
+        cwd: Path,
+        log: Path,
+        answers: Callable[[], bool],
+        timeout_s: float,
+    ) -> None:
+        """Spawn ``command`` (see :func:`spawn`) and return once ``answers()`` is true.
+
+        Raises
+        ------
+        ServiceError
+            The process exited first, or did not answer within ``timeout_s`` (it is stopped
+            then); the message quotes the end of ``log``.
+        """
+        self._process = spawn(command, output=output, cwd=cwd)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise ServiceError(f"{self.server_name} exited during start-up ({log}):\n{_tail(log)}")
+            if answers():
+                return
+            time.sleep(0.5)
+        self.stop()
+        raise ServiceError(
+            f"{self.server_name} did not answer within {timeout_s:.0f}s ({log}):\n{_tail(log)}"
+        )
+
+
 def kafka_answers(bootstrap: str, timeout: float = 2.0) -> bool:
     """True when a Kafka broker answers a metadata request."""
-    from confluent_kafka.admin import AdminClient
-
     if not _port_open(bootstrap):
         return False
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
@@ -408,12 +487,13 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0) -> bool:
     return True
 
 
-def mongo_answers(uri: str, timeout_ms: int = 2000) -> bool:
-    """True when a MongoDB-compatible server answers ``ping``."""
-    from pymongo import MongoClient
-    from pymongo.errors import PyMongoError
-
-    client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms)
+def mongo_answers(uri: str, timeout_ms: int = 2000, *, ca_file: Path | None = None) -> bool:
+    """True when a MongoDB-compatible server answers ``ping`` (over TLS, verified against
+    ``ca_file``, when one is given)."""
+    options: dict[str, Any] = {"serverSelectionTimeoutMS": timeout_ms}
+    if ca_file is not None:
+        options.update(tls=True, tlsCAFile=str(ca_file))
+    client: MongoClient[dict[str, object]] = MongoClient(uri, **options)
     try:
         client.admin.command("ping")
     except PyMongoError:

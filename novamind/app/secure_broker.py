@@ -16,23 +16,20 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 from string import Template
-from types import TracebackType
 from typing import Any
 
+from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
+from novamind.app.exceptions import ServiceError
 from novamind.app.localservices import (
     DEPLOY_LOCAL,
-    ServiceError,
+    ManagedServer,
     _port_open,
     _require_free_port,
     _run_or_explain,
-    _tail,
     new_cluster_id,
 )
 from novamind.platform.privacy.pki import TlsFiles, local_pki
@@ -47,8 +44,10 @@ ADMIN = "admin"
 _SAFE_SECRET = re.compile(r"^[A-Za-z0-9_\-.~]{16,}$")
 
 
-class SecureBroker:
+class SecureBroker(ManagedServer):
     """Start, stop and connect to one secured KRaft broker+controller."""
+
+    server_name = "the secured broker"
 
     def __init__(
         self,
@@ -62,6 +61,7 @@ class SecureBroker:
         heap: str = "512m",
         start_timeout_s: float = 90.0,
     ) -> None:
+        super().__init__()
         for name, secret in (("admin", admin_password), ("controller", controller_password)):
             if not _SAFE_SECRET.match(secret.get_secret_value()):
                 raise ValueError(
@@ -80,7 +80,6 @@ class SecureBroker:
         self.log_dir = self.home / "logs"
         self.config_file = self.home / "server.properties"
         self.tls_dir = self.home / "tls"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -156,40 +155,14 @@ class SecureBroker:
             "kafka.Kafka",
             str(self.config_file),
         ]
-        with (self.log_dir / "stdout.log").open("ab") as out:
-            self._process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.home,
-            )
-        self._wait_until_ready()
-
-    def stop(self) -> None:
-        """Stop the broker this object started (its process group only)."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-    def __enter__(self) -> SecureBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch(
+            command,
+            output=self.log_dir / "stdout.log",
+            cwd=self.home,
+            log=self.log_dir / "server.log",
+            answers=self._admin_answers,
+            timeout_s=self.start_timeout_s,
+        )
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -235,27 +208,16 @@ class SecureBroker:
             advice=f"remove {self.data_dir} if it holds data of another cluster",
         )
 
-    def _wait_until_ready(self) -> None:
-        from confluent_kafka.admin import AdminClient
-
-        deadline = time.monotonic() + self.start_timeout_s
-        log = self.log_dir / "server.log"
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise ServiceError(f"the secured broker exited during start-up ({log}):\n{_tail(log)}")
-            if _port_open(self.bootstrap):
-                admin = AdminClient({**self.admin_config(), "log_level": 0})
-                try:
-                    admin.list_topics(timeout=2)
-                except Exception:  # noqa: S110 - not ready yet; retried until the deadline
-                    pass
-                else:
-                    return
-            time.sleep(0.5)
-        self.stop()
-        raise ServiceError(
-            f"the secured broker did not answer within {self.start_timeout_s:.0f}s ({log}):\n{_tail(log)}"
-        )
+    def _admin_answers(self) -> bool:
+        """True when the admin can list topics."""
+        if not _port_open(self.bootstrap):
+            return False
+        admin = AdminClient({**self.admin_config(), "log_level": 0})
+        try:
+            admin.list_topics(timeout=2)
+        except Exception:
+            return False  # not ready yet; asked again until the start-up deadline
+        return True
 
 
 def _property_value(pem: str) -> str:

@@ -10,22 +10,20 @@ host name.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 from pydantic import SecretStr
 
-from novamind.app.localservices import ServiceError, _require_free_port, _tail
+from novamind.app.exceptions import ServiceError
+from novamind.app.localservices import ManagedServer, _require_free_port, mongo_answers
 from novamind.platform.privacy.pki import TlsFiles, local_pki
 from novamind.platform.settings import MongoSettings
 
 
-class TlsFerretDB:
+class TlsFerretDB(ManagedServer):
     """Start, stop and connect to one FerretDB listening on TLS only."""
+
+    server_name = "the TLS FerretDB"
 
     def __init__(
         self,
@@ -36,6 +34,7 @@ class TlsFerretDB:
         host: str = "localhost",
         start_timeout_s: float = 60.0,
     ) -> None:
+        super().__init__()
         self.home = home.resolve()
         self.ferretdb_bin = ferretdb_bin
         self.port = port
@@ -44,7 +43,6 @@ class TlsFerretDB:
         self.data_dir = self.home / "data"
         self.log_file = self.home / "ferretdb.log"
         self.tls_dir = self.home / "tls"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def tls(self) -> TlsFiles:
@@ -79,64 +77,11 @@ class TlsFerretDB:
             f"--sqlite-url=file:{self.data_dir}/",
             "--log-level=warn",
         ]
-        with self.log_file.open("ab") as out:
-            self._process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.home,
-            )
-        self._wait_until_ready()
-
-    def stop(self) -> None:
-        """Stop the server this object started (its process group only)."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-    def __enter__(self) -> TlsFerretDB:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _wait_until_ready(self) -> None:
-        from pymongo import MongoClient
-        from pymongo.errors import PyMongoError
-
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise ServiceError(
-                    f"the TLS FerretDB exited during start-up ({self.log_file}):\n{_tail(self.log_file)}"
-                )
-            client: MongoClient[dict[str, object]] = MongoClient(
-                self.uri, tls=True, tlsCAFile=str(self.ca_file), serverSelectionTimeoutMS=1000
-            )
-            try:
-                client.admin.command("ping")
-            except PyMongoError:
-                time.sleep(0.5)
-            else:
-                return
-            finally:
-                client.close()
-        self.stop()
-        raise ServiceError(
-            f"the TLS FerretDB did not answer within {self.start_timeout_s:.0f}s ({self.log_file}):\n"
-            f"{_tail(self.log_file)}"
+        self._launch(
+            command,
+            output=self.log_file,
+            cwd=self.home,
+            log=self.log_file,
+            answers=lambda: mongo_answers(self.uri, timeout_ms=1000, ca_file=self.ca_file),
+            timeout_s=self.start_timeout_s,
         )

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from novamind.platform.exceptions import UsageError
 from novamind.platform.settings import Settings
 from schemas.topics import TopicName
 
@@ -84,128 +85,100 @@ def register(subparsers: Any) -> None:
 
 
 def run_twin(args: argparse.Namespace, settings: Settings) -> int:
-    from pymongo import MongoClient
-
-    from novamind.app.demo.plot import require_matplotlib
-    from novamind.platform.exceptions import UsageError
-
     if args.action in ("promote", "rollback"):
-        from workers.twin.exceptions import TwinError
+        return _change_version(args, settings)
+    return _read_twin(args, settings)
 
-        try:
-            return _promote(args, settings) if args.action == "promote" else _rollback(args, settings)
-        except TwinError as exc:
-            raise UsageError(str(exc)) from exc
+
+def _read_twin(args: argparse.Namespace, settings: Settings) -> int:
+    """``twin show|plot|versions``: each read is audited before anything is shown."""
+    # lazy: pymongo, the Kafka producer and the audit log take ~0.2 s to import
+    from novamind.app.demo.plot import latest_features, plot_trajectory, require_matplotlib
+    from novamind.app.twinops import TwinReader
+
     if args.action == "plot":
         require_matplotlib()  # before the read: a missing extra is said at once, nothing is accessed
-    db: Any = MongoClient(settings.mongo.uri.get_secret_value())[settings.mongo.database]
+    reader = TwinReader(settings, patient=args.patient, actor=args.actor, purpose=args.purpose)
     if args.action == "versions":
-        return _versions(args, settings, db)
-    doc = db.twins.find_one({"_id": args.patient}, {"state": 0, "shadow.state": 0})
-    _audit_read(args, settings, found=doc is not None)
+        twin, snapshots = reader.snapshots()
+        if not snapshots:
+            raise UsageError(f"no stored snapshots for {args.patient} in database {settings.mongo.database}")
+        if args.json:
+            print(json.dumps({"twin": twin, "snapshots": snapshots}, default=str, indent=2))
+        else:
+            print("\n".join([*format_twin_version(twin), *format_versions(snapshots)]))
+        return 0
+    doc = reader.twin(view=args.action)
     if doc is None:
         raise UsageError(f"no twin for {args.patient} in database {settings.mongo.database}")
     if args.action == "plot":
-        return _plot(args, settings)
+        features = latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
+        plot_trajectory(
+            args.patient,
+            features,
+            _records(settings, TopicName.TWIN_UPDATES),
+            _records(settings, TopicName.TWIN_ALERTS),
+            args.output,
+        )
+        print(f"wrote {args.output}")
+        return 0
     if args.json:
         print(json.dumps(doc, default=str, indent=2))
         return 0
-    summary = doc.get("summary", {})
-    print(f"twin {doc['_id']}  version {doc['twin_version']}  as of {doc['as_of_date']}")
-    print(f"  updated         {doc['updated_at']}")
-    print(f"  risk level      {doc['risk_level']}   model {doc['model_source']} (v{doc['model_version']})")
-    pinned = " (pinned by a rollback)" if doc.get("pinned") else ""
-    shadow = f", shadow {doc['shadow']['version_id']}" if doc.get("shadow") else ""
-    print(f"  model version   {doc.get('model_version_id') or 'unrecorded'}{pinned}{shadow}")
-    print(f"  bands           PHQ-9 {doc.get('phq9_band') or '-'}   GAD-7 {doc.get('gad7_band') or '-'}")
-    severity, mae = _num(doc.get("forecast_severity")), _num(doc.get("forecast_mae"))
-    persistence = _num(summary.get("persistence_mae"))
-    print(f"  forecast        severity {severity} (MAE {mae}, persistence {persistence})")
-    print(f"                  PHQ-9 {_num(doc.get('forecast_phq9'))}")
-    print(f"  anomaly score   {_num(doc.get('anomaly_score'))}   deterioration {doc.get('deterioration')}")
-    print(f"  active alerts   {', '.join(doc.get('active_alerts') or []) or 'none'}")
-    for drug, response in (summary.get("medication_response") or {}).items():
-        print(f"  medication      {drug}: {response}")
-    if summary.get("coupling_lag1"):
-        print(f"  coupling (lag 1 correlation with next-day severity) {summary['coupling_lag1']}")
+    print("\n".join(format_twin(doc)))
     return 0
 
 
-def _audit_read(args: argparse.Namespace, settings: Settings, *, found: bool) -> None:
-    """Record the read (ACCESS, patient pseudonym, actor, purpose) before anything is shown:
-    when the audit log cannot take it, nothing is shown."""
-    import asyncio
-    import re
-    import sys
-
-    from novamind.platform.exceptions import UsageError
-    from novamind.platform.mongo import database, mongo_client
-    from novamind.platform.privacy.audit import AuditLog, Purpose, os_user
-    from novamind.platform.privacy.exceptions import AuditError
-    from novamind.platform.producer import EventProducer
-    from schemas.codec import AvroCodec
-    from schemas.models import PSEUDONYM_PATTERN, AuditAction
-
-    if not re.fullmatch(PSEUDONYM_PATTERN, args.patient):
-        raise UsageError(f"{args.patient!r} is not a patient pseudonym (p_ + 32 hex characters)")
-    try:
-        purpose = Purpose(args.purpose.upper())
-    except ValueError as exc:
-        raise UsageError(f"unknown purpose {args.purpose!r}; one of {', '.join(Purpose)}") from exc
-    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-read")
-
-    async def record() -> None:
-        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-read")
-        try:
-            audit = AuditLog(
-                db=database(client, settings.mongo),
-                codec=AvroCodec.from_settings(settings),
-                producer=producer,
-                topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
-            )
-            await audit.record(
-                actor=args.actor or os_user(),
-                action=AuditAction.ACCESS,
-                purpose=purpose,
-                resource=f"twins/{args.action}",
-                patient_id=args.patient,
-                details={"view": args.action, "found": str(found).lower(), "via": "cli"},
-            )
-        finally:
-            await client.close()
-
-    try:
-        asyncio.run(record())
-    except AuditError as exc:
-        raise UsageError(f"not shown: the read could not be audited: {exc}") from exc
-    finally:
-        if producer.flush(15.0):
-            print(
-                "novamind twin: the audit event was not acknowledged by Kafka (audit-events)", file=sys.stderr
-            )
+def format_twin(doc: dict[str, Any]) -> list[str]:
+    """A twin document (without its state), readably."""
+    summary = doc.get("summary", {})
+    pinned = " (pinned by a rollback)" if doc.get("pinned") else ""
+    shadow = f", shadow {doc['shadow']['version_id']}" if doc.get("shadow") else ""
+    severity, mae = _num(doc.get("forecast_severity")), _num(doc.get("forecast_mae"))
+    persistence = _num(summary.get("persistence_mae"))
+    lines = [
+        f"twin {doc['_id']}  version {doc['twin_version']}  as of {doc['as_of_date']}",
+        f"  updated         {doc['updated_at']}",
+        f"  risk level      {doc['risk_level']}   model {doc['model_source']} (v{doc['model_version']})",
+        f"  model version   {doc.get('model_version_id') or 'unrecorded'}{pinned}{shadow}",
+        f"  bands           PHQ-9 {doc.get('phq9_band') or '-'}   GAD-7 {doc.get('gad7_band') or '-'}",
+        f"  forecast        severity {severity} (MAE {mae}, persistence {persistence})",
+        f"                  PHQ-9 {_num(doc.get('forecast_phq9'))}",
+        f"  anomaly score   {_num(doc.get('anomaly_score'))}   deterioration {doc.get('deterioration')}",
+        f"  active alerts   {', '.join(doc.get('active_alerts') or []) or 'none'}",
+    ]
+    for drug, response in (summary.get("medication_response") or {}).items():
+        lines.append(f"  medication      {drug}: {response}")
+    if summary.get("coupling_lag1"):
+        lines.append(f"  coupling (lag 1 correlation with next-day severity) {summary['coupling_lag1']}")
+    return lines
 
 
-def _versions(args: argparse.Namespace, settings: Settings, db: Any) -> int:
-    from novamind.platform.exceptions import UsageError
+def _change_version(args: argparse.Namespace, settings: Settings) -> int:
+    """``twin promote|rollback``, audited (workers/twin/promotion.py states the promotion rule)."""
+    # lazy: the twin store and the model versions load the twin models (numpy, scipy: ~2 s to import)
+    from novamind.app.twinversions import promote_shadow, roll_back
 
-    docs = list(db.twin_models.find({"patient_id": args.patient}, {"model": 0}).sort("version", -1))
-    twin = db.twins.find_one(
-        {"_id": args.patient},
-        {
-            "model_version_id": 1,
-            "pinned": 1,
-            "total_state_bytes": 1,
-            "shadow.version_id": 1,
-            "shadow.paired": 1,
-        },
+    if args.action == "promote":
+        report, lines = promote_shadow(settings, actor=args.actor, dry_run=args.dry_run)
+        print("\n".join(lines))
+        if report.promote:
+            print("dry run: nothing changed" if args.dry_run else f"promoted {report.shadow}")
+        return 0 if report.promote else 1
+    done, live = roll_back(
+        settings,
+        patient=args.patient,
+        snapshot=args.snapshot,
+        actor=args.actor,
+        purpose=args.purpose,
+        pin=args.pin,
     )
-    _audit_read(args, settings, found=bool(docs))
-    if not docs:
-        raise UsageError(f"no stored snapshots for {args.patient} in database {settings.mongo.database}")
-    if args.json:
-        print(json.dumps({"twin": twin, "snapshots": docs}, default=str, indent=2))
-    else:
-        print("\n".join([*format_twin_version(twin), *format_versions(docs)]))
+    pinned = "pinned to it" if done.pin else f"following the live version {live}"
+    print(
+        f"sent: {args.patient} back to snapshot {done.snapshot} ({done.to_version}), {pinned}; "
+        f"was {done.from_version}. The worker owning the patient applies it in order "
+        f"(audit event {done.audit_event_id})."
+    )
     return 0
 
 
@@ -231,124 +204,6 @@ def format_twin_version(twin: dict[str, Any] | None) -> list[str]:
 
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value:.0%}"
-
-
-def _promote(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-    import datetime as dt
-
-    from novamind.platform.mongo import database, mongo_client
-    from novamind.platform.privacy.audit import AuditLog, os_user
-    from novamind.platform.producer import EventProducer
-    from schemas.codec import AvroCodec
-    from workers.runtime.twin_versions import current_plan, promote, report_lines
-    from workers.twin.store import TwinStore
-    from workers.twin.versions import registry
-
-    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-promote")
-    versions = registry(settings.twin.versions)
-
-    async def run() -> bool:
-        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-promote")
-        try:
-            db = database(client, settings.mongo)
-            store = TwinStore(db=db)
-            plan = await current_plan(
-                store, versions, live=settings.twin.version, shadow=settings.twin.shadow_version
-            )
-            audit = AuditLog(
-                db=db,
-                codec=AvroCodec.from_settings(settings.kafka),
-                producer=producer,
-                topic=settings.kafka.topic(TopicName.AUDIT_EVENTS),
-            )
-            report = await promote(
-                store=store,
-                audit=audit,
-                plan=plan,
-                actor=args.actor or os_user(),
-                dry_run=args.dry_run,
-                now=dt.datetime.now(dt.UTC),
-            )
-            print("\n".join(report_lines(report, names={v.id: v.name for v in versions.versions})))
-            if report.promote:
-                print("dry run: nothing changed" if args.dry_run else f"promoted {report.shadow}")
-            return report.promote
-        finally:
-            await client.close()
-
-    try:
-        passed = asyncio.run(run())
-    finally:
-        producer.flush(15.0)
-    return 0 if passed else 1
-
-
-def _rollback(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-    import datetime as dt
-    import re
-
-    from novamind.platform.exceptions import UsageError
-    from novamind.platform.mongo import database, mongo_client
-    from novamind.platform.privacy.audit import AuditLog, Purpose, os_user
-    from novamind.platform.producer import EventProducer
-    from schemas.codec import AvroCodec
-    from schemas.models import PSEUDONYM_PATTERN
-    from workers.runtime.twin_versions import current_plan, rollback
-    from workers.twin.store import TwinStore
-    from workers.twin.versions import registry
-
-    if not re.fullmatch(PSEUDONYM_PATTERN, args.patient):
-        raise UsageError(f"{args.patient!r} is not a patient pseudonym (p_ + 32 hex characters)")
-    try:
-        purpose = Purpose(args.purpose.upper())
-    except ValueError as exc:
-        raise UsageError(f"unknown purpose {args.purpose!r}; one of {', '.join(Purpose)}") from exc
-    producer = EventProducer(kafka=settings.kafka, client_id=f"{settings.service_name}-twin-rollback")
-    versions = registry(settings.twin.versions)
-    codec = AvroCodec.from_settings(settings.kafka)
-
-    async def run() -> None:
-        client = mongo_client(settings.mongo, app_name=f"{settings.service_name}-twin-rollback")
-        try:
-            db = database(client, settings.mongo)
-            store = TwinStore(db=db)
-            plan = await current_plan(
-                store, versions, live=settings.twin.version, shadow=settings.twin.shadow_version
-            )
-            audit = AuditLog(
-                db=db, codec=codec, producer=producer, topic=settings.kafka.topic(TopicName.AUDIT_EVENTS)
-            )
-            done = await rollback(
-                store=store,
-                audit=audit,
-                producer=producer,
-                codec=codec,
-                topic=settings.kafka.topic(TopicName.TWIN_INPUTS),
-                plan=plan,
-                versions=versions,
-                patient_id=args.patient,
-                snapshot=args.snapshot,
-                actor=args.actor or os_user(),
-                purpose=purpose,
-                pin=args.pin,
-                now=dt.datetime.now(dt.UTC),
-            )
-            pinned = "pinned to it" if done.pin else f"following the live version {plan.live.id}"
-            print(
-                f"sent: {args.patient} back to snapshot {done.snapshot} ({done.to_version}), {pinned}; "
-                f"was {done.from_version}. The worker owning the patient applies it in order "
-                f"(audit event {done.audit_event_id})."
-            )
-        finally:
-            await client.close()
-
-    try:
-        asyncio.run(run())
-    finally:
-        producer.flush(15.0)
-    return 0
 
 
 def format_versions(docs: list[dict[str, Any]]) -> list[str]:
@@ -378,22 +233,9 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _plot(args: argparse.Namespace, settings: Settings) -> int:
-    from novamind.app.demo.plot import latest_features, plot_trajectory
-
-    features = latest_features(_records(settings, TopicName.PATIENT_DAILY_FEATURES))
-    plot_trajectory(
-        args.patient,
-        features,
-        _records(settings, TopicName.TWIN_UPDATES),
-        _records(settings, TopicName.TWIN_ALERTS),
-        args.output,
-    )
-    print(f"wrote {args.output}")
-    return 0
-
-
 def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Every record now in the registry topic ``topic``, decoded."""
+    # lazy: the Kafka consumer and the Avro codec take ~40 ms to import
     from novamind.platform.topicreader import read_all
     from schemas.codec import AvroCodec
 
@@ -416,6 +258,12 @@ def run_dlq(args: argparse.Namespace, settings: Settings) -> int:
                 f"{d['source_offset']}  {d['error_class']}: {d['reason']}  ({len(d['original_value'])} bytes)"
             )
         return 0
+    return _replay(letters, settings)
+
+
+def _replay(letters: list[dict[str, Any]], settings: Settings) -> int:
+    """Send each dead letter's original key and value back to its source topic."""
+    # lazy: the Kafka producer takes ~50 ms to import (structlog with it); `dlq inspect` goes without
     from novamind.platform.producer import EventProducer
 
     producer = EventProducer(kafka=settings.kafka, client_id="dlq-replay")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from novamind.app.localservices import LocalServices
 from novamind.platform.settings import Settings
 
 
@@ -23,6 +22,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # lazy: the health checks need pymongo and the Kafka admin client, ~0.1 s to import
+    from novamind.app.localservices import LocalServices
+
     services = LocalServices(settings=settings.local)
     if args.action == "down":
         services.down()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from base64 import urlsafe_b64encode
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from novamind.app import localservices
-from novamind.app.localservices import LocalServices, ServiceError, new_cluster_id
+from novamind.app.exceptions import ServiceError
+from novamind.app.localservices import LocalServices, new_cluster_id
 from novamind.platform.settings import LocalServicesSettings
 
 
@@ -136,3 +138,49 @@ def test_a_registry_archive_with_another_sha1_is_refused(tmp_path) -> None:
 def test_unknown_service_names_list_the_known_ones(services_factory) -> None:
     with pytest.raises(ServiceError, match="expected one of kafka, ferretdb, registry"):
         services_factory().stop("zookeeper")
+
+
+class _Sleeper(localservices.ManagedServer):
+    """A stand-in server: a shell command that answers when ``answers`` says so."""
+
+    server_name = "the sleeper"
+
+    def __init__(self, home: Path, script: str, *, answers: bool, timeout_s: float = 5.0) -> None:
+        super().__init__()
+        self.home, self.script, self.answering, self.timeout_s = home, script, answers, timeout_s
+        self.log = home / "sleeper.log"
+
+    def start(self) -> None:
+        self._launch(
+            ["sh", "-c", self.script],
+            output=self.log,
+            cwd=self.home,
+            log=self.log,
+            answers=lambda: self.answering,
+            timeout_s=self.timeout_s,
+        )
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+
+def test_a_managed_server_runs_in_its_own_session_until_its_block_ends(tmp_path) -> None:
+    with _Sleeper(tmp_path, "sleep 60", answers=True) as server:
+        assert server.alive()
+        process = server._process
+        assert process is not None and os.getpgid(process.pid) == process.pid  # its own group
+    assert process.poll() is not None and not server.alive()
+    server.stop()  # stopping again is harmless
+
+
+def test_a_managed_server_that_exits_during_start_up_is_explained(tmp_path) -> None:
+    exited = r"the sleeper exited during start-up \(.*sleeper.log\):\nno config"
+    with pytest.raises(ServiceError, match=exited):
+        _Sleeper(tmp_path, "echo no config >&2; exit 3", answers=False).start()
+
+
+def test_a_managed_server_that_does_not_answer_is_stopped_and_explained(tmp_path) -> None:
+    server = _Sleeper(tmp_path, "echo starting; sleep 60", answers=False, timeout_s=1)
+    with pytest.raises(ServiceError, match=r"the sleeper did not answer within 1s \(.*\):\nstarting"):
+        server.start()
+    assert not server.alive() and server._process is None

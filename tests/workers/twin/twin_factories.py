@@ -7,17 +7,10 @@ import math
 import random
 from typing import Any
 
+from workers.twin.monitors import ANOMALY_FEATURES
+
 START = dt.date(2025, 1, 1)
 PID = "p_" + "ab" * 16
-BIOMETRICS = (
-    "resting_heart_rate",
-    "hrv_rmssd",
-    "steps_total",
-    "sleep_total_minutes",
-    "heart_rate_mean",
-    "spo2_mean",
-    "respiratory_rate_mean",
-)
 Events = list[tuple[str, dict[str, Any]]]
 
 
@@ -122,7 +115,7 @@ def year(days: int = 365, seed: int = 1) -> Events:
             "resting_heart_rate": 60 + mood + rng.gauss(0, 1.5),
         }
         if t % 31 == 7:
-            extra = {"missing": True, **dict.fromkeys(BIOMETRICS)}
+            extra = {"missing": True, **dict.fromkeys(ANOMALY_FEATURES)}
             sev = None
         events.append(("features", features(t, sev, **extra)))
     return events

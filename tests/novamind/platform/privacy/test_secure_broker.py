@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from novamind.app.exceptions import ServiceError
 from novamind.app.secure_broker import TEMPLATE, SecureBroker
 from novamind.platform.kafka import producer_config
 
@@ -66,8 +67,6 @@ def test_client_settings_feed_the_shared_kafka_config(tmp_path: Path) -> None:
 
 
 def test_missing_jars_are_explained(tmp_path: Path) -> None:
-    from novamind.app.localservices import ServiceError
-
     with pytest.raises(ServiceError, match="make services"):
         broker_factory(tmp_path).start()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from novamind.app.localservices import ServiceError
+from novamind.app.exceptions import ServiceError
 from novamind.app.secure_mongo import TlsFerretDB
 
 
