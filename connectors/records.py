@@ -12,11 +12,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.assessments import band_for, score_items
+from schemas.catalog import catalog
 from schemas.exceptions import AssessmentError
 from schemas.metrics import METRIC_LOINC, METRIC_UNIT
 
 SCHEMA_VERSION = 1
+"""Version of a record type with one published version (``current_version`` knows them all)."""
 
+
+def current_version(record_type: str) -> int:
+    """The ``schema_version`` a producer writes for ``record_type``: its newest published
+    version (the one the codec encodes with).
+
+    >>> current_version("BiometricSample"), current_version("AssessmentResult")
+    (1, 2)
+    """
+    return catalog().get(record_type).version
 
 
 def epoch_ms(value: datetime) -> int:
@@ -41,16 +52,23 @@ def utc(value: datetime) -> datetime:
 
 
 def envelope(
-    *, eid: str, patient_id: str, event_time: datetime, received_time: datetime | None, source: str
+    *,
+    eid: str,
+    patient_id: str,
+    event_time: datetime,
+    received_time: datetime | None,
+    source: str,
+    schema_version: int = SCHEMA_VERSION,
 ) -> dict[str, Any]:
-    """Return the common envelope fields in contract order."""
+    """Return the common envelope fields in contract order (``schema_version``: see
+    :func:`current_version`)."""
     return {
         "event_id": eid,
         "patient_id": patient_id,
         "event_time": utc(event_time),
         "received_time": utc(received_time) if received_time else datetime.now(UTC),
         "source": source,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema_version,
     }
 
 
@@ -87,12 +105,14 @@ def biometric_sample(
 
 
 def score_assessment(instrument: str, items: Sequence[int]) -> tuple[int, str, bool]:
-    """Return (total, band, item9_positive) for PHQ9/GAD7 item scores 0..3.
+    """Return (total, band, item9_positive) for PHQ9/GAD7/PHQ9_ITEM9 item scores 0..3.
 
     >>> score_assessment("PHQ9", [1, 1, 1, 1, 1, 1, 1, 1, 1])
     (9, 'MILD', True)
     >>> score_assessment("GAD7", [3] * 7)
     (21, 'SEVERE', False)
+    >>> score_assessment("PHQ9_ITEM9", [1])
+    (1, 'UNKNOWN', True)
     """
     try:
         score = score_items(instrument, items)

@@ -126,6 +126,7 @@ REPORTED_SYMPTOM_TYPES: tuple[str, ...] = known_symbols(SymptomType)
 class Instrument(StrEnum):
     PHQ9 = "PHQ9"
     GAD7 = "GAD7"
+    PHQ9_ITEM9 = "PHQ9_ITEM9"  # PHQ-9 item 9 answered on its own (a single-item screen), v2
     UNKNOWN = "UNKNOWN"
 
 
@@ -273,12 +274,14 @@ class SymptomReport(PatientEvent):
 
 
 class AssessmentSubmission(PatientEvent):
+    schema_version: Int = 2
     submission_id: str
     instrument: Instrument
     item_responses: list[ItemResponse]
 
 
 class AssessmentResult(PatientEvent):
+    schema_version: Int = 2
     submission_id: str
     instrument: Instrument
     item_responses: list[ItemResponse]

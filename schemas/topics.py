@@ -284,6 +284,11 @@ def record_routes(*topics: TopicName) -> Mapping[str, TopicName]:
 
 _CARRIED: Mapping[str, frozenset[str]] = {spec.name: frozenset(spec.values) for spec in declared_topics()}
 
+# The source topics that carry assessment results: the item-9 watch reads each of them with a
+# consumer of its own (patient-reports from the intake, ehr-clinical-events from the FHIR
+# connector), so neither topic's backlog sits in front of the other's safety alerts.
+SAFETY_TOPICS: tuple[TopicName, ...] = tuple(t for t in SOURCE_TOPICS if "AssessmentResult" in _CARRIED[t])
+
 
 # ---------------------------------------------------------------- planning
 class ActionKind(StrEnum):

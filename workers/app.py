@@ -1,7 +1,8 @@
 """Assemble and run one worker replica: ``novamind worker``.
 
-A replica is the consumer loop (:mod:`workers.runtime.worker`), the item-9 watch
-(:mod:`workers.runtime.safety`, its own thread) and the web views (aiohttp). SIGTERM or SIGINT
+A replica is the consumer loop (:mod:`workers.runtime.worker`), the item-9 watches
+(:mod:`workers.runtime.safety`, a thread per topic that carries assessment results) and the web
+views (aiohttp). SIGTERM or SIGINT
 finish the current batch (its transaction commits), leave the group and close the producers.
 """
 
@@ -19,7 +20,7 @@ from novamind.platform.privacy.audit import AuditLog
 from novamind.platform.producer import EventProducer
 from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
-from schemas.topics import WORKERS_GROUP, Principal, TopicName, declared_topics
+from schemas.topics import SAFETY_TOPICS, WORKERS_GROUP, Principal, TopicName, declared_topics
 from workers.runtime.access import ViewAccess
 from workers.runtime.safety import SafetyWatch
 from workers.runtime.web import build_web
@@ -41,19 +42,28 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     audit_topic = settings.kafka.topic(TopicName.AUDIT_EVENTS)
     audit = AuditLog(db=db, codec=codec, producer=audit_producer, topic=audit_topic)
     worker = Worker(settings, store=TwinStore(db=db), codec=codec)
-    safety = SafetyWatch(settings, codec=codec)
     safety_stop = threading.Event()
-    safety_thread = threading.Thread(target=safety.run, args=(safety_stop,), name="safety", daemon=True)
+    safety_threads = [
+        threading.Thread(
+            target=SafetyWatch(settings, codec=codec, source=source).run,
+            args=(safety_stop,),
+            name=f"safety-{source}",
+            daemon=True,
+        )
+        for source in SAFETY_TOPICS
+    ]
     access = ViewAccess(settings, audit, db=db)
     runner = web.AppRunner(build_web(worker, audit_access=access), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.worker.web_host, settings.worker.web_port).start()
-    safety_thread.start()
+    for thread in safety_threads:
+        thread.start()
     try:
         await worker.run(stop)
     finally:
         safety_stop.set()
-        await asyncio.get_running_loop().run_in_executor(None, safety_thread.join, 30)
+        for thread in safety_threads:
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, 30)
         await runner.cleanup()
         audit_producer.flush(30)
         await client.close()

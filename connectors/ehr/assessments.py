@@ -4,12 +4,19 @@ Panels may reference item Observations that come later in the stream, so everyth
 collected first and assembled by :meth:`AssessmentCollector.finish`. Every collected resource
 ends up in exactly one :class:`~connectors.ehr.clinical.Deferred`, so the mapper can count it as
 mapped or rejected.
+
+A PHQ-9 item-9 Observation (LOINC 44260-8, thoughts of self-harm) whose answer no PHQ-9 result
+of the input carries becomes a ``PHQ9_ITEM9`` AssessmentResult of its own (a single-item
+screen, see :mod:`schemas.assessments`), so a positive answer always reaches the safety alert:
+EHRs and screening apps record item 9 alone, and an incremental sync may carry it without its
+panel. When a PHQ-9 panel of the input carries it (by ``hasMember``, or as a component at the
+same time with the same answer) and is scored, the panel's result is the only one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +35,14 @@ from connectors.ehr.clinical import (
     to_utc,
 )
 from connectors.exceptions import FhirMappingError, FhirSkip
-from connectors.records import band_for_total, envelope, event_id, score_assessment
+from connectors.records import (
+    band_for_total,
+    current_version,
+    envelope,
+    event_id,
+    score_assessment,
+)
+from schemas.assessments import instrument_spec
 
 ORDINAL_URLS = ("http://hl7.org/fhir/StructureDefinition/ordinalValue",
                 "http://hl7.org/fhir/StructureDefinition/itemWeight",
@@ -109,17 +123,27 @@ class _Panel:
     total: int | None = None
 
 
+@dataclass(slots=True)
+class _Item:
+    code: str
+    obs: Any
+    origin: Origin
+    pid: str
+
+
 @dataclass
 class AssessmentCollector:
     """Collects panels, item answers and totals; ``finish`` assembles AssessmentResults."""
 
     ctx: MapContext
-    item_scores: dict[str, tuple[str, Any, Origin]] = field(default_factory=dict)
-    items: list[Origin] = field(default_factory=list)
+    item_scores: dict[str, _Item] = field(default_factory=dict)
+    items: list[_Item] = field(default_factory=list)
     panels: list[_Panel] = field(default_factory=list)
     totals: list[_Panel] = field(default_factory=list)
     responses: list[tuple[Any, str, Origin, list[str]]] = field(default_factory=list)
     scored_responses: set[str] = field(default_factory=set)  # references of those that scored
+    carried_item9: set[Origin] = field(default_factory=set)  # PHQ-9 panels whose result has item 9
+    skipped_panels: set[Origin] = field(default_factory=set)  # same as a scored response
 
     def accepts(self, code: str) -> bool:
         return code in codes.PANELS or code in codes.TOTALS or code in codes.ITEM_CODES
@@ -129,9 +153,10 @@ class AssessmentCollector:
         found = loinc_codes(obs.code)
         code = next(c for c in found if self.accepts(c))
         if code in codes.ITEM_CODES:
+            item = _Item(code, obs, origin, pid)
             for key in keys:
-                self.item_scores[key] = (code, obs, origin)
-            self.items.append(origin)
+                self.item_scores[key] = item
+            self.items.append(item)
             return
         instrument = codes.PANELS.get(code) or codes.TOTALS[code]
         entry = _Panel(obs, origin, instrument, pid, observation_time(obs),
@@ -140,9 +165,9 @@ class AssessmentCollector:
             self.totals.append(entry)
             return
         for comp in obs.component or ():
-            item = next((c for c in loinc_codes(comp.code) if c in codes.ITEM_CODES), None)
-            if item is not None:
-                entry.items[item] = item_score(comp)
+            item_code = next((c for c in loinc_codes(comp.code) if c in codes.ITEM_CODES), None)
+            if item_code is not None:
+                entry.items[item_code] = item_score(comp)
         entry.members = [m.reference for m in obs.hasMember or () if m.reference]
         self.panels.append(entry)
 
@@ -152,25 +177,36 @@ class AssessmentCollector:
 
     def finish(self) -> Iterator[Deferred]:
         """One deferred build per QuestionnaireResponse, per panel, per total not covered by a
-        panel, and a rejection for each item Observation that no panel references. Panels and
-        totals derived from a QuestionnaireResponse in the same input are the same assessment:
-        they are skipped when the response scored (and share its event id when they arrive on
-        their own or the response was rejected)."""
+        panel, per PHQ-9 item-9 Observation, and a rejection for each other item Observation
+        that no panel references. Panels and totals derived from a QuestionnaireResponse in the
+        same input are the same assessment: they are skipped when the response scored (and
+        share its event id when they arrive on their own or the response was rejected).
+
+        An item-9 Observation is built after the panel that carries it: it went into that
+        panel's record when the panel scored (no second result), and becomes a ``PHQ9_ITEM9``
+        screen when the panel was rejected or is not a PHQ-9 panel, or when no panel carries it.
+        """
         for qr, pid, origin, keys in self.responses:  # built before the panels are yielded
             yield Deferred(pid, [origin], partial(self._response, qr, pid, keys))
         used: set[Origin] = set()
         by_key = {(t.pid, t.instrument, t.when): t for t in self.totals}
         covered: set[tuple[str, str, datetime]] = set()
+        screens: list[tuple[_Item, _Panel | None]] = []
+        build: Callable[[], Records]
         for panel in self.panels:
             key = (panel.pid, panel.instrument, panel.when)
             covered.add(key)
             total = by_key.get(key)
             members = [panel.origin] + ([total.origin] if total else [])
             for ref in panel.members:
-                if ref in self.item_scores and self.item_scores[ref][2] not in used:
-                    used.add(self.item_scores[ref][2])
-                    members.append(self.item_scores[ref][2])
-            build = (_same_as_response if self._derived(panel.obs)
+                item = self.item_scores.get(ref)
+                if item is not None and item.origin not in used:
+                    used.add(item.origin)
+                    if item.code == codes.PHQ9_ITEM9:
+                        screens.append((item, panel))
+                    else:
+                        members.append(item.origin)
+            build = (partial(self._same_panel, panel) if self._derived(panel.obs)
                      else partial(self._build, panel=panel, total=total))
             yield Deferred(panel.pid, members, build)
         for total in self.totals:
@@ -178,12 +214,47 @@ class AssessmentCollector:
                 build = (_same_as_response if self._derived(total.obs)
                          else partial(self._build, panel=None, total=total))
                 yield Deferred(total.pid, [total.origin], build)
-        for origin in self.items:
-            if origin not in used:
-                yield Deferred(None, [origin], partial(_unused_item))
+        for item in self.items:
+            if item.origin not in used and item.code == codes.PHQ9_ITEM9:
+                screens.append((item, self._inline_item9(item)))
+        for item, carrier in screens:  # after every panel has been built
+            yield Deferred(item.pid, [item.origin], partial(self._screen, item, carrier))
+        for item in self.items:
+            if item.origin not in used and item.code != codes.PHQ9_ITEM9:
+                yield Deferred(None, [item.origin], partial(_unused_item))
 
     def _derived(self, obs: Any) -> bool:
         return any(d.reference in self.scored_responses for d in obs.derivedFrom or ())
+
+    def _inline_item9(self, item: _Item) -> _Panel | None:
+        """The PHQ-9 panel of the same patient and time that has this item-9 answer among its
+        components (the same answer recorded twice, not referenced by ``hasMember``)."""
+        try:
+            when, answer = observation_time(item.obs), item_score(item.obs)
+        except FhirMappingError:
+            return None  # the screen build reports why
+        return next((p for p in self.panels if p.instrument == "PHQ9" and p.pid == item.pid
+                     and p.when == when and p.items.get(codes.PHQ9_ITEM9) == answer), None)
+
+    def _same_panel(self, panel: _Panel) -> Records:
+        self.skipped_panels.add(panel.origin)
+        return _same_as_response()
+
+    def _screen(self, item: _Item, panel: _Panel | None) -> Records:
+        """The item-9 Observation's own ``PHQ9_ITEM9`` result, unless a PHQ-9 result of this
+        input already carries its answer (then it is mapped into that record, or skipped with
+        the panel that is the same as a scored QuestionnaireResponse)."""
+        if panel is not None and panel.instrument == "PHQ9":
+            if panel.origin in self.carried_item9:
+                return []
+            if panel.origin in self.skipped_panels:
+                raise FhirSkip("Observation:derived-from-QuestionnaireResponse")
+        if self._derived(item.obs):
+            raise FhirSkip("Observation:derived-from-QuestionnaireResponse")
+        answer = item_score(item.obs)
+        total, band, item9 = score_assessment("PHQ9_ITEM9", [answer])
+        return [assessment_result(self.ctx, item.obs, item.pid, observation_time(item.obs),
+                                  "PHQ9_ITEM9", [answer], total, band, item9)]
 
     def _response(self, qr: Any, pid: str, keys: list[str]) -> Records:
         records = response_result(self.ctx, qr, pid)
@@ -197,8 +268,8 @@ class AssessmentCollector:
         unresolved = []
         for ref in panel.members:
             if ref in self.item_scores:
-                code, member, _ = self.item_scores[ref]
-                answers[code] = item_score(member)
+                member = self.item_scores[ref]
+                answers[member.code] = item_score(member.obs)
             else:
                 unresolved.append(ref)
         order = codes.ITEMS[panel.instrument]
@@ -228,22 +299,27 @@ class AssessmentCollector:
                 raise FhirMappingError(f"{total.instrument} total {computed} out of range")
         origin = next((d.reference for d in head.obs.derivedFrom or () if d.reference
                        and d.reference.startswith("QuestionnaireResponse/")), None)
-        return [assessment_result(self.ctx, head.obs, head.pid, head.when, head.instrument,
-                                  items, computed, band, item9, same_as=origin)]
+        records = [assessment_result(self.ctx, head.obs, head.pid, head.when, head.instrument,
+                                     items, computed, band, item9, same_as=origin)]
+        if panel is not None and panel.instrument == "PHQ9":
+            self.carried_item9.add(panel.origin)
+        return records
 
 
 def assessment_result(ctx: MapContext, resource: Any, pid: str, when: datetime, instrument: str,
                       items: list[int], total: int, band: str, item9: bool,
                       same_as: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The AssessmentResult record of one scored PHQ-9 / GAD-7 resource.
+    """The AssessmentResult record of one scored PHQ-9 / GAD-7 / PHQ-9 item-9 resource.
 
     ``same_as`` (``QuestionnaireResponse/<id>`` an Observation was derived from) gives the
-    record that response's event id, so the two arrive as one assessment.
+    record that response's event id, so the two arrive as one assessment. ``loinc_total`` is
+    the instrument's total code (the item-9 question 44260-8 for a ``PHQ9_ITEM9`` screen).
     """
-    loinc_total = codes.PHQ9_TOTAL if instrument == "PHQ9" else codes.GAD7_TOTAL
+    loinc_total = instrument_spec(instrument).total_loinc
     rid = same_as or f"{resource.get_resource_type()}/{resource.id}"
     rec = envelope(eid=event_id(ctx.source, rid, "AssessmentResult"), patient_id=pid,
-                   event_time=when, received_time=ctx.received_time, source=ctx.source)
+                   event_time=when, received_time=ctx.received_time, source=ctx.source,
+                   schema_version=current_version("AssessmentResult"))
     rec.update(submission_id=f"{ctx.source}:{rid}",
                instrument=instrument, item_responses=items, total=total, band=band,
                item9_positive=item9, loinc_total=loinc_total)

@@ -11,7 +11,7 @@ from typing import Any
 from connectors.ehr import codes
 from connectors.exceptions import FhirMappingError
 from connectors.pseudonyms import device_ref, pseudonymize
-from connectors.records import biometric_sample, envelope, event_id
+from connectors.records import biometric_sample, current_version, envelope, event_id
 from novamind.platform.privacy.fieldcrypt import field_context
 
 Records = list[tuple[str, dict[str, Any]]]
@@ -63,7 +63,8 @@ class MapContext:
                  when: datetime) -> dict[str, Any]:
         rid = f"{resource.get_resource_type()}/{resource.id}"
         return envelope(eid=event_id(self.source, rid, record_type), patient_id=patient_id,
-                        event_time=when, received_time=self.received_time, source=self.source)
+                        event_time=when, received_time=self.received_time, source=self.source,
+                        schema_version=current_version(record_type))
 
 
 def to_utc(value: date | datetime | str | None) -> datetime | None:

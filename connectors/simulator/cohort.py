@@ -12,7 +12,7 @@ import numpy as np
 
 from connectors.ehr.clinical import age_band
 from connectors.pseudonyms import device_ref, pseudonymize
-from connectors.records import envelope, event_id, score_assessment
+from connectors.records import current_version, envelope, event_id, score_assessment
 from connectors.simulator.signals import SOURCE, day_samples
 from connectors.simulator.truth import expected_scores, simulate_mood
 from schemas.models import REPORTED_SYMPTOM_TYPES
@@ -67,7 +67,8 @@ def _patient(i: int, rng: np.random.Generator, key: bytes, start: date) -> SimPa
 
 
 def _record(rec_type: str, pid: str, when: datetime, eid: str, **fields: Any) -> dict[str, Any]:
-    rec = envelope(eid=eid, patient_id=pid, event_time=when, received_time=when, source=SOURCE)
+    rec = envelope(eid=eid, patient_id=pid, event_time=when, received_time=when, source=SOURCE,
+                   schema_version=current_version(rec_type))
     rec.update(fields)
     return {"record_type": rec_type, "record": rec}
 

@@ -11,8 +11,10 @@ from pydantic import ValidationError
 from schemas import assessments
 from schemas.assessments import (
     GAD7_TOTAL_LOINC,
+    PHQ9_ITEM9_LOINC,
     PHQ9_TOTAL_LOINC,
     band_for,
+    instrument_spec,
     score_assessment,
     score_items,
 )
@@ -138,3 +140,41 @@ def test_wrong_count_submission_is_a_scoring_error(
 ) -> None:
     with pytest.raises(ItemCountError):
         score_assessment(submission_factory(Instrument.GAD7, [1] * 9))
+
+
+@pytest.mark.parametrize("answer", [0, 1, 2, 3])
+def test_item9_screen_scores_the_answer_alone(answer: int) -> None:
+    score = score_items(Instrument.PHQ9_ITEM9, [answer])
+    assert (score.total, score.band, score.loinc_total) == (answer, Band.UNKNOWN, PHQ9_ITEM9_LOINC)
+    assert score.item9_positive is (answer >= 1)
+    spec = instrument_spec("PHQ9_ITEM9")
+    assert (spec.items, spec.max_total, spec.banded, spec.panel_loinc) == (1, 3, False, None)
+    assert instrument_spec(Instrument.PHQ9).banded and instrument_spec(Instrument.GAD7).item9_index is None
+
+
+@pytest.mark.parametrize(
+    ("items", "error", "message"),
+    [
+        ([], ItemCountError, "needs 1 items, got 0"),
+        ([0] * 9, ItemCountError, "needs 1 items, got 9"),
+        ([4], ItemRangeError, "item 1 must be 0-3, got 4"),
+    ],
+)
+def test_item9_screen_typed_errors(items: list[int], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        score_items(Instrument.PHQ9_ITEM9, items)
+    with pytest.raises(ItemRangeError):
+        band_for(Instrument.PHQ9_ITEM9, 4)
+
+
+def test_score_assessment_of_an_item9_screen(
+    submission_factory: Callable[[Instrument, list[int]], AssessmentSubmission],
+) -> None:
+    result = score_assessment(submission_factory(Instrument.PHQ9_ITEM9, [1]))
+    assert (result.instrument, result.total, result.band, result.item9_positive) == (
+        Instrument.PHQ9_ITEM9,
+        1,
+        Band.UNKNOWN,
+        True,
+    )
+    assert result.loinc_total == PHQ9_ITEM9_LOINC and result.schema_version == 2

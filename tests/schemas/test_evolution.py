@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from schemas.catalog import SchemaVersion, catalog, full_name, make_version
 from schemas.codec import AvroCodec
-from schemas.models import PipelineAlert
+from schemas.models import AssessmentResult, Instrument, PipelineAlert
 from tests.schemas.strategies import for_schema
 
 PROMOTIONS = {
@@ -158,3 +158,41 @@ def test_unsafe_changes_are_reported_precisely() -> None:
     ]
     safe = _evolve(base, [{"name": "mood", "type": ["null", "int"], "default": None, "doc": "x"}])
     assert backward_problems(base, safe) == []
+
+
+def _assessment_result(instrument: str, items: list[int], *, schema_version: int) -> dict[str, Any]:
+    return {
+        "event_id": "ar",
+        "patient_id": "p_" + "0" * 32,
+        "event_time": 0,
+        "received_time": 0,
+        "source": "fhir:ehr",
+        "schema_version": schema_version,
+        "submission_id": "s",
+        "instrument": instrument,
+        "item_responses": items,
+        "total": sum(items),
+        "band": "UNKNOWN" if instrument == "PHQ9_ITEM9" else "MILD",
+        "item9_positive": items[-1] >= 1,
+        "loinc_total": "44260-8" if instrument == "PHQ9_ITEM9" else "44261-6",
+    }
+
+
+def test_a_v1_reader_reads_an_item9_screen_as_an_unknown_instrument() -> None:
+    v1, v2 = catalog().versions["health.novamind.v1.AssessmentResult"]
+    out = io.BytesIO()
+    schemaless_writer(out, v2.parsed, _assessment_result("PHQ9_ITEM9", [2], schema_version=2))
+    out.seek(0)
+    old: Any = schemaless_reader(out, v2.parsed, v1.parsed)
+    assert (old["instrument"], old["item9_positive"], old["loinc_total"]) == ("UNKNOWN", True, "44260-8")
+
+
+def test_codec_decodes_a_v1_assessment_result_into_the_current_model() -> None:
+    v1 = catalog().versions["health.novamind.v1.AssessmentResult"][0]
+    out = io.BytesIO()
+    out.write(v1.header)
+    schemaless_writer(out, v1.parsed, _assessment_result("PHQ9", [1] * 8 + [0], schema_version=1))
+    model = AvroCodec().decode(out.getvalue())
+    assert isinstance(model, AssessmentResult)
+    assert (model.instrument, model.total, model.schema_version) == (Instrument.PHQ9, 8, 1)
+    assert AssessmentResult.model_fields["schema_version"].default == 2

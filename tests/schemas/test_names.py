@@ -18,6 +18,7 @@ from schemas.metrics import METRIC_LOINC, METRIC_UNIT
 from schemas.models import REPORTED_SYMPTOM_TYPES, Metric, SymptomType, known_symbols
 from schemas.topics import (
     SAFETY_GROUP,
+    SAFETY_TOPICS,
     SOURCE_TOPICS,
     WORKERS_GROUP,
     Principal,
@@ -43,6 +44,12 @@ def test_the_source_topics_are_those_the_workers_read_and_others_write() -> None
         if Principal.WORKERS in spec.readers and Principal.WORKERS not in spec.writers
     }
     assert set(SOURCE_TOPICS) == sources
+
+
+def test_the_item9_watch_reads_every_source_topic_that_carries_assessment_results() -> None:
+    # a FHIR PHQ-9 (or PHQ9_ITEM9 screen) arrives on ehr-clinical-events, an app's on patient-reports
+    assert set(SAFETY_TOPICS) == {TopicName.PATIENT_REPORTS, TopicName.EHR_CLINICAL_EVENTS}
+    assert set(SAFETY_TOPICS) == {t for t in SOURCE_TOPICS if "AssessmentResult" in topic(t).values}
 
 
 def test_group_names() -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from schemas.assessments import instrument_spec
 from workers.features.daily import NULL_FEATURES, Normalizer, base_features, rolling_7d
 from workers.features.day import (
     DUPLICATES,
@@ -286,26 +287,28 @@ class PatientState:
         return None
 
     def ingest_assessment(self, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
-        """Validate, dedup and record one AssessmentResult dict (PHQ9 / GAD7)."""
+        """Validate, dedup and record one AssessmentResult dict (PHQ9 / GAD7 totals). A PHQ9_ITEM9
+        screen counts as the day's report but is no questionnaire total: no feature reads it."""
         a = validate_assessment(event, now_ms, self.config.validation)
         if isinstance(a, ValidationError):
             return self._reject(a, event)
         err = self._admit(REPORT_STREAM, a.event_id, a.t)
         if err is not None:
             return err
-        history = self.assessments.setdefault(a.instrument, [])
-        entry = [a.t, a.total]
-        i = bisect_left(history, entry)
-        history.insert(i, entry)
-        self.profile_changed = True
         day = a.t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
         window.q[REPORTS] += 1
         self._touch(window, late=True)
-        if i + 1 < len(history):  # the next assessment's change is now different
-            nxt = self.days.get(history[i + 1][0] // DAY_MS)
-            if nxt is not None:
-                self._touch(nxt, late=False)
+        if instrument_spec(a.instrument).banded:
+            history = self.assessments.setdefault(a.instrument, [])
+            entry = [a.t, a.total]
+            i = bisect_left(history, entry)
+            history.insert(i, entry)
+            self.profile_changed = True
+            if i + 1 < len(history):  # the next assessment's change is now different
+                nxt = self.days.get(history[i + 1][0] // DAY_MS)
+                if nxt is not None:
+                    self._touch(nxt, late=False)
         self._advance(REPORT_STREAM, a.t)
         return None
 

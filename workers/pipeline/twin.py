@@ -48,7 +48,8 @@ APPLY: dict[str, Apply] = {
 }
 RESTORE = "TwinRestore"
 """An operator's rollback: replaces the twin's state with the snapshot the record carries."""
-# Published by the ingest stage the moment the report is read; the twin only records it.
+# Published by the item-9 watch (workers.runtime.safety) the moment the result is read from its
+# source topic (patient-reports or ehr-clinical-events); the twin only records it.
 PUBLISHED_UPSTREAM = frozenset({"ITEM9_SAFETY"})
 
 

@@ -42,12 +42,13 @@ def main_consumer(settings: Settings) -> dict[str, Any]:
     }
 
 
-def safety_consumer(settings: Settings) -> dict[str, Any]:
+def safety_consumer(settings: Settings, source: str) -> dict[str, Any]:
+    """The item-9 watch of one source topic (a consumer per topic, one group for all)."""
     return {
         **consumer_config(
             settings.kafka,
             group_id=group_id(settings, SAFETY_GROUP),
-            client_id=f"safety-{replica_id(settings)}",
+            client_id=f"safety-{source}-{replica_id(settings)}",
         ),
         "session.timeout.ms": 15_000,
         "heartbeat.interval.ms": 3_000,

@@ -1,8 +1,11 @@
-"""The item-9 watch: safety alerts straight from the reports topic, never behind a backlog.
+"""The item-9 watch: safety alerts straight from the source topics, never behind a backlog.
 
-A consumer of its own (group ``novamind-workers-safety``) reads only ``patient-reports`` and
-publishes the ITEM9_SAFETY alert of every PHQ-9 with item 9 >= 1 as soon as it is read, whatever
-is queued on the biometric topics. It holds no state, so it needs no restore. Offsets are
+A replica runs one watch per topic that carries assessment results (``SAFETY_TOPICS``:
+``patient-reports`` from the intake, ``ehr-clinical-events`` from the FHIR connector), each
+with a consumer of its own in the group ``novamind-workers-safety``. A watch publishes the
+ITEM9_SAFETY alert of every PHQ-9 with item 9 >= 1, and of every PHQ9_ITEM9 screen answered
+>= 1, as soon as it is read, whatever is queued on the biometric topic or on the other source
+topic. It holds no state, so it needs no restore. Offsets are
 committed after Kafka has acknowledged the alerts (at least once; an alert's id is derived from
 its report, so consumers can drop a repeat). The twin records the same alert when it folds the
 report in, without publishing it again. When the schema registry cannot be reached (a report
@@ -22,7 +25,7 @@ from novamind.platform import metrics
 from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.exceptions import RegistryError
-from schemas.topics import TopicName
+from schemas.topics import SAFETY_TOPICS, TopicName
 from workers.pipeline.ingest import safety_alerts_of
 from workers.runtime import clients
 from workers.runtime.outputs import Outputs
@@ -33,13 +36,19 @@ REGISTRY_RETRY_S = 1.0
 
 
 class SafetyWatch:
-    def __init__(self, settings: Settings, *, codec: AvroCodec) -> None:
+    """Reads one of :data:`~schemas.topics.SAFETY_TOPICS` and publishes its item-9 alerts."""
+
+    def __init__(
+        self, settings: Settings, *, codec: AvroCodec, source: TopicName = TopicName.PATIENT_REPORTS
+    ) -> None:
+        if source not in SAFETY_TOPICS:
+            raise ValueError(f"{source} carries no assessment results")
         self.codec = codec
-        self.consumer = Consumer(clients.safety_consumer(settings))
+        self.consumer = Consumer(clients.safety_consumer(settings, source))
         self.outputs = Outputs(
             Producer(clients.output_producer(settings)), codec=codec, topic_name=settings.kafka.topic
         )
-        self.topic = settings.kafka.topic(TopicName.PATIENT_REPORTS)
+        self.topic = settings.kafka.topic(source)
         self.alerts_sent = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -53,7 +62,12 @@ class SafetyWatch:
                 try:
                     alerts = safety_alerts_of(self.codec, [inbound(m) for m in batch])
                 except RegistryError as exc:
-                    log.warning("safety_registry_unavailable", reason=str(exc), retry_s=REGISTRY_RETRY_S)
+                    log.warning(
+                        "safety_registry_unavailable",
+                        topic=self.topic,
+                        reason=str(exc),
+                        retry_s=REGISTRY_RETRY_S,
+                    )
                     self._rewind(batch)
                     stop.wait(REGISTRY_RETRY_S)
                     continue
@@ -70,6 +84,7 @@ class SafetyWatch:
                 if alerts:
                     log.info(
                         "safety_alerts",
+                        topic=self.topic,
                         alerts=len(alerts),
                         ms=round((time.perf_counter() - started) * 1000, 1),
                     )

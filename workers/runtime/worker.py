@@ -20,7 +20,8 @@ The loop delegates to named owners: :class:`~workers.runtime.ownership.Ownership
 A crash anywhere before a commit aborts outputs, state and offsets together, so the next
 owner restores the state that matches the committed offsets and folds the same records
 again: each takes effect exactly once. Item-9 safety alerts do not wait for any of this:
-:mod:`workers.runtime.safety` watches the reports topic with its own consumer.
+:mod:`workers.runtime.safety` watches the topics that carry assessment results with consumers
+of its own.
 """
 
 from __future__ import annotations

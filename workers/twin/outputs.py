@@ -124,9 +124,11 @@ def twin_update(state: TwinState, *, event_ms: int, received_ms: int) -> dict[st
 
 
 def risk(state: TwinState) -> str:
-    """The twin's current risk level (see :func:`workers.twin.policy.risk_level`)."""
+    """The twin's current risk level (see :func:`workers.twin.policy.risk_level`); item 9 is
+    the active ``ITEM9_SAFETY`` alert, which the latest item-9 answer (a full PHQ-9 or a
+    ``PHQ9_ITEM9`` screen) raised or cleared."""
     return policy.risk_level(
-        item9=bool(state.phq9 and state.phq9.item9),
+        item9="ITEM9_SAFETY" in state.alerts,
         phq9_band=state.phq9.band if state.phq9 else None,
         gad7_band=state.gad7.band if state.gad7 else None,
         deterioration=state.deterioration.active,

@@ -120,9 +120,10 @@ def risk_level(
 ) -> str:
     """Map the twin's signals to LOW / MODERATE / HIGH / CRITICAL.
 
-    CRITICAL: latest PHQ-9 item 9 >= 1. HIGH: PHQ-9 moderately severe or severe, GAD-7
-    severe, or a sustained deterioration on top of a moderate PHQ-9/GAD-7 band. MODERATE:
-    moderate bands, a sustained deterioration or a biometric anomaly. LOW otherwise.
+    CRITICAL: latest answer to PHQ-9 item 9 >= 1 (a full PHQ-9 or a PHQ9_ITEM9 screen). HIGH:
+    PHQ-9 moderately severe or severe, GAD-7 severe, or a sustained deterioration on top of a
+    moderate PHQ-9/GAD-7 band. MODERATE: moderate bands, a sustained deterioration or a
+    biometric anomaly. LOW otherwise.
 
     Examples
     --------

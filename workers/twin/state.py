@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from schemas.models import Instrument
 from workers.twin import policy
 from workers.twin.clinical import (
     apply_demographics,
@@ -55,6 +56,8 @@ ANOMALY_THRESHOLD = 2.5
 ANOMALY_CLEAR_DAYS = 3
 SHIFT_KEY = "BIOMETRIC_ANOMALY:SUSTAINED_SHIFT"
 """A sustained biometric shift (:mod:`workers.twin.shifts`) alerts under its own key."""
+ITEM9_SCREEN = str(Instrument.PHQ9_ITEM9)
+"""PHQ-9 item 9 answered on its own: a safety signal, never a PHQ-9 total."""
 CROSSED_15_KEY = "SUSTAINED_DETERIORATION:PHQ9_CROSSED_15"
 """A PHQ-9 crossing into >= 15 alerts under its own key, even during an active deterioration."""
 
@@ -152,17 +155,20 @@ def _deterioration_evidence(s: TwinState) -> dict[str, str]:
 
 
 def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutputs]:
-    """Apply one ``AssessmentResult`` (PHQ-9 or GAD-7); item 9 >= 1 alerts at once.
+    """Apply one ``AssessmentResult`` (PHQ-9, GAD-7 or PHQ-9 item-9 screen); item 9 >= 1 alerts
+    at once.
 
     Keys read: ``event_id``, ``event_time``, ``received_time``, ``submission_id``,
     ``instrument``, ``item_responses``, ``total``, ``band``, ``item9_positive``.
-    Every PHQ-9 whose item 9 is >= 1 (by flag or by ``item_responses[8]``) raises its own
-    ``ITEM9_SAFETY`` alert; only a redelivery of the same submission is deduplicated.
+    Every PHQ-9 whose item 9 is >= 1 (by flag or by ``item_responses[8]``), and every
+    ``PHQ9_ITEM9`` screen answered >= 1, raises its own ``ITEM9_SAFETY`` alert; only a
+    redelivery of the same submission is deduplicated. A screen is no PHQ-9 total: it leaves
+    the PHQ-9 score, its forecast and the deterioration rules alone (:func:`_item9_answer`).
     """
     r = as_mapping(result)
     instrument = symbol(r.get("instrument"))
     key = f"submission:{r.get('submission_id') or r.get('event_id')}"
-    if instrument not in ("PHQ9", "GAD7"):
+    if instrument not in ("PHQ9", "GAD7", ITEM9_SCREEN):
         return ignore(state, "UNKNOWN_INSTRUMENT")
     if seen(state, key):
         return ignore(state, "DUPLICATE")
@@ -171,6 +177,11 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
     remember(s, key)
     items = [int(v) for v in (r.get("item_responses") or [])]
     total = int(r["total"]) if r.get("total") is not None else sum(items)
+    if instrument == ITEM9_SCREEN:
+        answer = items[0] if items else total
+        positive = bool(r.get("item9_positive")) or answer >= 1
+        _item9_answer(s, ctx, positive, {"instrument": instrument}, answer)
+        return finish(s, ctx)
     band = symbol(r.get("band"))
     if band in (None, "UNKNOWN"):
         band = policy.band(instrument, total)
@@ -182,16 +193,7 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
         s.phq9_model.observe(total, s.severity.recent_level)
         s.phq9 = latest
         s.deterioration.observe_phq9(total)
-        if item9:
-            raise_alert(
-                s,
-                ctx,
-                "ITEM9_SAFETY",
-                {**evidence, "item9_score": fmt(item9_score)},
-                "ITEM9_SAFETY",
-            )
-        else:
-            s.alerts.pop("ITEM9_SAFETY", None)
+        _item9_answer(s, ctx, item9, evidence, item9_score)
         evidence_now = _deterioration_evidence(s)
         toggle(s, ctx, "SUSTAINED_DETERIORATION", s.deterioration.active, evidence_now)
         toggle(
@@ -207,6 +209,16 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
         s.gad7 = latest
     toggle(s, ctx, "SEVERE_BAND", band == "SEVERE", evidence, key=f"SEVERE_BAND:{instrument}")
     return finish(s, ctx)
+
+
+def _item9_answer(s: TwinState, ctx: Context, positive: bool, evidence: dict[str, str], score: int) -> None:
+    """The latest answer to PHQ-9 item 9, in a full PHQ-9 or a ``PHQ9_ITEM9`` screen, decides:
+    >= 1 raises its own ``ITEM9_SAFETY`` alert (CRITICAL risk while it is active), 0 clears the
+    active one. The evidence says which instrument and the item-9 answer (``item9_score``)."""
+    if positive:
+        raise_alert(s, ctx, "ITEM9_SAFETY", {**evidence, "item9_score": fmt(score)}, "ITEM9_SAFETY")
+    else:
+        s.alerts.pop("ITEM9_SAFETY", None)
 
 
 def apply_symptom_report(state: TwinState, report: Any) -> tuple[TwinState, TwinOutputs]:

@@ -65,16 +65,18 @@ ASLEEP_STAGES = ("LIGHT", "DEEP", "REM", "ASLEEP")
 SYMPTOM_TYPES = frozenset(REPORTED_SYMPTOM_TYPES)
 SEVERITY_MIN, SEVERITY_MAX = 0, 10
 
-# instrument -> (items, item max, LOINC total code), from the scoring tables of schemas.assessments
-INSTRUMENTS: dict[str, tuple[int, int, str]] = {
-    str(name): (spec.items, assessments.ITEM_MAX, spec.total_loinc)
+# instrument -> (items, item max, LOINC total code, position of PHQ-9 item 9 or None), from the
+# scoring tables of schemas.assessments (PHQ9_ITEM9: 1 item, total 0-3, item 9 at position 0)
+INSTRUMENTS: dict[str, tuple[int, int, str, int | None]] = {
+    str(name): (spec.items, assessments.ITEM_MAX, spec.total_loinc, spec.item9_index)
     for name, spec in assessments.INSTRUMENTS.items()
 }
 BANDS = frozenset(known_symbols(Band))
 
 
 def band_for(instrument: str, total: int) -> str:
-    """Severity band of a PHQ-9 (0-27) or GAD-7 (0-21) total; UNKNOWN outside the range."""
+    """Severity band of a PHQ-9 (0-27) or GAD-7 (0-21) total; UNKNOWN outside the range and for
+    the unbanded PHQ9_ITEM9 screen."""
     try:
         return str(assessments.band_for(instrument, total))
     except AssessmentError:

@@ -269,7 +269,8 @@ def validate_symptom(
 def validate_assessment(
     event: Mapping[str, Any], now_ms: int, config: ValidationConfig = DEFAULT_CONFIG
 ) -> Assessment | ValidationError:
-    """Validate an AssessmentResult dict (items, total, band, item 9 flag, LOINC)."""
+    """Validate an AssessmentResult dict (items, total, band, item 9 flag, LOINC) of a PHQ-9,
+    a GAD-7 or a PHQ9_ITEM9 screen (1 item, total 0-3, band UNKNOWN)."""
     t = check_envelope(event, now_ms, config)
     if isinstance(t, ValidationError):
         return t
@@ -279,7 +280,7 @@ def validate_assessment(
         if instrument is None:
             return MissingField("instrument", "required field is missing or null")
         return UnknownCode("instrument", f"unknown instrument {instrument!r}")
-    n_items, item_max, loinc = info
+    n_items, item_max, loinc, item9_at = info
     sub = event.get("submission_id")
     if type(sub) is not str or not sub:
         return MissingField("submission_id", "required non-empty string")
@@ -303,11 +304,12 @@ def validate_assessment(
     if total != sum(items):
         return Inconsistent("total", f"{total} != sum of items {sum(items)}")
     band = event.get("band")
-    if band not in BANDS:
+    expected = band_for(instrument, total)  # UNKNOWN for the unbanded PHQ9_ITEM9 screen
+    if band not in BANDS and band != expected:
         return UnknownCode("band", f"unknown band {band!r}")
-    if band != band_for(instrument, total):
+    if band != expected:
         return Inconsistent("band", f"{band} does not match total {total}")
-    item9 = instrument == "PHQ9" and items[8] >= 1
+    item9 = item9_at is not None and items[item9_at] >= 1
     if event.get("item9_positive") is not item9:
         return Inconsistent("item9_positive", f"expected {item9} from item_responses")
     code = event.get("loinc_total")

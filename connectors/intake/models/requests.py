@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     SymptomTypeName = str
 else:  # the symbols of schemas.models.SymptomType a report may name (the OpenAPI enum too)
     SymptomTypeName = Literal[REPORTED_SYMPTOM_TYPES]
+# Not PHQ9_ITEM9: that single-item screen is how EHRs record item 9 alone (the FHIR connector
+# maps it); a patient app asks the whole PHQ-9, whose item 9 raises the same safety alert.
 InstrumentName = Literal["PHQ9", "GAD7"]
 SubmissionId = Annotated[
     str,

@@ -86,8 +86,11 @@ def test_gad7_total_in_value_string():
 
 
 def test_item_without_a_panel_is_rejected_not_lost():
-    item9 = total({"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA6569-3"}]}})
-    item9["code"]["coding"][0]["code"] = "44260-8"
-    m, _ = run(PATIENT, item9)
+    """A PHQ-9 or GAD-7 item other than PHQ-9 item 9 means nothing alone (item 9 alone is a
+    PHQ9_ITEM9 screen: tests/connectors/ehr/test_item9_screen.py)."""
+    item = total({"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA6569-3"}]}})
+    item["code"]["coding"][0]["code"] = "69725-0"  # GAD-7 item 1
+    m, out = run(PATIENT, item)
     [rej] = m.summary.rejected
     assert "not a member of any panel" in rej.reason
+    assert [t for _, t, _ in out] == ["Demographics"]

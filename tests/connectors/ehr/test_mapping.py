@@ -207,8 +207,16 @@ def test_phq9_total_disagreeing_with_items_is_rejected(fixtures, tmp_path):
     path.write_text(json.dumps(data))
     m = mapper()
     out = list(m.map_path(path))
-    assert [r["instrument"] for _, t, r in out if t == "AssessmentResult"] == ["GAD7"]
+    results = [r for _, t, r in out if t == "AssessmentResult"]
+    assert [r["instrument"] for r in results] == ["GAD7", "PHQ9_ITEM9"]
     assert "differs from item sum" in m.summary.rejected[0].reason
+    # the rejected panel's positive item 9 (a109, "Several days") still reaches the safety alert
+    screen = results[1]
+    assert (screen["item_responses"], screen["item9_positive"]) == ([1], True)
+    assert screen["submission_id"].endswith("Observation/a0000000-0000-4000-8000-00000000a109")
+    rejected = {r.resource_id for r in m.summary.rejected}
+    assert len(rejected) == 10  # the panel, its total and its other eight items
+    assert "a0000000-0000-4000-8000-00000000a109" not in rejected and m.summary.balanced
 
 
 def test_synthea_like_bundle_skips_unmapped_types_before_models(tmp_path):

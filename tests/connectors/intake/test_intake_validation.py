@@ -47,6 +47,13 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
         ),
         ("assessments", assessment_body(instrument="PHQ2"), "instrument", "literal_error"),
         ("assessments", assessment_body(instrument="UNKNOWN"), "instrument", "literal_error"),
+        # the item-9 screen comes from EHRs; a patient app submits the whole PHQ-9
+        (
+            "assessments",
+            assessment_body(instrument="PHQ9_ITEM9", item_responses=[1]),
+            "instrument",
+            "literal_error",
+        ),
         ("assessments", assessment_body(event_time="2026-03-02T13:00:00Z"), "event_time", "future_timestamp"),
         ("assessments", assessment_body(score=9), "score", "extra_forbidden"),
         ("symptom-reports", symptom_body(severity=11), "severity", "less_than_equal"),

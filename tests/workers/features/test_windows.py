@@ -253,3 +253,22 @@ def test_state_round_trips_through_json_and_continues_identically():
     feed(b, events[80:] + events[:3])
     assert a.to_dict() == b.to_dict()
     assert a.drain() == b.drain()
+
+
+def test_an_item9_screen_is_a_report_but_no_phq9_total():
+    screen = {
+        **phq9(T0 + 11 * HOUR_MS, 0),
+        "event_id": "screen-1",
+        "instrument": "PHQ9_ITEM9",
+        "item_responses": [3],
+        "total": 3,
+        "band": "UNKNOWN",
+        "item9_positive": True,
+        "loinc_total": "44260-8",
+    }
+    state = PatientState(PATIENT)
+    assert feed(state, [phq9(T0 + 10 * HOUR_MS, 12), screen], "AssessmentResult") == [None, None]
+    f = state.features(D0)
+    assert (f["phq9_total"], f["phq9_change"]) == (12, None)  # the screen's 3 is not a PHQ-9 total
+    assert set(state.assessments) == {"PHQ9"}
+    assert state.ingest("AssessmentResult", screen, NOW).error_class == "Duplicate"

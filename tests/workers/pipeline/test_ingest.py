@@ -114,6 +114,30 @@ def test_item9_alert_is_read_from_the_report_alone() -> None:
     assert alerts[0]["evidence"]["item9_score"] == "1"
 
 
+def test_item9_screen_from_the_ehr_topic_alerts_and_is_no_phq9_total() -> None:
+    screen = {
+        **_phq9([0] * 9),
+        "event_id": "screen-1",
+        "submission_id": "fhir:ehr:Observation/item9",
+        "source": "fhir:ehr",
+        "schema_version": 2,
+        "instrument": "PHQ9_ITEM9",
+        "item_responses": [2],
+        "total": 2,
+        "band": "UNKNOWN",
+        "item9_positive": True,
+        "loinc_total": "44260-8",
+    }
+    message = _message(0, "AssessmentResult", screen, topic="ehr-clinical-events")
+    [alert] = safety_alerts_of(codec, [message])
+    assert (alert["alert_type"], alert["trigger_event_id"]) == ("ITEM9_SAFETY", "screen-1")
+    assert alert["evidence"] == {"instrument": "PHQ9_ITEM9", "item9_score": "2"}
+    entries: dict = {}
+    result = IngestProcessor(codec=codec, entries=entries).process([message])
+    assert result.dead_letters == [] and [name for name, _ in result.twin_inputs] == ["AssessmentResult"]
+    assert entries[PATIENT].state.assessments == {}  # validated and counted, not a PHQ-9 total
+
+
 def test_twin_relevant_events_are_forwarded_in_order() -> None:
     processor = IngestProcessor(codec=codec, entries={})
     result = processor.process(

@@ -6,12 +6,15 @@ import datetime as dt
 import threading
 from typing import Any
 
+import pytest
+
 from novamind.platform.settings import KafkaSettings, Settings
 from schemas.assessments import score_items
 from schemas.codec import AvroCodec
 from schemas.exceptions import RegistryError
 from schemas.models import AssessmentResult, Instrument
 from schemas.registry import InMemoryRegistry
+from schemas.topics import TopicName
 from workers.runtime.safety import SafetyWatch
 
 PATIENT = "p_" + "9a" * 16
@@ -119,3 +122,11 @@ def test_a_registry_outage_delays_the_alerts_and_loses_none(monkeypatch) -> None
     assert watch.consumer.seeks == [0, 0]  # read again after each failed look-up
     assert sorted(a["trigger_event_id"] for a in watch.outputs.sent) == ["r0", "r1", "r2"]
     assert watch.alerts_sent == 3
+
+
+def test_a_watch_per_topic_that_carries_assessment_results() -> None:
+    settings = Settings(environment="test", kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"))
+    watch = SafetyWatch(settings, codec=AvroCodec(), source=TopicName.EHR_CLINICAL_EVENTS)
+    assert watch.topic == "ehr-clinical-events"
+    with pytest.raises(ValueError, match="carries no assessment results"):
+        SafetyWatch(settings, codec=AvroCodec(), source=TopicName.WEARABLE_BIOMETRICS)

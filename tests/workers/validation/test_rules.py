@@ -187,3 +187,43 @@ def test_errors_are_returned_never_raised_for_garbage():
     for garbage in ({}, {"event_id": 5}, {"metric": None, "value": {}}):
         for fn in (validate_biometric, validate_symptom, validate_assessment):
             assert isinstance(fn(garbage, NOW), ValidationError)
+
+
+def item9_screen(t: int, answer: int, **over):
+    """A PHQ9_ITEM9 result: PHQ-9 item 9 answered on its own (1 item, total 0-3, no band)."""
+    fields = {"band": "UNKNOWN", "item9_positive": answer >= 1, "loinc_total": "44260-8", **over}
+    return assessment(T0, "PHQ9_ITEM9", [answer], **fields)
+
+
+@pytest.mark.parametrize("answer", [0, 1, 2, 3])
+def test_item9_screen_is_one_item_0_to_3_without_a_band(answer):
+    a = validate_assessment(item9_screen(T0, answer), NOW)
+    assert isinstance(a, Assessment) and (a.instrument, a.total) == ("PHQ9_ITEM9", answer)
+    assert isinstance(validate_assessment(item9_screen(T0, answer, loinc_total=None), NOW), Assessment)
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "field"),
+    [
+        (
+            assessment(T0, "PHQ9_ITEM9", [0] * 9, band="UNKNOWN", item9_positive=False),
+            Inconsistent,
+            "item_responses",
+        ),
+        (item9_screen(T0, 4, item9_positive=True), OutOfRange, "item_responses[0]"),
+        (item9_screen(T0, 2, total=5), Inconsistent, "total"),
+        (item9_screen(T0, 2, band="MILD"), Inconsistent, "band"),
+        (item9_screen(T0, 2, band="NOT_A_BAND"), UnknownCode, "band"),
+        (item9_screen(T0, 2, item9_positive=False), Inconsistent, "item9_positive"),
+        (item9_screen(T0, 0, item9_positive=True), Inconsistent, "item9_positive"),
+        (item9_screen(T0, 1, loinc_total="44261-6"), UnknownCode, "loinc_total"),
+    ],
+)
+def test_item9_screen_errors(event, error, field):
+    err = validate_assessment(event, NOW)
+    assert isinstance(err, error) and err.field == field
+
+
+def test_a_full_phq9_still_needs_a_band():
+    err = validate_assessment(assessment(T0, "PHQ9", [0] * 9, band="UNKNOWN"), NOW)
+    assert isinstance(err, UnknownCode) and err.field == "band"
