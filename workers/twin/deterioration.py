@@ -110,24 +110,31 @@ class DeteriorationMonitor:
     n: int = 0
 
     # ------------------------------------------------------------------ baselines
-    @property
-    def baseline(self) -> float | None:
-        """Interquartile mean of the daily severities in the baseline window (``None`` until
-        ``MIN_BASELINE_DAYS``): robust like a median, but not stuck on the 0-10 grid."""
+    def level(self) -> tuple[float, float] | None:
+        """``(baseline, scale)`` of daily severity, ``None`` until ``MIN_BASELINE_DAYS``.
+
+        The baseline is the interquartile mean of the window (robust like a median, but not
+        stuck on the 0-10 grid); the scale the root mean square deviation from it, floored at
+        ``MIN_SCALE``."""
         if len(self.window) < MIN_BASELINE_DAYS:
             return None
         ordered = sorted(self.window)
         q = len(ordered) // 4
-        return statistics.fmean(ordered[q : len(ordered) - q])
+        base = statistics.fmean(ordered[q : len(ordered) - q])
+        spread = statistics.fmean((v - base) ** 2 for v in self.window) ** 0.5
+        return base, max(spread, MIN_SCALE)
+
+    @property
+    def baseline(self) -> float | None:
+        """Personal baseline of daily severity (see :meth:`level`)."""
+        lv = self.level()
+        return None if lv is None else lv[0]
 
     @property
     def scale(self) -> float:
-        """Spread of daily severity: root mean square deviation from the baseline, floored at
-        ``MIN_SCALE``."""
-        base = self.baseline
-        if base is None:
-            return 1.0
-        return max(statistics.fmean((v - base) ** 2 for v in self.window) ** 0.5, MIN_SCALE)
+        """Personal spread of daily severity (see :meth:`level`); 1 before a baseline exists."""
+        lv = self.level()
+        return 1.0 if lv is None else lv[1]
 
     @property
     def phq9_baseline(self) -> float | None:
@@ -138,29 +145,25 @@ class DeteriorationMonitor:
         """Mean of the last ``RECENT_DAYS`` observed severities."""
         return sum(self.recent) / len(self.recent) if self.recent else None
 
-    def recent_rise(self) -> float | None:
-        """7-day mean above baseline, in personal SDs."""
-        mean, base = self.recent_mean(), self.baseline
-        return None if mean is None or base is None else (mean - base) / self.scale
+    def recent_rise(self, level: tuple[float, float] | None = None) -> float | None:
+        """7-day mean above baseline, in personal SDs (``level`` if already computed)."""
+        mean, lv = self.recent_mean(), level or self.level()
+        return None if mean is None or lv is None else (mean - lv[0]) / lv[1]
 
-    def phq9_rise_points(self) -> float | None:
-        """The last PHQ-9 total's rise over the PHQ-9 baseline, if both exist."""
-        base = self.phq9_baseline
-        return None if base is None or self.phq9_last is None else self.phq9_last - base
-
-    def rise_evidence(self, total: int | None = None) -> float | None:
+    def rise_evidence(
+        self, total: int | None = None, level: tuple[float, float] | None = None
+    ) -> float | None:
         """Weighed evidence of the ``PHQ9_RISE`` rules for ``total`` (default: the last PHQ-9
         total): its rise in ``PHQ9_SPREAD`` units plus ``DAILY_WEIGHT`` x the 7-day rise in SDs.
         ``None`` when the total is below 10 or rose less than ``PHQ9_MIN_RISE`` points."""
         total = self.phq9_last if total is None else total
+        if total is None or total < PHQ9_MODERATE:
+            return None
         base = self.phq9_baseline
-        if total is None or base is None:
+        if base is None or total - base < PHQ9_MIN_RISE:
             return None
-        rise = total - base
-        if total < PHQ9_MODERATE or rise < PHQ9_MIN_RISE:
-            return None
-        daily = self.recent_rise()
-        return rise / PHQ9_SPREAD + DAILY_WEIGHT * (0.0 if daily is None else daily)
+        daily = self.recent_rise(level)
+        return (total - base) / PHQ9_SPREAD + DAILY_WEIGHT * (0.0 if daily is None else daily)
 
     # ------------------------------------------------------------------ updates
     def update(self, y: float | None) -> tuple[bool, bool]:
@@ -172,13 +175,13 @@ class DeteriorationMonitor:
         if y is not None:
             self.n += 1
             self.recent = [*self.recent, y][-RECENT_DAYS:]
-            base = self.baseline
-            if base is not None:
-                self.cusum = max(0.0, self.cusum + (y - base) / self.scale - CUSUM_K)
+            lv = self.level()
+            if lv is not None:
+                self.cusum = max(0.0, self.cusum + (y - lv[0]) / lv[1] - CUSUM_K)
                 if self.cusum >= CUSUM_H and not self.cusum_fired:
                     self.cusum_fired = True
                     new_rule = "SEVERITY_CUSUM"
-                evidence = self.rise_evidence()
+                evidence = self.rise_evidence(level=lv)
                 if new_rule is None and evidence is not None and evidence >= FOLLOW_EVIDENCE:
                     new_rule = "DAILY_AFTER_PHQ9_RISE"
             if not self.active:
@@ -193,9 +196,10 @@ class DeteriorationMonitor:
         prev, base = self.phq9_last, self.phq9_baseline
         self.phq9_prev, self.phq9_last = prev, total
         rise = None if base is None else total - base
-        daily = self.recent_rise()
+        lv = self.level()
+        daily = self.recent_rise(lv)
         daily = 0.0 if daily is None else daily
-        evidence = self.rise_evidence(total)
+        evidence = self.rise_evidence(total, lv)
         holds = self.active and rise is not None and rise >= PHQ9_RELIABLE_CHANGE and total >= PHQ9_MODERATE
         self.phq9_rise = (evidence is not None and evidence >= RISE_EVIDENCE) or holds
         confirmed = rise is not None and rise >= CROSSING_MIN_RISE and daily >= CROSSING_CONFIRM
@@ -232,18 +236,23 @@ class DeteriorationMonitor:
             self.cusum, self.cusum_fired = 0.0, False
 
     # ------------------------------------------------------------------ explanation
-    def reason(self) -> str:
-        """Why the flag is up, in words: the rule that raised it and any PHQ-9 rule holding."""
-        daily = f"7-day mean {_num(self.recent_mean())} vs baseline {_num(self.baseline)}"
-        daily += f" ({_num(self.recent_rise())} personal SDs)"
+    def reason(self, level: tuple[float, float] | None = None) -> str:
+        """Why the flag is up, in words: the rule that raised it and any PHQ-9 crossing holding."""
+        if self.rule is None and not (self.crossed_10 or self.crossed_15):
+            return "no rule holds"
+        lv = level or self.level()
+        base = None if lv is None else lv[0]
+        daily = f"7-day mean {_num(self.recent_mean())} vs baseline {_num(base)}"
+        daily += f" ({_num(self.recent_rise(lv))} personal SDs)"
         phq9 = f"PHQ-9 {self.phq9_last} after {self.phq9_prev}, baseline {_num(self.phq9_baseline)}"
+        evidence = _num(self.rise_evidence(level=lv))
         why = {
             "SEVERITY_CUSUM": f"daily reports above baseline for days: CUSUM {self.cusum:.1f} >= "
             f"{CUSUM_H:.1f}; {daily}",
             "PHQ9_RISE": f"{phq9}; weighed with the daily reports ({daily}): evidence "
-            f"{_num(self.rise_evidence())} >= {RISE_EVIDENCE:.1f}",
+            f"{evidence} >= {RISE_EVIDENCE:.1f}",
             "DAILY_AFTER_PHQ9_RISE": f"daily reports now confirm the last PHQ-9 rise ({phq9}; {daily}): "
-            f"evidence {_num(self.rise_evidence())} >= {FOLLOW_EVIDENCE:.1f}",
+            f"evidence {evidence} >= {FOLLOW_EVIDENCE:.1f}",
             "PHQ9_CROSSED_10": f"{phq9}: into the moderate band, confirmed by the daily reports ({daily})",
             "PHQ9_CROSSED_15": f"{phq9}: into moderately severe, a reliable rise confirmed by the daily "
             f"reports ({daily})",
@@ -252,24 +261,25 @@ class DeteriorationMonitor:
         for rule, on in (("PHQ9_CROSSED_15", self.crossed_15), ("PHQ9_CROSSED_10", self.crossed_10)):
             if on and rule != self.rule:
                 parts.append(f"{rule}: {why[rule]}")
-        return "; ".join(parts) if parts else "no rule holds"
+        return "; ".join(parts)
 
     def evidence(self) -> dict[str, float | int | str | None]:
         """Which rule fired, why, and the numbers behind every rule (for the alert's evidence)."""
+        lv = self.level()
         return {
             "rule": self.rule,
-            "reason": self.reason(),
+            "reason": self.reason(lv),
             "severity_mean_7d": self.recent_mean(),
-            "severity_baseline": self.baseline,
+            "severity_baseline": None if lv is None else lv[0],
             "severity_baseline_method": f"iqm_{BASELINE_DAYS}d",
-            "severity_scale": self.scale,
-            "severity_rise_sd": self.recent_rise(),
+            "severity_scale": 1.0 if lv is None else lv[1],
+            "severity_rise_sd": self.recent_rise(lv),
             "cusum": self.cusum,
             "cusum_threshold": CUSUM_H,
             "phq9_total": self.phq9_last,
             "phq9_previous": self.phq9_prev,
             "phq9_baseline": self.phq9_baseline,
-            "phq9_rise_evidence": self.rise_evidence(),
+            "phq9_rise_evidence": self.rise_evidence(level=lv),
             "phq9_rise_threshold": RISE_EVIDENCE,
             "phq9_rise": int(self.phq9_rise),
             "phq9_crossed_10": int(self.crossed_10),
