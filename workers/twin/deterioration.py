@@ -242,8 +242,8 @@ class DeteriorationMonitor:
             return "no rule holds"
         lv = level or self.level()
         base = None if lv is None else lv[0]
-        daily = f"7-day mean {_num(self.recent_mean())} vs baseline {_num(base)}"
-        daily += f" ({_num(self.recent_rise(lv))} personal SDs)"
+        daily = f"7-day mean {_num(self.recent_mean())} vs baseline {_num(base)}, "
+        daily += f"{_num(self.recent_rise(lv))} personal SDs above"
         phq9 = f"PHQ-9 {self.phq9_last} after {self.phq9_prev}, baseline {_num(self.phq9_baseline)}"
         evidence = _num(self.rise_evidence(level=lv))
         why = {

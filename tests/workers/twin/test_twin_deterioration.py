@@ -90,7 +90,7 @@ def test_phq9_rise_alerts_with_its_rule_numbers_and_reason():
     from twin_factories import features
 
     state = _twin_with_stable_weeks()
-    for t in range(42, 49):  # reports up by 2 personal SDs: corroborates, CUSUM still quiet
+    for t in range(42, 49):  # reports up by 1.5 personal SDs: corroborates, CUSUM still quiet
         state, _ = apply_daily_features(state, features(t, 3.0))
     assert not state.deterioration.active
     state, out = apply_assessment(state, _assessment(49, 12))
@@ -100,7 +100,7 @@ def test_phq9_rise_alerts_with_its_rule_numbers_and_reason():
     assert ev["rule"] == "PHQ9_RISE"
     assert (ev["phq9_total"], ev["phq9_previous"], ev["phq9_baseline"]) == ("12", "5", "5.000")
     assert ev["phq9_rise"] == "1"
-    # 7 points / 4.6 + 1.2 x 2 SDs
+    # 7 points / 4.6 + 1.2 x 1.5 SDs
     assert float(ev["phq9_rise_evidence"]) >= float(ev["phq9_rise_threshold"])
     assert ev["reason"].startswith("PHQ9_RISE: PHQ-9 12 after 5, baseline 5.0")
 
