@@ -9,10 +9,13 @@ Writes ``bench/results/twin_fidelity.json`` (or ``--out``), one section per gene
     .venv/bin/python -m bench.bench_twin_fidelity [--patients 200] [--days 365] [--seed 7]
     .venv/bin/python -m bench.bench_twin_fidelity --patients 40 --out /tmp/quick.json
     .venv/bin/python -m bench.bench_twin_fidelity --generator trajectories  # one of them
+    .venv/bin/python -m bench.bench_twin_fidelity --seeds 7,20,30  # also other draws
 
 The trajectories cohort is drawn with ``--seed + 4`` (11 by default) so that no seed is
 shared between the generators. On it, figures are also split by trajectory class and for
-compressive raters.
+compressive raters. ``--seeds`` runs the bench once per seed: the first seed's sections are
+written as usual, and ``by_seed`` holds the headline figures of every seed, so that rules
+tuned on some draws can be judged on draws they were not tuned on.
 
 Every forecast is scored beside simple baselines on the same targets (``bench/_fidelity.py``):
 next-day severity against persistence and the 7-day mean of past reports, both on the
@@ -292,12 +295,44 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
     }
 
 
+def headline(section: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one generator's section that issue #16's goals are stated on."""
+    det, sev = section["deterioration"], section["forecast_severity"]
+    return {
+        "seed": section["config"]["seed"],
+        "episodes": det["episodes"],
+        "detected": det["detected"],
+        "detected_share": det["detected"] / det["episodes"] if det["episodes"] else None,
+        "median_delay_days": det["median_delay_days"],
+        "false_alarms_per_patient_year": det["false_alarms_per_patient_year"],
+        "phq9_15_crossings_in_episodes": det["phq9_15_crossings_in_episodes"],
+        "phq9_15_crossings_in_episodes_under_alert": det["phq9_15_crossings_in_episodes_under_alert"],
+        "median_delay_from_phq9_15_crossing_days": det["median_delay_from_phq9_15_crossing_days"],
+        "item9_recall": section["item9"]["recall"],
+        "severity_improvement_vs_mean_7d": sev["improvement_vs_mean_7d"],
+        "severity_improvement_vs_persistence": sev["improvement_vs_persistence"],
+        "bias_worsening": sev.get("bias_worsening", {}).get("twin"),
+        "bias_improving": sev.get("bias_improving", {}).get("twin"),
+        "state_bytes_max": section["state_bytes"]["serialized_max"],
+    }
+
+
+def _seeds(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
 def main() -> None:
     """Run the bench and write ``bench/results/twin_fidelity.json``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        help="comma-separated seeds (overrides --seed); the first one's sections are written in full",
+    )
     parser.add_argument("--generator", choices=(*GENERATORS, "both"), default="both")
     parser.add_argument(
         "--out",
@@ -307,7 +342,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     names = list(GENERATORS) if args.generator == "both" else [args.generator]
-    result = {name: run(args.patients, args.days, args.seed, name) for name in names}
+    seeds = args.seeds or [args.seed]
+    result: dict[str, Any] = {}
+    by_seed: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        sections = {name: run(args.patients, args.days, seed, name) for name in names}
+        if not result:
+            result.update(sections)
+        by_seed[str(seed)] = {name: headline(section) for name, section in sections.items()}
+    if len(seeds) > 1:
+        result["by_seed"] = by_seed
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
