@@ -11,11 +11,11 @@ from typing import Any
 
 from twin_factories import PID, features
 
+from bench.bench_twin_fidelity import APPLY  # the bench cohort's event kinds and their apply functions
 from workers.twin import policy, serialize
 from workers.twin.state import (
     apply_assessment,
     apply_daily_features,
-    apply_demographics,
     apply_genetic_profile,
     apply_medication,
     apply_symptom_report,
@@ -24,13 +24,6 @@ from workers.twin.state import (
     summary,
 )
 
-APPLY = {
-    "features": apply_daily_features,
-    "assessment": apply_assessment,
-    "medication": apply_medication,
-    "genetic": apply_genetic_profile,
-    "demographics": apply_demographics,
-}
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
