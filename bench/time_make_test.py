@@ -45,11 +45,13 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOVAMIND_")}
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         env.pop("MONGODB_URI", None)
+        env.pop("SCHEMA_REGISTRY_URL", None)
         env.update(
             CI="true",
             NOVAMIND_LOCAL__KAFKA_PORT=str(free_port()),
             NOVAMIND_LOCAL__KAFKA_CONTROLLER_PORT=str(free_port()),
             NOVAMIND_LOCAL__MONGO_PORT=str(free_port()),
+            NOVAMIND_LOCAL__REGISTRY_PORT=str(free_port()),
         )
         log = RESULTS / "make_test.log"
         started = time.monotonic()
