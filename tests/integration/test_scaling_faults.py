@@ -131,8 +131,10 @@ def test_broker_restart_under_load(
 def test_mongodb_outage_under_load(
     settings: Settings, services: ServiceAddresses, run_id: str, tmp_path: Path
 ) -> None:
+    # Down longer than the client's 10 s server selection: a write that starts anywhere in the
+    # outage fails at least once (a shorter outage lets a late write just wait and succeed).
     scenario, running = _outage(
-        settings, services, tmp_path, name=f"mgo-{run_id}", service="ferretdb", replicas=1, down_s=12, seed=23
+        settings, services, tmp_path, name=f"mgo-{run_id}", service="ferretdb", replicas=1, down_s=25, seed=23
     )
     assert "mongo_retry" in running[0].log()
     reader = reader_codec(scenario)
