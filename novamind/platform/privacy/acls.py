@@ -19,6 +19,7 @@ reader) and adds what the registry does not know about:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -125,8 +126,16 @@ def existing_grants(admin: AdminClient, *, timeout: float = 15.0) -> list[Grant]
 
 
 def apply_grants(admin: AdminClient, grants: Iterable[Grant], *, timeout: float = 15.0) -> int:
-    """Create the grants (creating an existing ACL is a no-op); returns how many were sent."""
-    bindings = [grant.to_binding() for grant in grants]
+    """Create the grants (creating an existing ACL is a no-op) and return once the broker
+    enforces them; returns how many were sent.
+
+    The controller acknowledges CreateAcls when the metadata log has the records; the broker's
+    authorizer applies them when it replays that log, a moment later. A client let in between
+    gets TOPIC_AUTHORIZATION_FAILED, which a producer does not retry, so this waits until
+    DescribeAcls (answered by the broker's authorizer) lists every grant.
+    """
+    wanted = list(grants)
+    bindings = [grant.to_binding() for grant in wanted]
     if not bindings:
         return 0
     futures = admin.create_acls(bindings, request_timeout=timeout)
@@ -138,7 +147,22 @@ def apply_grants(admin: AdminClient, grants: Iterable[Grant], *, timeout: float 
             failures.append(f"{Grant.from_binding(binding)}: {exc}")
     if failures:
         raise AclError("Kafka refused ACLs:\n" + "\n".join(failures))
+    _wait_enforced(admin, wanted, timeout=timeout)
     return len(bindings)
+
+
+def _wait_enforced(admin: AdminClient, grants: list[Grant], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        missing, _ = acl_drift(existing_grants(admin, timeout=timeout), grants)
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise AclError(
+                f"the broker does not enforce {len(missing)} created ACL(s) after {timeout:.0f} s, "
+                f"first: {missing[0]}"
+            )
+        time.sleep(0.1)
 
 
 def create_scram_users(
