@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from connectors.delivery import ImportSummary
 from connectors.ehr import FhirMapper
 from connectors.ehr.reader import iter_resources
-from connectors.jobs import JobResult, run_apple_health, run_fhir_files
+from connectors.jobs import JobResult, WearableFormat, run_fhir_files, run_wearable
 from connectors.simulator.synthea import synthea_like_bundle
 from connectors.sources import apple_health_records, fhir_records
 from novamind.platform.kafka import admin_config, producer_config
@@ -170,7 +170,7 @@ def main() -> None:
         export = Path(tmp) / "export.xml"
         write_export(export, args.samples)
         export_bytes = export.stat().st_size
-        wear = completed(run_apple_health([export], settings, patient=PATIENT))
+        wear = completed(run_wearable(WearableFormat.APPLE_HEALTH, [export], settings, patient=PATIENT))
         counts = ImportSummary()
         samples = apple_health_records(
             [export], patient_id=PATIENT, device_id="d_" + "0" * 32, summary=counts

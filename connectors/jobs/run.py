@@ -28,7 +28,7 @@ from connectors.jobs.audit import ExtractionAudit
 from connectors.jobs.fhir import EHR_SOURCE, fhir_files_job, fhir_sync_job
 from connectors.jobs.keys import field_cipher, pseudonym_key
 from connectors.jobs.model import Job, JobResult, Reporting
-from connectors.jobs.wearables import WearerIds, apple_health_job, fitbit_job, openmhealth_job
+from connectors.jobs.wearables import WearableFormat, WearerIds, wearable_job
 from novamind.platform.privacy.audit import Purpose
 from novamind.platform.privacy.exceptions import AuditError
 from novamind.platform.producer import EventProducer
@@ -109,7 +109,8 @@ def run_fhir_sync(
     )
 
 
-def run_fitbit(
+def run_wearable(
+    fmt: WearableFormat,
     paths: Sequence[str | Path],
     settings: Settings,
     *,
@@ -123,65 +124,14 @@ def run_fitbit(
     flush_timeout: float = FLUSH_TIMEOUT_S,
     reporting: Reporting | None = None,
 ) -> JobResult:
-    """Import one patient's Fitbit Web API responses to ``wearable-biometrics``; Fitbit times
-    are local, so ``time_zone`` (an IANA name) or a ``registry`` that has it is needed."""
+    """Import one patient's wearable files (Fitbit Web API responses, Apple Health
+    ``export.xml``, Open mHealth data points) to ``wearable-biometrics``. Fitbit times are
+    local, so Fitbit needs ``time_zone`` (an IANA name) or a ``registry`` that has it."""
     check_purpose(purpose)
     key = pseudonym_key(settings)
     ids = WearerIds(patient, mrn, mrn_system, device_user, registry)
     return _run(
-        lambda _loop: fitbit_job(paths, key, ids, time_zone=time_zone),
-        settings,
-        purpose=purpose,
-        flush_timeout=flush_timeout,
-        reporting=reporting,
-    )
-
-
-def run_apple_health(
-    paths: Sequence[str | Path],
-    settings: Settings,
-    *,
-    patient: str | None = None,
-    mrn: str | None = None,
-    mrn_system: str | None = None,
-    device_user: str | None = None,
-    registry: Path | None = None,
-    purpose: str = Purpose.TREATMENT,
-    flush_timeout: float = FLUSH_TIMEOUT_S,
-    reporting: Reporting | None = None,
-) -> JobResult:
-    """Stream one patient's Apple Health ``export.xml`` files to ``wearable-biometrics``."""
-    check_purpose(purpose)
-    key = pseudonym_key(settings)
-    ids = WearerIds(patient, mrn, mrn_system, device_user, registry)
-    return _run(
-        lambda _loop: apple_health_job(paths, key, ids),
-        settings,
-        purpose=purpose,
-        flush_timeout=flush_timeout,
-        reporting=reporting,
-    )
-
-
-def run_openmhealth(
-    paths: Sequence[str | Path],
-    settings: Settings,
-    *,
-    patient: str | None = None,
-    mrn: str | None = None,
-    mrn_system: str | None = None,
-    device_user: str | None = None,
-    registry: Path | None = None,
-    purpose: str = Purpose.TREATMENT,
-    flush_timeout: float = FLUSH_TIMEOUT_S,
-    reporting: Reporting | None = None,
-) -> JobResult:
-    """Import one patient's Open mHealth data points to ``wearable-biometrics``."""
-    check_purpose(purpose)
-    key = pseudonym_key(settings)
-    ids = WearerIds(patient, mrn, mrn_system, device_user, registry)
-    return _run(
-        lambda _loop: openmhealth_job(paths, key, ids),
+        lambda _loop: wearable_job(fmt, paths, key, ids, time_zone=time_zone),
         settings,
         purpose=purpose,
         flush_timeout=flush_timeout,

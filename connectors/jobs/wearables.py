@@ -23,7 +23,7 @@ from connectors.sources import (
     input_files,
     openmhealth_records,
 )
-from connectors.wearables import apple_health, fitbit, openmhealth
+from connectors.wearables import WearableFormat, apple_health, fitbit, openmhealth
 from connectors.wearables.common import zone
 from connectors.wearables.devices import DeviceRegistry
 from schemas.topics import Principal
@@ -142,3 +142,21 @@ def openmhealth_job(paths: Sequence[str | Path], key: bytes, ids: WearerIds) -> 
             files, patient_id=who.patient_id, device_id=who.device_id, summary=summary
         ),
     )
+
+
+def wearable_job(
+    fmt: WearableFormat,
+    paths: Sequence[str | Path],
+    key: bytes,
+    ids: WearerIds,
+    *,
+    time_zone: str | None = None,
+) -> Job:
+    """The job reading ``paths`` in format ``fmt``; only Fitbit's local times take ``time_zone``."""
+    if fmt is WearableFormat.FITBIT:
+        return fitbit_job(paths, key, ids, time_zone=time_zone)
+    if time_zone is not None:
+        raise JobArgumentError(f"`time_zone` is for Fitbit's local times; {fmt} times carry their offset")
+    if fmt is WearableFormat.APPLE_HEALTH:
+        return apple_health_job(paths, key, ids)
+    return openmhealth_job(paths, key, ids)

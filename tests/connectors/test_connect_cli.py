@@ -90,20 +90,27 @@ def fake_result(**counts: Any) -> JobResult:
 def test_the_job_result_is_the_json_line_and_the_exit_status(env, capsys, monkeypatch, result, code):
     calls = []
 
-    def run_openmhealth(paths, settings, **kwargs):
-        calls.append((paths, kwargs))
+    def run_wearable(fmt, paths, settings, **kwargs):
+        calls.append((fmt, paths, kwargs))
         return result
 
-    monkeypatch.setattr(jobs, "run_openmhealth", run_openmhealth)
+    monkeypatch.setattr(jobs, "run_wearable", run_wearable)
     argv = ["connect", "openmhealth", "a.json", "b.json", "--patient", PID, "--purpose", "RESEARCH"]
     assert main([*argv, "--no-progress"]) == code
     out, err = capsys.readouterr()
     assert json.loads(out) == result.as_dict() and out.count("\n") == 1
     assert err == ("" if result.error is None else f"novamind connect openmhealth: {result.error}\n")
-    [(paths, kwargs)] = calls
-    assert paths == ["a.json", "b.json"]
-    assert (kwargs["patient"], kwargs["mrn"], kwargs["purpose"], kwargs["flush_timeout"]) == (
+    [(fmt, paths, kwargs)] = calls
+    assert (fmt, paths) == (jobs.WearableFormat.OPENMHEALTH, ["a.json", "b.json"])
+    assert (
+        kwargs["patient"],
+        kwargs["mrn"],
+        kwargs["time_zone"],
+        kwargs["purpose"],
+        kwargs["flush_timeout"],
+    ) == (
         PID,
+        None,
         None,
         "RESEARCH",
         60.0,

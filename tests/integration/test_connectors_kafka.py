@@ -39,15 +39,14 @@ from connectors.ehr.patients import index_key
 from connectors.jobs import (
     JobResult,
     Reporting,
-    run_apple_health,
     run_fhir_files,
     run_fhir_sync,
-    run_fitbit,
-    run_openmhealth,
+    run_wearable,
 )
 from connectors.pseudonyms import device_ref, pseudonymize
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
+from connectors.wearables import WearableFormat
 from connectors.wearables.apple_health import parse_export
 from connectors.wearables.fitbit import parse_fitbit
 from connectors.wearables.openmhealth import parse_omh
@@ -350,7 +349,7 @@ def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings):
     ref = device_ref("fitbit", user, key=KEY.encode())
     folder = FIXTURES / "fitbit"
     ids = {"mrn": mrn, "mrn_system": system, "device_user": user, "time_zone": "America/New_York"}
-    summary = completed(run_fitbit([folder], scenario, **ids))
+    summary = completed(run_wearable(WearableFormat.FITBIT, [folder], scenario, **ids))
     expected = []
     for file in sorted(folder.glob("*.json")):
         if file.name != "heart_malformed.json":
@@ -369,7 +368,7 @@ def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings):
     assert {r["device_id"] for _, _, r in got} == {ref}
     assert by_id([r for _, _, r in got]) == by_id(expected)
 
-    assert run_fitbit([folder], scenario, **ids).complete
+    assert run_wearable(WearableFormat.FITBIT, [folder], scenario, **ids).complete
     ids = Counter(r["event_id"] for _, _, r in decoded(scenario, "wearable-biometrics"))
     assert set(ids) == {r["event_id"] for r in expected} and set(ids.values()) == {2}
     [first, second] = audit_events(scenario, pid)
@@ -381,7 +380,7 @@ def test_fitbit_files_for_an_mrn_and_device_user(scenario: Settings):
 def test_apple_health_exports_stream_with_bad_records_and_broken_xml(scenario: Settings):
     pid = "p_" + "a1" * 16
     folder = FIXTURES / "apple_health"
-    summary = completed(run_apple_health([folder], scenario, patient=pid))
+    summary = completed(run_wearable(WearableFormat.APPLE_HEALTH, [folder], scenario, patient=pid))
     ref = device_ref("apple_health", pid, key=KEY.encode())
     expected = list(parse_export(folder / "export.xml", patient_id=pid, device_id=ref))
     expected += list(
@@ -406,7 +405,9 @@ def test_apple_health_exports_stream_with_bad_records_and_broken_xml(scenario: S
 def test_openmhealth_points_with_malformed_ones(scenario: Settings):
     pid = "p_" + "b2" * 16
     files = [FIXTURES / "openmhealth/datapoints.json", FIXTURES / "openmhealth/malformed.json"]
-    summary = completed(run_openmhealth(files, scenario, patient=pid, device_user="omh-user-9"))
+    summary = completed(
+        run_wearable(WearableFormat.OPENMHEALTH, files, scenario, patient=pid, device_user="omh-user-9")
+    )
     ref = device_ref("openmhealth", "omh-user-9", key=KEY.encode())
     expected = []
     for file in files:
@@ -415,7 +416,7 @@ def test_openmhealth_points_with_malformed_ones(scenario: Settings):
     assert [r["id"] for r in summary["rejections"]] == ["243c773b-8936-407e-9c23-270d0ea49cc4", None]
     got = decoded(scenario, "wearable-biometrics")
     assert by_id([r for _, _, r in got]) == by_id(expected)
-    again = run_openmhealth(files, scenario, patient=pid, device_user="omh-user-9")
+    again = run_wearable(WearableFormat.OPENMHEALTH, files, scenario, patient=pid, device_user="omh-user-9")
     assert again.complete and dict(again.summary.acknowledged) == {"wearable-biometrics": 5}
     ids = Counter(r["event_id"] for _, _, r in decoded(scenario, "wearable-biometrics"))
     once = Counter(r["event_id"] for r in expected)  # malformed.json repeats one good point
@@ -548,9 +549,7 @@ def fhir_server() -> Iterator[FhirServer]:
         yield server
 
 
-def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(
-    scenario: Settings, tmp_path, fhir_server
-):
+def test_fhir_sync_cursor_moves_only_after_kafka_acknowledged(scenario: Settings, tmp_path, fhir_server):
     patient = {
         "resourceType": "Patient",
         "id": "r1",

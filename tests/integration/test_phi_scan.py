@@ -54,7 +54,7 @@ from pymongo import MongoClient
 from structlog.testing import capture_logs
 
 from connectors.intake import token_digest
-from connectors.jobs import JobResult, Reporting, run_fitbit, run_openmhealth
+from connectors.jobs import JobResult, Reporting, WearableFormat, run_wearable
 from connectors.simulator import SimPatient, simulate
 from connectors.simulator.cohort import SIM_KEY
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
@@ -275,10 +275,12 @@ def _connect_wearables(settings: Settings, identities: list[Identity], root: Pat
             result: JobResult
             if p.vendor == "fitbit":
                 paths = [root / "fitbit" / p.patient_id]
-                result = run_fitbit(paths, settings, time_zone=p.time_zone, reporting=reporting, **ids)
+                result = run_wearable(
+                    WearableFormat.FITBIT, paths, settings, time_zone=p.time_zone, reporting=reporting, **ids
+                )
             else:
                 paths = [root / "omh" / f"{p.patient_id}.json"]
-                result = run_openmhealth(paths, settings, reporting=reporting, **ids)
+                result = run_wearable(WearableFormat.OPENMHEALTH, paths, settings, reporting=reporting, **ids)
         assert result.complete and result.produced > 0, result.as_dict()
         output = "\n".join([json.dumps(result.as_dict()), notes.getvalue(), json.dumps(events, default=str)])
         outputs.append((f"{p.vendor} job {paths[0]}", output))

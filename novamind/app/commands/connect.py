@@ -17,12 +17,11 @@ import datetime as dt
 import json
 import signal
 import sys
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.exceptions import ConnectorError, JobArgumentError
+from connectors.wearables import WearableFormat
 from novamind.platform.exceptions import UsageError
 from novamind.platform.settings import Settings
 
@@ -73,12 +72,12 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--types", default=None, help="comma-separated resource types (default: all mapped)")
     sync.add_argument("--page-size", type=int, default=200)
 
-    for name, vendor, files_help in (
-        ("fitbit", "Fitbit Web API", "Fitbit Web API JSON responses (files or directories)"),
-        ("apple-health", "Apple Health", "Apple Health export.xml files"),
-        ("openmhealth", "Open mHealth", "Open mHealth JSON data points (files or directories)"),
+    for fmt, vendor, files_help in (
+        (WearableFormat.FITBIT, "Fitbit Web API", "Fitbit Web API JSON responses (files or directories)"),
+        (WearableFormat.APPLE_HEALTH, "Apple Health", "Apple Health export.xml files"),
+        (WearableFormat.OPENMHEALTH, "Open mHealth", "Open mHealth JSON data points (files or directories)"),
     ):
-        wear = kinds.add_parser(name, parents=[common], help=f"{vendor} data for one patient")
+        wear = kinds.add_parser(fmt, parents=[common], help=f"{vendor} data for one patient")
         wear.add_argument("paths", nargs="+", metavar="PATH", help=files_help)
         who = wear.add_mutually_exclusive_group(required=True)
         who.add_argument("--patient", metavar="PSEUDONYM", help="the patient's pseudonym (p_ + 32 hex)")
@@ -90,7 +89,7 @@ def register(subparsers: Any) -> None:
             "--device-user", metavar="ID", help="vendor user/device id; stored only as a keyed hash"
         )
         wear.add_argument("--registry", type=Path, help="device registry file: the device must be linked")
-        if name == "fitbit":
+        if fmt is WearableFormat.FITBIT:
             wear.add_argument("--timezone", help="the user's IANA time zone (default: from --registry)")
     parser.set_defaults(handler=run)
 
@@ -149,12 +148,8 @@ def _run_job(args: argparse.Namespace, settings: Settings) -> JobResult:
             flush_timeout=flush_timeout,
             reporting=reporting,
         )
-    run_wearable: Callable[..., JobResult] = jobs.run_openmhealth
-    if args.connector == "fitbit":
-        run_wearable = partial(jobs.run_fitbit, time_zone=args.timezone)
-    elif args.connector == "apple-health":
-        run_wearable = jobs.run_apple_health
-    return run_wearable(
+    return jobs.run_wearable(
+        WearableFormat(args.connector),
         args.paths,
         settings,
         patient=args.patient,
@@ -162,6 +157,7 @@ def _run_job(args: argparse.Namespace, settings: Settings) -> JobResult:
         mrn_system=args.mrn_system,
         device_user=args.device_user,
         registry=args.registry,
+        time_zone=getattr(args, "timezone", None),
         purpose=purpose,
         flush_timeout=flush_timeout,
         reporting=reporting,

@@ -9,7 +9,7 @@
    * wearables: Fitbit Web API JSON (Fitbit patients) and Open mHealth heart-rate and
      step-count points (Apple Health patients), written by ``connectors.simulator.emit``
      and imported with the jobs of ``novamind connect fitbit|openmhealth``
-     (``connectors.jobs.run_fitbit``, ``run_openmhealth``);
+     (``connectors.jobs.run_wearable``);
    * EHR: FHIR R4 Bundles (Patient, MedicationStatement) imported with the job of
      ``novamind connect fhir`` (``connectors.jobs.run_fhir_files``);
    * symptom reports and PHQ-9 / GAD-7: submitted to the intake over HTTP with each

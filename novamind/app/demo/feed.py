@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.delivery import Encoder, Producer
 from connectors.exceptions import ConnectorError
-from connectors.jobs import JobResult, run_fhir_files, run_fitbit, run_openmhealth
+from connectors.jobs import JobResult, WearableFormat, run_fhir_files, run_wearable
 from connectors.simulator import SimulationResult
 from connectors.simulator.emit import write_fhir, write_fitbit, write_omh
 from connectors.simulator.publish import publish
@@ -204,7 +204,12 @@ class Feed:
         for patient, paths in files.items():
             self.totals.files[FITBIT] += len(paths)
             zone = self.zones[patient]
-            self._connect(FITBIT, partial(run_fitbit, paths, self.settings, patient=patient, time_zone=zone))
+            self._connect(
+                FITBIT,
+                partial(
+                    run_wearable, WearableFormat.FITBIT, paths, self.settings, patient=patient, time_zone=zone
+                ),
+            )
 
     def _openmhealth(self, r: Round) -> None:
         if not r.count(OPENMHEALTH):
@@ -212,7 +217,10 @@ class Feed:
         folder = self.vendor_dir / "openmhealth" / r.date.isoformat()
         for path in write_omh(self._subset(r, OPENMHEALTH), folder):  # <pseudonym>.json
             self.totals.files[OPENMHEALTH] += 1
-            self._connect(OPENMHEALTH, partial(run_openmhealth, [path], self.settings, patient=path.stem))
+            self._connect(
+                OPENMHEALTH,
+                partial(run_wearable, WearableFormat.OPENMHEALTH, [path], self.settings, patient=path.stem),
+            )
 
     def _direct(self, r: Round) -> None:
         if not r.count(DIRECT):

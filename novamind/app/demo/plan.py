@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.simulator import SimulationResult
+from connectors.wearables import WearableFormat
 
-FITBIT = "fitbit"
-OPENMHEALTH = "openmhealth"
+FITBIT = WearableFormat.FITBIT
+OPENMHEALTH = WearableFormat.OPENMHEALTH
 FHIR = "fhir"
 INTAKE = "intake"
 DIRECT = "direct"

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from connectors.exceptions import DeviceNotLinked, JobArgumentError
-from connectors.jobs.wearables import WearerIds, fitbit_job, openmhealth_job, wearer
+from connectors.jobs.wearables import WearerIds, fitbit_job, openmhealth_job, wearable_job, wearer
 from connectors.pseudonyms import device_ref, pseudonymize
+from connectors.wearables import WearableFormat
 from connectors.wearables.devices import DeviceRegistry
 from tests.connectors.conftest import PSEUDONYM_KEY
 
@@ -73,3 +74,22 @@ def test_fitbit_needs_a_time_zone_and_files_are_checked_first(fixtures: Path):
     )
     with pytest.raises(Exception, match="no such file or directory"):  # before the identity
         openmhealth_job([fixtures / "nothing-here"], PSEUDONYM_KEY, WearerIds(patient="Jane Doe"))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "folder", "system"),
+    [
+        (WearableFormat.FITBIT, "fitbit", "fitbit"),
+        (WearableFormat.APPLE_HEALTH, "apple_health", "apple_health"),
+        (WearableFormat.OPENMHEALTH, "openmhealth", "openmhealth"),
+    ],
+)
+def test_each_format_builds_its_own_job_and_only_fitbit_takes_a_time_zone(
+    fixtures: Path, fmt: WearableFormat, folder: str, system: str
+):
+    paths, ids = [fixtures / folder], WearerIds(patient=PID)
+    if fmt is not WearableFormat.FITBIT:
+        with pytest.raises(JobArgumentError, match="`time_zone` is for Fitbit's local times"):
+            wearable_job(fmt, paths, PSEUDONYM_KEY, ids, time_zone="Europe/Paris")
+    job = wearable_job(fmt, paths, PSEUDONYM_KEY, ids, time_zone="Europe/Paris" if fmt == "fitbit" else None)
+    assert job.system == system
