@@ -173,21 +173,21 @@ class DayWindow:
         return out
 
     def packed_meta(self) -> bytes:
-        """Everything but the hour cells, packed (little-endian): the tag ``M``, flags (dirty, has sleep), the
-        publication count and the counters; per histogram its metric index, first non-zero
-        bin, width (2 or 4 bytes) and counts up to the last non-zero bin; the sleep stage
-        seconds; per symptom type its name, count and severity sum."""
+        """Everything but the hour cells, packed (little-endian): the tag ``M``, flags (dirty,
+        has sleep), the publication count and the counters; per histogram its metric index,
+        first non-zero bin, width (2 or 4 bytes) and counts up to the last non-zero bin; the
+        sleep stage seconds; per symptom type its name, count and severity sum."""
         sleep = self.sleep
         q = self.q
         flags = self.dirty | (sleep is not None) << 1
         out = [_META.pack(b"M", flags, self.published, len(q), len(self.hist))]
-        out.append(struct.pack(f"<{len(q)}I", *q))
+        out.append(_le(array("I", q)).tobytes())
         for metric, hist in self.hist.items():
             first, counts = _span(hist)
-            narrow = not counts or max(counts) < 65_536
-            packed = array("H" if narrow else "I", counts)
-            out.append(_HIST.pack(METRIC_INDEX[metric], first, 2 if narrow else 4, len(packed)))
-            out.append(_le(packed).tobytes())
+            raw = _le(counts).tobytes()
+            narrow = _narrow(raw)
+            out.append(_HIST.pack(METRIC_INDEX[metric], first, 4 if narrow is None else 2, len(counts)))
+            out.append(raw if narrow is None else narrow)
         if sleep is not None:
             out.append(_le(sleep).tobytes())
         out.append(bytes((len(self.symptoms),)))
@@ -321,6 +321,17 @@ def _from_le(typecode: str, raw: bytes) -> array[Any]:
     values = array(typecode)
     values.frombytes(raw)
     return _le(values)  # swapping is its own inverse
+
+
+def _narrow(raw: bytes) -> bytes | None:
+    """Little-endian 32-bit counts as 16-bit ones, or None when one does not fit. (Byte slices
+    rather than a conversion count by count: this runs for every live event.)"""
+    if raw[2::4].strip(b"\0") or raw[3::4].strip(b"\0"):
+        return None
+    out = bytearray(len(raw) // 2)
+    out[0::2] = raw[0::4]
+    out[1::2] = raw[1::4]
+    return bytes(out)
 
 
 def _span(hist: array[int]) -> tuple[int, array[int]]:

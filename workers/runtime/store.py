@@ -64,7 +64,7 @@ class PartitionStore:
         self._db = Rdict(str(path), options)
         self._options = options
         self._write = WriteOptions()
-        self._write.disable_wal = True
+        self._write.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (stub: a method)
 
     def checkpoint(self, now_ms: int | None = None) -> int | None:
         """The next changelog offset to read, or None when the store must be restored in full."""

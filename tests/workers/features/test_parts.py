@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.workers.features.factories import NOW, PATIENT, T0
 from tests.workers.features.test_streams import backlog_events, feed, hr
+from workers.features.day import DayWindow
 from workers.features.parts import all_parts, load_state, pack_head, take_changes, unpack_head
 from workers.features.patient import PatientState
 
@@ -158,3 +159,15 @@ def test_the_packed_head_keeps_every_field_and_none() -> None:
     fence = {"x.wearable-biometrics": 12, "x.patient-reports": 3}
     head = unpack_head(pack_head(state, fence))
     assert head == {**state.head(), "devices": state.devices, "fence": fence}
+
+
+def test_a_day_meta_with_counts_beyond_16_bits_packs_them_wide() -> None:
+    state = PatientState(PATIENT)
+    feed(state, [hr(0, m, 70.0) for m in range(30)])
+    window = state.days[max(state.days)]
+    narrow = window.packed_meta()
+    assert DayWindow.from_parts(window.day, narrow, {}).hist == window.hist
+    window.hist["HEART_RATE"][3] = 70_000
+    wide = window.packed_meta()
+    assert len(wide) > len(narrow)
+    assert DayWindow.from_parts(window.day, wide, {}).hist == window.hist
