@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from workers.features.day import WHOLE, WHOLE_V3, DayWindow
@@ -43,7 +43,7 @@ from workers.features.patient import (
     decode_legacy,
     encode_legacy,
 )
-from workers.features.streams import NEVER, STREAMS
+from workers.features.streams import NEVER, STREAM_INDEX, STREAMS
 
 SEP = "|"
 Scan = Callable[[str], Iterable[tuple[str, bytes]]]
@@ -183,7 +183,7 @@ def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
             len(devices),
             len(fence),
         ),
-        b"".join(_MARK.pack(STREAMS.index(s), t) for s, t in marks.items()),
+        b"".join(_MARK.pack(STREAM_INDEX[s], t) for s, t in marks.items()),
         struct.pack(f"<{len(dirty)}i", *sorted(dirty)),
     ]
     for name, (newest, received) in devices.items():
@@ -228,6 +228,7 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)  # device streams and topics recur with every write
 def _name(text: str) -> bytes:
     raw = text.encode()
     return struct.pack("<H", len(raw)) + raw
