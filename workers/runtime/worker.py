@@ -6,7 +6,8 @@ The loop delegates to named owners: :class:`~workers.runtime.ownership.Ownership
 :class:`~workers.runtime.transactions.Checkpointer` (the transactional producer) and
 :class:`~workers.runtime.twin_stage.TwinStage` (twin inputs to twins). One iteration:
 
-1. ``consume`` a batch from the co-partitioned source topics and ``twin-inputs``;
+1. ``consume`` a batch from the co-partitioned source topics and ``twin-inputs`` (a batch of
+   wearable samples alone lingers up to ``wearable_linger_s`` for more, see :func:`linger`);
 2. apply rebalances it reported (after the previous batch's commit has settled);
 3. **twin** inputs first, so a report's twin update does not wait for this batch's ingest;
 4. **ingest**: fold the source records into the windows (pure, in memory);
