@@ -9,6 +9,7 @@ finish the current batch (its transaction commits), leave the group and close th
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 
@@ -28,6 +29,9 @@ from workers.runtime.worker import Worker
 from workers.twin.store import TwinStore
 
 log = structlog.get_logger(__name__)
+# The loop allocates many short-lived objects per batch (records, dicts); with the default
+# threshold (700) the collector ran many times a batch over every patient's state.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -58,6 +62,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     await web.TCPSite(runner, settings.worker.web_host, settings.worker.web_port).start()
     for thread in safety_threads:
         thread.start()
+    gc.collect()
+    gc.freeze()  # what start-up built (modules, schemas, clients) is never scanned again
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         await worker.run(stop)
     finally:

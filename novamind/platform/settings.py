@@ -63,7 +63,7 @@ class KafkaSettings(BaseModel):
 
     def topic(self, name: str) -> str:
         """The cluster name of a registry topic."""
-        return f"{self.topic_prefix}{name}"
+        return self.topic_prefix + name  # an f-string formats a StrEnum name slowly
 
 
 class MongoSettings(BaseModel):
@@ -100,10 +100,21 @@ class WorkerSettings(BaseModel):
         default=20_000, ge=1, description="most records per batch (one transaction, one checkpoint)"
     )
     poll_timeout_s: float = Field(default=0.2, gt=0)
+    fetch_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="a fetch waits this long for more records: a live trickle arrives in batches",
+    )
     transaction_timeout_ms: int = Field(
         default=15_000,
         ge=1000,
         description="a killed replica's open transaction is aborted after this",
+    )
+    wearable_linger_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="a batch of wearable samples alone waits this long for more (any other record "
+        "ends the wait; the item-9 watch never waits)",
     )
     replica_id: str | None = Field(
         default=None, description="stable replica name (e.g. the pod name); default host and pid"

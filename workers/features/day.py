@@ -9,7 +9,8 @@ fingerprints of the event ids folded in, per stream and hour (deduplication).
 Storage (:mod:`workers.features.parts`) splits a day into its *meta* (histograms, sleep,
 symptoms, counters, bookkeeping) and one *cell* per hour (that hour's moments and
 fingerprints), so a live event rewrites one small cell, not the day. ``changed_hours``
-names the cells changed since the last write.
+names the cells changed since the last write. The meta is packed (:meth:`DayWindow.packed_meta`);
+version-3 state wrote it as JSON, which is still read.
 
 Deduplication keeps 32-bit BLAKE2b fingerprints per (stream, hour): 4 bytes per event.
 A new event is taken for a duplicate only when its fingerprint equals one of the ``n``
@@ -145,17 +146,6 @@ class DayWindow:
         return {stage: self.sleep[i] for stage, i in SLEEP_INDEX.items()}
 
     # ---- storage ----------------------------------------------------------------------
-    def meta(self) -> dict[str, Any]:
-        """Everything but the hour cells (histograms trimmed to their non-zero span)."""
-        return {
-            "hist": {m: _trim(h) for m, h in self.hist.items()},
-            "sleep": None if self.sleep is None else self.sleep.tolist(),
-            "symptoms": {k: list(v) for k, v in self.symptoms.items()},
-            "q": list(self.q),
-            "published": self.published,
-            "dirty": self.dirty,
-        }
-
     def cell(self, hour: int) -> bytes | None:
         """One hour's moments and fingerprints, packed (little-endian): metric count, stream
         count; per metric its index and (n, mean, M2, min, max) as doubles; per stream its index,
@@ -182,10 +172,71 @@ class DayWindow:
             out.update(int(series[o]) for o in range(0, len(series), SLOT))
         return out
 
+    def packed_meta(self) -> bytes:
+        """Everything but the hour cells, packed (little-endian): the tag ``M``, flags (dirty,
+        has sleep), the publication count and the counters; per histogram its metric index,
+        first non-zero bin, width (2 or 4 bytes) and counts up to the last non-zero bin; the
+        sleep stage seconds; per symptom type its name, count and severity sum."""
+        sleep = self.sleep
+        q = self.q
+        flags = self.dirty | (sleep is not None) << 1
+        out = [_META.pack(b"M", flags, self.published, len(q), len(self.hist))]
+        out.append(_le(array("I", q)).tobytes())
+        for metric, hist in self.hist.items():
+            first, counts = _span(hist)
+            raw = _le(counts).tobytes()
+            narrow = _narrow(raw)
+            out.append(_HIST.pack(METRIC_INDEX[metric], first, 4 if narrow is None else 2, len(counts)))
+            out.append(raw if narrow is None else narrow)
+        if sleep is not None:
+            out.append(_le(sleep).tobytes())
+        out.append(bytes((len(self.symptoms),)))
+        for symptom, (count, severity) in self.symptoms.items():
+            name = symptom.encode()
+            out += [bytes((len(name),)), name, _SYMPTOM.pack(count, severity)]
+        return b"".join(out)
+
+    def _unpack_meta(self, raw: bytes) -> None:
+        _tag, flags, self.published, n_counters, n_hist = _META.unpack_from(raw, 0)
+        self.dirty = bool(flags & 1)
+        o = _META.size
+        self.q = list(struct.unpack_from(f"<{n_counters}I", raw, o))
+        o += 4 * n_counters
+        for _ in range(n_hist):
+            index, first, width, count = _HIST.unpack_from(raw, o)
+            o += _HIST.size
+            counts = _from_le("H" if width == 2 else "I", raw[o : o + width * count])
+            o += width * count
+            metric = METRIC_NAMES[index]
+            bins = METRICS[metric].hist
+            assert bins is not None
+            self.hist[metric] = _untrim([first, counts], bins[2])
+        if flags & 2:
+            self.sleep = _from_le("d", raw[o : o + 8 * len(SLEEP_INDEX)])
+            o += 8 * len(SLEEP_INDEX)
+        n_symptoms = raw[o]
+        o += 1
+        for _ in range(n_symptoms):
+            size = raw[o]
+            name = raw[o + 1 : o + 1 + size].decode()
+            o += 1 + size
+            self.symptoms[name] = list(_SYMPTOM.unpack_from(raw, o))
+            o += _SYMPTOM.size
+
     @classmethod
-    def from_parts(cls, day: int, meta: dict[str, Any], cells: dict[int, bytes]) -> DayWindow:
-        """Inverse of :meth:`meta` and :meth:`cell` (cells in any order)."""
+    def from_parts(cls, day: int, meta: dict[str, Any] | bytes, cells: dict[int, bytes]) -> DayWindow:
+        """Inverse of :meth:`packed_meta` (or of :meth:`meta`, as version 3 stored it) and
+        :meth:`cell` (cells in any order)."""
         self = cls(day)
+        if isinstance(meta, bytes):
+            self._unpack_meta(meta)
+        else:
+            self._meta_from_dict(meta)
+        for hour in sorted(cells):
+            self._unpack_cell(hour, cells[hour])
+        return self
+
+    def _meta_from_dict(self, meta: dict[str, Any]) -> None:
         for metric, trimmed in meta["hist"].items():
             bins = METRICS[metric].hist
             assert bins is not None
@@ -195,9 +246,6 @@ class DayWindow:
         self.q = list(meta["q"])
         self.published = meta["published"]
         self.dirty = meta["dirty"]
-        for hour in sorted(cells):
-            self._unpack_cell(hour, cells[hour])
-        return self
 
     def _unpack_cell(self, hour: int, raw: bytes) -> None:
         n_metrics, n_streams = _COUNTS.unpack_from(raw, 0)
@@ -215,10 +263,11 @@ class DayWindow:
             self.seen[stream * HOURS + hour] = _le(fingerprints)
 
     def whole(self) -> bytes:
-        """The day as one record (a cold day): ``W``, the meta's JSON length and JSON, then
-        per hour its number, the cell's length and the cell."""
-        meta = json.dumps(self.meta(), separators=(",", ":")).encode()
-        out = [b"W", _LENGTH.pack(len(meta)), meta]
+        """The day as one record (a cold day): ``V``, the packed meta's length and the meta,
+        then per hour its number, the cell's length and the cell. (Version 3 wrote ``W`` and
+        the meta as JSON; :meth:`from_whole` reads both.)"""
+        meta = self.packed_meta()
+        out = [WHOLE, _LENGTH.pack(len(meta)), meta]
         for hour in sorted(self.hours()):
             cell = self.cell(hour)
             if cell is not None:
@@ -229,7 +278,7 @@ class DayWindow:
     def from_whole(cls, day: int, raw: bytes) -> DayWindow:
         (length,) = _LENGTH.unpack_from(raw, 1)
         o = 1 + _LENGTH.size
-        meta = json.loads(raw[o : o + length])
+        meta = raw[o : o + length]
         o += length
         cells: dict[int, bytes] = {}
         while o < len(raw):
@@ -237,7 +286,7 @@ class DayWindow:
             o += _HOUR.size
             cells[hour] = raw[o : o + size]
             o += size
-        return cls.from_parts(day, meta, cells)
+        return cls.from_parts(day, json.loads(meta) if raw[:1] == WHOLE_V3 else meta, cells)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole day as one JSON-serialisable dict (tests, views)."""
@@ -248,6 +297,11 @@ class DayWindow:
         return cls.from_whole(data["day"], base64.b64decode(data["whole"]))
 
 
+WHOLE = b"V"  # a cold day stored whole, its meta packed
+WHOLE_V3 = b"W"  # the same with a JSON meta (version 3)
+_META = struct.Struct("<cBIBB")
+_HIST = struct.Struct("<BHBH")
+_SYMPTOM = struct.Struct("<qq")
 _COUNTS = struct.Struct("<BB")
 _MOMENTS = struct.Struct("<B5d")
 _STREAM = struct.Struct("<BI")
@@ -255,23 +309,40 @@ _LENGTH = struct.Struct("<I")
 _HOUR = struct.Struct("<BI")
 
 
-def _le(fingerprints: array[int]) -> array[int]:
+def _le(values: array[Any]) -> array[Any]:
     """The array in little-endian byte order (as stored) on any machine; a no-op on most."""
     if sys.byteorder == "big":
-        fingerprints = array(FINGERPRINT, fingerprints)
-        fingerprints.byteswap()
-    return fingerprints
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values
 
 
-def _trim(hist: array[int]) -> list[Any]:
-    """[first non-zero bin, counts up to the last non-zero bin]."""
+def _from_le(typecode: str, raw: bytes) -> array[Any]:
+    values = array(typecode)
+    values.frombytes(raw)
+    return _le(values)  # swapping is its own inverse
+
+
+def _narrow(raw: bytes) -> bytes | None:
+    """Little-endian 32-bit counts as 16-bit ones, or None when one does not fit. (Byte slices
+    rather than a conversion count by count: this runs for every live event.)"""
+    if raw[2::4].strip(b"\0") or raw[3::4].strip(b"\0"):
+        return None
+    out = bytearray(len(raw) // 2)
+    out[0::2] = raw[0::4]
+    out[1::2] = raw[1::4]
+    return bytes(out)
+
+
+def _span(hist: array[int]) -> tuple[int, array[int]]:
+    """The first non-zero bin and the counts up to the last non-zero one."""
     raw = hist.tobytes()
     size = hist.itemsize
     first = (len(raw) - len(raw.lstrip(b"\0"))) // size
     if first == len(hist):
-        return [0, []]
+        return 0, array(hist.typecode)
     last = (len(raw.rstrip(b"\0")) + size - 1) // size
-    return [first, hist[first:last].tolist()]
+    return first, hist[first:last]
 
 
 def _untrim(trimmed: list[Any], bins: int) -> array[int]:

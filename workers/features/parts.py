@@ -1,12 +1,13 @@
 """A patient's window state as small keyed parts: what a batch changed, and loading back.
 
-Keys (after the patient pseudonym and ``|``), each a compact JSON value:
+Keys (after the patient pseudonym and ``|``):
 
 * ``h``: the head (stream clock, closing cursor, days awaiting revision, source offsets
   folded in, the newest sample time of each device stream) - changes with every event;
-* ``p``: the profile (assessments, feature normaliser, context dedup, reject counts);
-* ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping), and for a
-  *cold* day (before yesterday) also all its hours;
+  packed (:func:`pack_head`);
+* ``p``: the profile (assessments, feature normaliser, context dedup, reject counts), JSON;
+* ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping), packed
+  (:meth:`DayWindow.packed_meta`), and for a *cold* day (before yesterday) also all its hours;
 * ``c|<day>|<hour>``: one hour's moments and event-id fingerprints, packed (see
   :meth:`DayWindow.cell`), for *hot* days only;
 * ``l|<stream>/<day>``: 64-bit fingerprints carried over from a version-2 state.
@@ -18,16 +19,21 @@ are deleted, so a patient's history is about one record per day (fast restores);
 event into a cold day rewrites that day's record. A deleted day is a
 key *prefix* (``d|<day>`` and ``c|<day>|``): the store expands it into its keys.
 Pure: no I/O; the worker's store passes ``get``/``scan`` functions in.
+
+Version-3 state wrote the head and day metas as JSON: they are still read (a JSON value starts
+with ``{``, a packed one never does), so an upgraded replica keeps its stores and changelog,
+and rewrites each part packed the next time it changes.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
-from workers.features.day import DayWindow
+from workers.features.day import WHOLE, WHOLE_V3, DayWindow
 from workers.features.patient import (
     DAY_MS,
     DEFAULT_WINDOWS,
@@ -37,7 +43,7 @@ from workers.features.patient import (
     decode_legacy,
     encode_legacy,
 )
-from workers.features.streams import NEVER
+from workers.features.streams import NEVER, STREAM_INDEX, STREAMS
 
 SEP = "|"
 Scan = Callable[[str], Iterable[tuple[str, bytes]]]
@@ -70,7 +76,7 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
     hot_from = None if state.watermark == NEVER else state.watermark // DAY_MS - 1
     was_hot = state.hot_from
     cooled = []
-    if hot_from is not None and was_hot is not None:
+    if hot_from is not None and was_hot is not None and was_hot < hot_from:
         cooled = [d for d in state.days if was_hot <= d < hot_from]
     state.hot_from = hot_from
     for day in cooled:  # written whole once; their cells go
@@ -85,13 +91,13 @@ def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, 
             if day not in cooled:
                 puts[day_key(day)] = window.whole()
         else:
-            puts[day_key(day)] = _dump(window.meta())
+            puts[day_key(day)] = window.packed_meta()
             for hour in window.changed_hours:
                 cell = window.cell(hour)
                 puts[f"{cell_prefix(day)}{hour:02d}"] = cell
         window.changed_hours.clear()
     state.changed_days.clear()
-    puts["h"] = _dump({**state.head(), "devices": state.devices, "fence": fence})
+    puts["h"] = pack_head(state, fence)
     for key in state.deleted_legacy:
         puts[f"l{SEP}{key}"] = None
     state.deleted_legacy.clear()
@@ -124,7 +130,7 @@ def load_state(
     raw_head = get("h")
     if raw_head is None:
         return None
-    head = json.loads(raw_head)
+    head = json.loads(raw_head) if raw_head[:1] == b"{" else unpack_head(raw_head)
     raw_profile = get("p")
     state = PatientState(patient_id, config)
     state.restore_head(head, json.loads(raw_profile) if raw_profile else state.profile())
@@ -138,8 +144,97 @@ def load_state(
 def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWindow:
     raw = get(day_key(day))
     assert raw is not None, f"day {day} is listed but not stored"
-    if raw[:1] == b"W":  # a cold day, stored whole
+    if raw[:1] in (WHOLE, WHOLE_V3):  # a cold day, stored whole
         return DayWindow.from_whole(day, raw)
     prefix = cell_prefix(day)
     cells = {int(k[len(prefix) :]): v for k, v in scan(prefix)}
-    return DayWindow.from_parts(day, json.loads(raw), cells)
+    return DayWindow.from_parts(day, json.loads(raw) if raw[:1] == b"{" else raw, cells)
+
+
+# ---- the packed head -----------------------------------------------------------------------
+_HEAD = struct.Struct("<cqqqqqBBHHB")  # tag, watermark, floor, cursor, start, hot, flags, counts
+_MARK = struct.Struct("<Bq")
+_DEVICE = struct.Struct("<qqB")
+_OFFSET = struct.Struct("<q")
+
+
+def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
+    """The head packed (little-endian): the tag ``H``; watermark, floor, cursor, start day and
+    hot-from (flags say which of the last three are None); the counts of stream marks, days
+    awaiting revision, device streams and fenced topics; then each mark (stream index, time),
+    the days (32-bit), each device stream (newest time, received time, flags, name) and each
+    topic (offset, name). Names are length-prefixed UTF-8. Flags: bit 0, 1, 2 set when the
+    cursor, start day or hot-from is None."""
+    clock = state.clock
+    cursor, start, hot = state.cursor, state.start_day, state.hot_from
+    flags = (cursor is None) | (start is None) << 1 | (hot is None) << 2
+    marks, dirty, devices = clock.marks, state.dirty_days, state.devices
+    out = [
+        _HEAD.pack(
+            b"H",
+            clock.watermark,
+            clock.floor,
+            cursor or 0,
+            start or 0,
+            hot or 0,
+            flags,
+            len(marks),
+            len(dirty),
+            len(devices),
+            len(fence),
+        ),
+        b"".join(_MARK.pack(STREAM_INDEX[s], t) for s, t in marks.items()),
+        struct.pack(f"<{len(dirty)}i", *sorted(dirty)),
+    ]
+    for name, (newest, received) in devices.items():
+        none = (newest is None) | (received is None) << 1
+        out += [_DEVICE.pack(newest or 0, received or 0, none), _name(name)]
+    for topic, offset in fence.items():
+        out += [_OFFSET.pack(offset), _name(topic)]
+    return b"".join(out)
+
+
+def unpack_head(raw: bytes) -> dict[str, Any]:
+    """Inverse of :func:`pack_head`, as the dict the JSON head of version 3 held."""
+    (_tag, watermark, floor, cursor, start, hot, flags, n_marks, n_dirty, n_devices, n_fence) = (
+        _HEAD.unpack_from(raw)
+    )
+    o = _HEAD.size
+    marks = {}
+    for _ in range(n_marks):
+        stream, t = _MARK.unpack_from(raw, o)
+        marks[STREAMS[stream]] = t
+        o += _MARK.size
+    dirty = list(struct.unpack_from(f"<{n_dirty}i", raw, o))
+    o += 4 * n_dirty
+    devices: dict[str, list[int | None]] = {}
+    for _ in range(n_devices):
+        newest, received, none = _DEVICE.unpack_from(raw, o)
+        name, o = _read_name(raw, o + _DEVICE.size)
+        devices[name] = [None if none & 1 else newest, None if none & 2 else received]
+    fence = {}
+    for _ in range(n_fence):
+        (offset,) = _OFFSET.unpack_from(raw, o)
+        topic, o = _read_name(raw, o + _OFFSET.size)
+        fence[topic] = offset
+    return {
+        "clock": {"marks": marks, "watermark": watermark, "floor": floor},
+        "cursor": None if flags & 1 else cursor,
+        "start_day": None if flags & 2 else start,
+        "dirty_days": dirty,
+        "hot_from": None if flags & 4 else hot,
+        "devices": devices,
+        "fence": fence,
+    }
+
+
+@lru_cache(maxsize=4096)  # device streams and topics recur with every write
+def _name(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<H", len(raw)) + raw
+
+
+def _read_name(raw: bytes, o: int) -> tuple[str, int]:
+    (size,) = struct.unpack_from("<H", raw, o)
+    o += 2
+    return raw[o : o + size].decode(), o + size

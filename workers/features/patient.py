@@ -320,7 +320,7 @@ class PatientState:
     def flush_revisions(self) -> None:
         """Publish dirty closed days now (the caller does so at the end of each batch)."""
         cursor = self.cursor
-        if cursor is None:
+        if cursor is None or not self.dirty_days:
             return
         for day in sorted(d for d in self.dirty_days if d <= cursor):
             self._publish(day, self.days[day])

@@ -102,7 +102,8 @@ class IngestProcessor:
         for patient_id in result.touched:
             state = self.entries[patient_id].state
             state.flush_revisions()
-            self._publish(state.drain(), result)
+            if state.outbox:
+                self._publish(state.drain(), result)
 
     def _process_one(self, m: Inbound, out: IngestResult) -> None:
         try:
@@ -132,7 +133,8 @@ class IngestProcessor:
             if error.error_class != "Duplicate":
                 self._reject(m, error.error_class, str(error), out)
             return
-        self._publish(entry.state.drain(), out)
+        if entry.state.outbox:
+            self._publish(entry.state.drain(), out)
         if name in TWIN_INPUTS:
             out.twin_inputs.append((name, record))
 

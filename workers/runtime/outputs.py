@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -51,6 +51,25 @@ class Outputs:
             except BufferError:
                 self.producer.poll(0.05)  # backpressure: the local queue is full
         self.sent[topic] += 1
+
+    def send_records(self, topic: str, partition: int, records: Mapping[bytes, bytes | None]) -> None:
+        """Raw records to one partition, in order. Only the last one reports its delivery (it
+        has the partition's newest offset): inside a transaction a refused record fails the
+        commit, so the others need no report."""
+        name = self.topic_name(topic)
+        produce = self.producer.produce
+        last = len(records) - 1
+        for i, (key, value) in enumerate(records.items()):
+            while True:
+                try:
+                    if i == last:
+                        produce(name, value, key, partition, on_delivery=self._report)
+                    else:
+                        produce(name, value, key, partition)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)  # backpressure: the local queue is full
+        self.sent[topic] += len(records)
 
     def _report(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:

@@ -225,12 +225,12 @@ class PatientStates(MutableMapping[str, PatientEntry]):
             entry = self._live[patient_id]
             puts, deleted = take_changes(entry.state, entry.fence)
             records = out.setdefault(partition, {})
-            store = self.open(partition)
             for prefix in deleted:
-                for key, _ in store.scan(_key(patient_id, prefix)):
+                for key, _ in self.open(partition).scan(_key(patient_id, prefix)):
                     records[key] = None
+            prefix = f"{patient_id}{SEP}"
             for part, value in puts.items():
-                records[_key(patient_id, part)] = value
+                records[(prefix + part).encode()] = value
         return out
 
     def persist(self, changes: Changes, offsets: dict[int, int], touched: Iterable[str] = ()) -> None:

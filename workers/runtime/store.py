@@ -7,6 +7,12 @@ that carried the same records has committed, in one atomic RocksDB write batch t
 the new checkpoint, so it never holds state that Kafka does not. (A crash between the commit
 and that write leaves the store behind its changelog; the next restore reads the difference.)
 
+The store writes no write-ahead log: the changelog already is one. A crash loses the writes
+still in memory, data and checkpoint alike (RocksDB recovers to a point in the sequence of
+write batches), and the restore reads them from the changelog again. Compaction is universal:
+a live trickle rewrites the same few keys of each patient, which levelled compaction would
+copy down level after level.
+
 A checkpoint older than the changelog's ``delete.retention.ms`` is not trusted: compaction may
 have removed a tombstone the store never saw, so the store is wiped and restored in full.
 """
@@ -19,7 +25,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompactionStyle,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
+)
 
 CHECKPOINT_KEY = b"\x00checkpoint"  # sorts before every patient key
 TOMBSTONE_RETENTION_MS = 86_400_000  # the changelog's delete.retention.ms (Kafka's default)
@@ -43,10 +58,13 @@ class PartitionStore:
         table.set_block_cache(cache)
         options.set_block_based_table_factory(table)
         options.set_write_buffer_size(4 << 20)
+        options.set_compaction_style(DBCompactionStyle.universal())
         if memtables is not None:  # every store's memtables share one budget, charged to the cache
             options.set_write_buffer_manager(memtables)
         self._db = Rdict(str(path), options)
         self._options = options
+        self._write = WriteOptions()
+        self._write.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (stub: a method)
 
     def checkpoint(self, now_ms: int | None = None) -> int | None:
         """The next changelog offset to read, or None when the store must be restored in full."""
@@ -85,12 +103,13 @@ class PartitionStore:
         if checkpoint is not None:
             stamp = {"offset": checkpoint, "written_ms": int(time.time() * 1000)}
             batch.put(CHECKPOINT_KEY, json.dumps(stamp).encode())
-        self._db.write(batch)
+        self._db.write(batch, self._write)
 
     def size_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     def close(self) -> None:
+        self._db.flush()  # without a write-ahead log, what is only in memory would be lost
         self._db.close()
 
     def wipe(self) -> PartitionStore:

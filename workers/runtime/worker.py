@@ -6,7 +6,8 @@ The loop delegates to named owners: :class:`~workers.runtime.ownership.Ownership
 :class:`~workers.runtime.transactions.Checkpointer` (the transactional producer) and
 :class:`~workers.runtime.twin_stage.TwinStage` (twin inputs to twins). One iteration:
 
-1. ``consume`` a batch from the co-partitioned source topics and ``twin-inputs``;
+1. ``consume`` a batch from the co-partitioned source topics and ``twin-inputs`` (a batch of
+   wearable samples alone lingers up to ``wearable_linger_s`` for more, see :func:`linger`);
 2. apply rebalances it reported (after the previous batch's commit has settled);
 3. **twin** inputs first, so a report's twin update does not wait for this batch's ingest;
 4. **ingest**: fold the source records into the windows (pure, in memory);
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -64,6 +65,8 @@ from workers.twin.store import TwinStore
 log = structlog.get_logger(__name__)
 
 TWIN_INPUTS = TopicName.TWIN_INPUTS
+WEARABLE = TopicName.WEARABLE_BIOMETRICS
+LINGER_SLICE_S = 0.1  # while lingering, a record of another topic ends the wait this soon
 # Errors that mean "the brokers are not there right now" rather than "this request is wrong".
 TRANSIENT = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
 REVOKE_WAIT_S = 120.0  # longer than a transactional call is allowed before it counts as stuck
@@ -71,6 +74,33 @@ REVOKE_WAIT_S = 120.0  # longer than a transactional call is allowed before it c
 
 async def _run_in(executor: ThreadPoolExecutor, call: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(executor, call, *args)
+
+
+async def linger(
+    batch: list[Message],
+    consume: Callable[[int, float], Awaitable[list[Message]]],
+    *,
+    wearable: str,
+    max_batch: int,
+    linger_s: float,
+    interrupted: Callable[[], bool],
+) -> list[Message]:
+    """``batch``, grown for up to ``linger_s`` while it holds wearable samples alone: folding
+    each patient's samples of a second together costs far less than folding them one by one.
+    A record of any other topic (reports, EHR events, twin inputs), a full batch or a
+    rebalance (``interrupted``) ends the wait at once, or within ``LINGER_SLICE_S`` of its
+    arrival. Item-9 alerts never wait: the safety watch has consumers of its own."""
+    deadline = time.monotonic() + linger_s
+    more = batch
+    while batch and len(batch) < max_batch and not interrupted():
+        if not all(m.topic() == wearable and m.error() is None for m in more):
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        more = await consume(max_batch - len(batch), min(left, LINGER_SLICE_S))
+        batch.extend(more)
+    return batch
 
 
 def inbound(message: Message) -> Inbound:
@@ -195,9 +225,7 @@ class Worker:
         log.info("worker_started", topics=len(topics), group=clients.group_id(self.settings))
         try:
             while not stop.is_set():
-                messages = await self._blocking(
-                    self.consumer.consume, self.settings.worker.max_batch, self.settings.worker.poll_timeout_s
-                )
+                messages = await self._consume()
                 if self.ownership.events:
                     await self._settle()  # rebalances are applied with no transaction open
                     await self._restored()
@@ -223,6 +251,19 @@ class Worker:
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    async def _consume(self) -> list[Message]:
+        worker = self.settings.worker
+        consume = partial(self._blocking, self.consumer.consume)
+        first: list[Message] = await consume(worker.max_batch, worker.poll_timeout_s)
+        return await linger(
+            first,
+            consume,
+            wearable=self.topic(WEARABLE),
+            max_batch=worker.max_batch,
+            linger_s=worker.wearable_linger_s,
+            interrupted=lambda: bool(self.ownership.events),
+        )
 
     # ---- ownership -----------------------------------------------------------------------
     def _forget(self, tps: set[Partition]) -> None:
@@ -265,6 +306,7 @@ class Worker:
     async def process(self, messages: list[Message]) -> None:
         owned = self.health.assigned
         restoring = self.ownership.restoring
+        twin_topic = self.topic(TWIN_INPUTS)
         source: list[Inbound] = []
         twin_inputs: list[Inbound] = []
         for message in messages:
@@ -275,7 +317,7 @@ class Worker:
             if (message.topic(), message.partition()) not in owned:
                 continue  # fetched before a revoke: the new owner reads it again
             m = inbound(message)
-            if m.topic == self.topic(TWIN_INPUTS):
+            if m.topic == twin_topic:
                 twin_inputs.append(m)
             elif m.partition not in restoring:  # else read again once restored
                 source.append(m)
@@ -310,8 +352,7 @@ class Worker:
                 send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
             changes = self.states.changes(result.touched)
             for partition, records in changes.items():
-                for key, value in records.items():
-                    outputs.send_raw(CHANGELOG, key, value, partition)
+                outputs.send_records(CHANGELOG, partition, records)
         offsets = self._positions(messages)
         metadata = self.consumer.consumer_group_metadata()
         self._commit_idle.clear()

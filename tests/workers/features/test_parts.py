@@ -3,13 +3,15 @@ and a live event writes a few hundred bytes however long the patient's history."
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from pathlib import Path
 
 from tests.workers.features.factories import NOW, PATIENT, T0
 from tests.workers.features.test_streams import backlog_events, feed, hr
-from workers.features.parts import all_parts, load_state, take_changes
+from workers.features.day import DayWindow
+from workers.features.parts import all_parts, load_state, pack_head, take_changes, unpack_head
 from workers.features.patient import PatientState
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -121,3 +123,51 @@ def test_a_patient_whose_first_events_were_all_rejected_writes_and_then_folds_no
     store.apply(*take_changes(live, {"t": 1}))
     again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
     assert again.to_dict() == live.to_dict()
+
+
+def test_version_3_json_parts_still_load_and_are_rewritten_packed() -> None:
+    fixture = json.loads((FIXTURES / "parts_v3.json").read_text())  # written by the version-3 code
+    store = DictStore()
+    store.apply({k: base64.b64decode(v) for k, v in fixture["parts"].items()}, [])
+    assert store.data["h"][:1] == b"{" and any(v[:1] == b"W" for v in store.data.values())
+    events = [{**e, "event_id": f"v3-{i}"} for i, e in enumerate(_events())]
+    reference, written = PatientState(PATIENT), DictStore()
+    for start in range(0, 3000, 250):  # as the fixture was written
+        feed(reference, events[start : start + 250])
+        reference.flush_revisions()
+        written.apply(*take_changes(reference, {"t": start}))
+    reference.drain()
+    upgraded, fence = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert fence == {"t": 2750}
+    assert upgraded.to_dict() == reference.to_dict()
+    tail = events[3000:] + events[2990:3000]
+    feed(upgraded, tail)
+    feed(reference, tail)
+    assert upgraded.drain() == reference.drain()
+    store.apply(*take_changes(upgraded, {"t": 3000}))
+    assert store.data["h"][:1] == b"H"  # the head is rewritten packed with the next write
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert again.to_dict() == upgraded.to_dict()
+
+
+def test_the_packed_head_keeps_every_field_and_none() -> None:
+    state = PatientState(PATIENT)
+    assert unpack_head(pack_head(state, {})) == {**state.head(), "devices": {}, "fence": {}}
+    feed(state, _events()[:400])
+    state.devices["watch-é|HEART_RATE"] = [5, None]
+    state.dirty_days.update({20_000, 20_003})
+    fence = {"x.wearable-biometrics": 12, "x.patient-reports": 3}
+    head = unpack_head(pack_head(state, fence))
+    assert head == {**state.head(), "devices": state.devices, "fence": fence}
+
+
+def test_a_day_meta_with_counts_beyond_16_bits_packs_them_wide() -> None:
+    state = PatientState(PATIENT)
+    feed(state, [hr(0, m, 70.0) for m in range(30)])
+    window = state.days[max(state.days)]
+    narrow = window.packed_meta()
+    assert DayWindow.from_parts(window.day, narrow, {}).hist == window.hist
+    window.hist["HEART_RATE"][3] = 70_000
+    wide = window.packed_meta()
+    assert len(wide) > len(narrow)
+    assert DayWindow.from_parts(window.day, wide, {}).hist == window.hist

@@ -24,3 +24,26 @@ def test_a_record_its_topic_does_not_carry_is_refused_before_it_is_produced() ->
     with pytest.raises(WrongTopic, match="twin-alerts carries TwinAlert, not TwinUpdate"):
         outputs.send(TopicName.TWIN_ALERTS, "TwinUpdate", b"p_x", {})
     assert outputs.sent == {}
+
+
+class Recording:
+    """A producer that keeps what it was asked to produce."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((args, kwargs))
+
+
+def test_raw_records_keep_their_order_and_only_the_last_reports_its_delivery() -> None:
+    producer = Recording()
+    outputs = Outputs(producer, codec=AvroCodec(), topic_name=lambda t: f"x.{t}")  # type: ignore[arg-type]
+    outputs.send_records(TopicName.PATIENT_WINDOWS, 3, {b"p|h": b"1", b"p|c": None, b"p|d": b"2"})
+    assert [args for args, _ in producer.calls] == [
+        ("x.patient-windows", b"1", b"p|h", 3),
+        ("x.patient-windows", None, b"p|c", 3),
+        ("x.patient-windows", b"2", b"p|d", 3),
+    ]
+    assert [sorted(kwargs) for _, kwargs in producer.calls] == [[], [], ["on_delivery"]]
+    assert outputs.sent == {TopicName.PATIENT_WINDOWS: 3}

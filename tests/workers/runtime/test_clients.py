@@ -1,0 +1,22 @@
+"""The main consumer fetches a live trickle in batches; the item-9 watch does not wait for them."""
+
+from __future__ import annotations
+
+from novamind.platform.settings import Settings, WorkerSettings
+from schemas.topics import TopicName
+from workers.runtime import clients
+
+
+def test_the_main_consumer_waits_for_a_batch_but_the_safety_watch_does_not() -> None:
+    settings = Settings()
+    main = clients.main_consumer(settings)
+    assert main["fetch.wait.max.ms"] == settings.worker.fetch_wait_ms == 100
+    assert main["fetch.min.bytes"] == clients.FETCH_MIN_BYTES
+    safety = clients.safety_consumer(settings, TopicName.PATIENT_REPORTS)
+    assert "fetch.min.bytes" not in safety and safety["fetch.wait.max.ms"] == 50
+
+
+def test_no_fetch_wait_means_no_minimum_either() -> None:
+    settings = Settings().model_copy(update={"worker": WorkerSettings(fetch_wait_ms=0)})
+    main = clients.main_consumer(settings)
+    assert (main["fetch.wait.max.ms"], main["fetch.min.bytes"]) == (0, 1)
