@@ -22,9 +22,10 @@ rule and a plain-language ``reason``:
 ``PHQ9_CROSSED_15``
     A PHQ-9 total >= 15 after one < 15 (into moderately severe) that is a reliable rise
     (``CROSS15_MIN_RISE`` points over the personal baseline, beyond the 5-point reliable change)
-    confirmed by the daily reports (``CROSS15_CONFIRM`` SDs). Alerts under its own key, even
-    while a deterioration is already active: it is an escalation. A chronic patient whose
-    PHQ-9 hovers around 15 does not alarm at every pass.
+    confirmed by the daily reports (``CROSS15_CONFIRM`` SDs). Alerts under its own key while a
+    deterioration is already active: it is an escalation. A crossing that itself raises the
+    flag is one alert, not two (``workers.twin.state``). A chronic patient whose PHQ-9 hovers
+    around 15 does not alarm at every pass.
 ``SEVERITY_CUSUM``
     A one-sided CUSUM of the daily mean symptom severity against the personal baseline, in
     units of the patient's own SD: ``S = max(0, S + z - K)``, firing at ``S >= H``. Scaling by

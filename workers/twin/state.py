@@ -37,7 +37,7 @@ from workers.twin.monitors import ANOMALY_FEATURES, COUPLING_FEATURES
 from workers.twin.outputs import TwinOutputs, fmt, risk
 from workers.twin.shifts import MIN_DAYS as SHIFT_MIN_DAYS
 from workers.twin.shifts import SHIFT_FEATURES
-from workers.twin.twin import Assessment, TwinState, new_twin
+from workers.twin.twin import ActiveAlert, Assessment, TwinState, new_twin
 
 __all__ = [
     "TwinState",
@@ -59,7 +59,8 @@ SHIFT_KEY = "BIOMETRIC_ANOMALY:SUSTAINED_SHIFT"
 ITEM9_SCREEN = str(Instrument.PHQ9_ITEM9)
 """PHQ-9 item 9 answered on its own: a safety signal, never a PHQ-9 total."""
 CROSSED_15_KEY = "SUSTAINED_DETERIORATION:PHQ9_CROSSED_15"
-"""A PHQ-9 crossing into >= 15 alerts under its own key, even during an active deterioration."""
+"""A PHQ-9 crossing into >= 15 alerts under its own key during an active deterioration (an
+escalation); one that raises the deterioration itself is a single alert."""
 
 
 def apply_daily_features(
@@ -194,21 +195,27 @@ def apply_assessment(state: TwinState, result: Any) -> tuple[TwinState, TwinOutp
         s.phq9 = latest
         s.deterioration.observe_phq9(total)
         _item9_answer(s, ctx, item9, evidence, item9_score)
-        evidence_now = _deterioration_evidence(s)
-        toggle(s, ctx, "SUSTAINED_DETERIORATION", s.deterioration.active, evidence_now)
-        toggle(
-            s,
-            ctx,
-            "SUSTAINED_DETERIORATION",
-            s.deterioration.crossed_15,
-            {**evidence_now, "rule": "PHQ9_CROSSED_15"},
-            key=CROSSED_15_KEY,
-        )
+        _phq9_deterioration(s, ctx)
     else:
         s.gad7_model.observe(total, s.severity.recent_level)
         s.gad7 = latest
     toggle(s, ctx, "SEVERE_BAND", band == "SEVERE", evidence, key=f"SEVERE_BAND:{instrument}")
     return finish(s, ctx)
+
+
+def _phq9_deterioration(s: TwinState, ctx: Context) -> None:
+    """Deterioration alerts after a PHQ-9: the flag's rising edge, and a crossing into >= 15
+    under its own key as an escalation of a deterioration already under alert. A crossing that
+    itself raises the flag is one alert, not two: its escalation key is only recorded."""
+    evidence = _deterioration_evidence(s)
+    raised_by_15 = "SUSTAINED_DETERIORATION" not in s.alerts and s.deterioration.rule == "PHQ9_CROSSED_15"
+    toggle(s, ctx, "SUSTAINED_DETERIORATION", s.deterioration.active, evidence)
+    crossed = s.deterioration.crossed_15
+    if crossed and raised_by_15 and s.deterioration.active:
+        s.alerts[CROSSED_15_KEY] = ActiveAlert("SUSTAINED_DETERIORATION", ctx.day, ctx.event_id)
+    else:
+        escalation = {**evidence, "rule": "PHQ9_CROSSED_15"}
+        toggle(s, ctx, "SUSTAINED_DETERIORATION", crossed, escalation, key=CROSSED_15_KEY)
 
 
 def _item9_answer(s: TwinState, ctx: Context, positive: bool, evidence: dict[str, str], score: int) -> None:

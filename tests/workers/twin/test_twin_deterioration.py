@@ -178,6 +178,23 @@ def test_crossing_15_alerts_under_its_own_key_even_while_active():
     assert CROSSED_15_KEY not in state.alerts
 
 
+def test_a_crossing_into_15_that_raises_the_flag_is_one_alert_not_two():
+    from twin_factories import features
+
+    state = _twin_with_stable_weeks(phq9=8)
+    for t in range(42, 48):  # reports up a point: corroborates, CUSUM still quiet
+        state, _ = apply_daily_features(state, features(t, 3.0))
+    assert not state.deterioration.active
+    state, out = apply_assessment(state, _assessment(48, 16))
+    alerts = [a for a in out.alerts if a["alert_type"] == "SUSTAINED_DETERIORATION"]
+    assert [a["evidence"]["rule"] for a in alerts] == ["PHQ9_CROSSED_15"]
+    assert CROSSED_15_KEY in state.alerts  # recorded: no second alert while it holds
+    state, out = apply_assessment(state, _assessment(62, 17))
+    assert out.alerts == ()
+    state, _ = apply_assessment(state, _assessment(76, 12))
+    assert CROSSED_15_KEY not in state.alerts
+
+
 def test_evidence_carries_every_rules_numbers():
     mon = _monitor_with_baseline(5)
     ev = mon.evidence()
