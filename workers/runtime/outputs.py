@@ -33,23 +33,7 @@ class Outputs:
         self.send_raw(topic, key, self.codec.encode_dict(record_name, record, topic=self.topic_name(topic)))
 
     def send_raw(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
-        while True:
-            try:
-                if partition is None:
-                    self.producer.produce(
-                        self.topic_name(topic), key=key, value=value, on_delivery=self._report
-                    )
-                else:
-                    self.producer.produce(
-                        self.topic_name(topic),
-                        key=key,
-                        value=value,
-                        partition=partition,
-                        on_delivery=self._report,
-                    )
-                break
-            except BufferError:
-                self.producer.poll(0.05)  # backpressure: the local queue is full
+        self._produce(self.topic_name(topic), key, value, partition, report=True)
         self.sent[topic] += 1
 
     def send_records(self, topic: str, partition: int, records: Mapping[bytes, bytes | None]) -> None:
@@ -57,19 +41,27 @@ class Outputs:
         has the partition's newest offset): inside a transaction a refused record fails the
         commit, so the others need no report."""
         name = self.topic_name(topic)
-        produce = self.producer.produce
         last = len(records) - 1
         for i, (key, value) in enumerate(records.items()):
-            while True:
-                try:
-                    if i == last:
-                        produce(name, value, key, partition, on_delivery=self._report)
-                    else:
-                        produce(name, value, key, partition)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)  # backpressure: the local queue is full
+            self._produce(name, key, value, partition, report=i == last)
         self.sent[topic] += len(records)
+
+    def _produce(
+        self, name: str, key: bytes, value: bytes | None, partition: int | None, *, report: bool
+    ) -> None:
+        """Produce one record (to ``partition``, else the partitioner's), waiting while the
+        local queue is full."""
+        options: dict[str, Any] = {"key": key, "value": value}
+        if partition is not None:
+            options["partition"] = partition
+        if report:
+            options["on_delivery"] = self._report
+        while True:
+            try:
+                self.producer.produce(name, **options)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # backpressure: the local queue is full
 
     def _report(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:

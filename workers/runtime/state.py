@@ -228,9 +228,8 @@ class PatientStates(MutableMapping[str, PatientEntry]):
             for prefix in deleted:
                 for key, _ in self.open(partition).scan(_key(patient_id, prefix)):
                     records[key] = None
-            prefix = f"{patient_id}{SEP}"
             for part, value in puts.items():
-                records[(prefix + part).encode()] = value
+                records[_key(patient_id, part)] = value
         return out
 
     def persist(self, changes: Changes, offsets: dict[int, int], touched: Iterable[str] = ()) -> None:
