@@ -56,6 +56,10 @@ class SyntheticPatient:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     mood: list[float] = field(default_factory=list)
     expected: list[float] = field(default_factory=list)
+    oracle: list[float] = field(default_factory=list)
+    """Each day's ``mood`` as forecast the day before by an observer who knows every hidden
+    parameter and state: only the day's own shock and the report noise are left to it, so no
+    forecaster of the reports can do materially better (the bench's ceiling)."""
     severity: list[float | None] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     item9_submissions: list[str] = field(default_factory=list)
@@ -200,6 +204,7 @@ def generate_patient(index: int, seed: int = 7, days: int = 365) -> SyntheticPat
     for t in range(days):
         elevation = sum(_elevation(ep, t) for ep in p.episodes)
         sleep_push = 0.5 * (sleep0 - sleep_prev) / 60.0
+        p.oracle.append(min(max(base + 0.8 * latent + sleep_push + elevation, 0.0), 10.0))
         latent = 0.8 * latent + rng.gauss(0, 0.45)
         truth = min(max(base + latent + sleep_push + elevation, 0.0), 10.0)
         p.mood.append(truth)

@@ -6,6 +6,11 @@ Every forecast the twin makes is scored next to two baselines that need no model
 * ``mean_7d`` - the mean of the reports observed in the last seven calendar days (today
   included); it falls back to the last observed value when the week has no report.
 
+and next to the ceiling: ``oracle``, the generator's own forecast from the hidden state
+(every parameter and yesterday's latent state known). Its MAE is what is left when only the
+day's shock and the report noise remain, so ``oracle.improvement_vs_mean_7d`` is the most any
+forecaster can gain over the 7-day mean on that generator.
+
 A forecast pair is kept whenever the twin made a forecast and a baseline exists: a last
 severity of exactly 0 is a valid observation, not a missing one.
 """
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MEAN_DAYS = 7
+ORACLE = "oracle"
 TREND_DAYS = 7
 TREND_POINTS = 0.5
 """A day is in a worsening (improving) phase when the patient's noise-free expected mood
@@ -65,8 +71,9 @@ class ForecastScore:
     interval_phase: dict[str, list[bool]] = field(default_factory=dict)
 
     def add(self, preds: dict[str, float], truth: float, phase: str | None = None) -> None:
-        """Score one target; ``preds`` holds ``twin`` and every baseline."""
-        for name in ("twin", *self.baselines):
+        """Score one target; ``preds`` holds ``twin``, every baseline and ``oracle`` (the
+        generator's forecast from the hidden state: the ceiling, not a competitor)."""
+        for name in ("twin", *self.baselines, *((ORACLE,) if ORACLE in preds else ())):
             self.pairs.setdefault(name, []).append((preds[name], truth))
             if phase is not None:
                 self.phase.setdefault(phase, {}).setdefault(name, []).append((preds[name], truth))
@@ -88,7 +95,24 @@ class ForecastScore:
         for phase, by_name in sorted(self.phase.items()):
             out[f"bias_{phase}"] = {
                 "pairs": len(by_name.get("twin", [])),
-                **{name: _bias(by_name.get(name, [])) for name in ("twin", *self.baselines)},
+                **{
+                    name: _bias(pairs)
+                    for name in ("twin", *self.baselines, ORACLE)
+                    if (pairs := by_name.get(name))
+                },
+            }
+        oracle = _mae(self.pairs.get(ORACLE, []))
+        best = min((v for name in self.baselines if (v := out[f"{name}_mae"]) is not None), default=None)
+        if oracle is not None:
+            out["oracle"] = {
+                "mae": oracle,
+                **{f"improvement_vs_{name}": _gain(oracle, out[f"{name}_mae"]) for name in self.baselines},
+                # of the gain any forecaster can have over the best baseline, the twin's share
+                "twin_share_of_achievable_gain": (
+                    None
+                    if twin is None or best is None or best <= oracle
+                    else (best - twin) / (best - oracle)
+                ),
             }
         if self.intervals:
             inside = sum(lo <= y <= hi for lo, hi, y in self.intervals)
@@ -96,10 +120,7 @@ class ForecastScore:
                 "pairs": len(self.intervals),
                 "coverage": inside / len(self.intervals),
                 "mean_width": statistics.fmean(hi - lo for lo, hi, _ in self.intervals),
-                **{
-                    f"coverage_{phase}": sum(v) / len(v)
-                    for phase, v in sorted(self.interval_phase.items())
-                },
+                **{f"coverage_{phase}": sum(v) / len(v) for phase, v in sorted(self.interval_phase.items())},
             }
         return out
 

@@ -60,8 +60,10 @@ Illness spells
 
 Truth kept for scoring: ``mood`` is the noise-free report on the patient's own scale (what a
 perfect forecaster of the reports would say), ``expected`` the same without day-to-day
-fluctuation, ``episodes`` the deteriorations (onset = first day of the rise, end = last day
-the rise is at least half its peak), ``spells`` the illness spells, ``item9_submissions``.
+fluctuation, ``oracle`` the forecast of ``mood`` by an observer who knows every hidden
+parameter and the hidden state of the day before (the bench's ceiling), ``episodes`` the
+deteriorations (onset = first day of the rise, end = last day the rise is at least half its
+peak), ``spells`` the illness spells, ``item9_submissions``.
 Deterministic per seed.
 """
 
@@ -338,14 +340,16 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
     ar, engaged, worn = 0.0, True, True
     for t in range(days):
         illness = any(s.start <= t <= s.end for s in p.spells)
-        ar = phi * ar + rng.gauss(0.0, noise)
         expected_phq = min(max(level(t) + dow * _day_of_week(t), 0.0), 27.0)
+        foreseen = min(max(expected_phq + phi * ar + 1.0 * illness, 0.0), 27.0)  # before today's shock
+        ar = phi * ar + rng.gauss(0.0, noise)
         phq = min(max(expected_phq + ar + 1.0 * illness, 0.0), 27.0)
         sev10 = phq / PHQ_PER_POINT
 
         def on_scale(x: float) -> float:
             return min(max(anchor + gain * (x - anchor) + offset, 0.0), 10.0)
 
+        p.oracle.append(on_scale(foreseen / PHQ_PER_POINT))
         p.mood.append(on_scale(sev10))
         p.expected.append(on_scale(level(t) / PHQ_PER_POINT))
 

@@ -176,6 +176,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
                         "twin": forecast,
                         "persistence": last_sev,
                         "mean_7d": last_sev if mean7 is None else mean7,
+                        "oracle": p.oracle[nxt],
                     }
                     phase = trend_phase(p.expected, nxt)
                     sev_hidden.add(preds, p.mood[nxt], phase)

@@ -111,7 +111,7 @@ class WorkerSettings(BaseModel):
         description="a killed replica's open transaction is aborted after this",
     )
     wearable_linger_s: float = Field(
-        default=1.0,
+        default=5.0,
         ge=0,
         description="a batch of wearable samples alone waits this long for more (any other record "
         "ends the wait; the item-9 watch never waits)",

@@ -16,6 +16,17 @@ def test_a_last_value_of_zero_is_kept_and_scored():
     assert report["improvement_vs_persistence"] == pytest.approx(0.5)
 
 
+def test_the_oracle_is_the_ceiling_and_the_twin_gets_its_share_of_the_gain():
+    score = ForecastScore()
+    score.add({"twin": 1.5, "persistence": 0.0, "mean_7d": 1.0, "oracle": 2.5}, 3.0, "worsening")
+    report = score.report()
+    # MAE: mean_7d 2.0 (the best baseline), twin 1.5, oracle 0.5
+    assert report["oracle"]["mae"] == 0.5
+    assert report["oracle"]["improvement_vs_mean_7d"] == pytest.approx(0.75)
+    assert report["oracle"]["twin_share_of_achievable_gain"] == pytest.approx(1 / 3)
+    assert report["bias_worsening"]["oracle"] == -0.5
+
+
 def test_recent_mean_covers_seven_calendar_days_and_skips_gaps():
     week = RecentMean()
     for day, value in [(0, 10.0), (1, None), (2, 0.0), (7, 2.0)]:

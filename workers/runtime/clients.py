@@ -58,7 +58,9 @@ def safety_consumer(settings: Settings, source: str) -> dict[str, Any]:
         ),
         "session.timeout.ms": 15_000,
         "heartbeat.interval.ms": 3_000,
-        "fetch.wait.max.ms": 50,
+        # A fetch answers as soon as one record is there (fetch.min.bytes 1), so a long wait
+        # delays no alert; it only spares an idle watch the empty fetches of a short one.
+        "fetch.wait.max.ms": 500,
     }
 
 

@@ -33,6 +33,8 @@ from workers.runtime.worker import inbound
 
 log = structlog.get_logger(__name__)
 REGISTRY_RETRY_S = 1.0
+WAIT_S = 1.0  # an idle watch wakes this often to see ``stop``; a record ends the wait at once
+MAX_BATCH = 500
 
 
 class SafetyWatch:
@@ -55,7 +57,11 @@ class SafetyWatch:
         self.consumer.subscribe([self.topic])
         try:
             while not stop.is_set():
-                batch = [m for m in self.consumer.consume(500, timeout=0.1) if m.error() is None]
+                first = self.consumer.poll(WAIT_S)  # returns as soon as a record is fetched
+                if first is None:
+                    continue
+                queued = self.consumer.consume(MAX_BATCH - 1, timeout=0)  # what came with it
+                batch = [m for m in (first, *queued) if m.error() is None]
                 if not batch:
                     continue
                 started = time.perf_counter()

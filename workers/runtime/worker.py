@@ -87,8 +87,8 @@ async def linger(
 ) -> list[Message]:
     """``batch``, grown for up to ``linger_s`` while it holds wearable samples alone: folding
     each patient's samples of a second together costs far less than folding them one by one.
-    A record of any other topic (reports, EHR events, twin inputs), a full batch or a
-    rebalance (``interrupted``) ends the wait at once, or within ``LINGER_SLICE_S`` of its
+    A record of any other topic (reports, EHR events, twin inputs), a full batch, a
+    rebalance or a stop (``interrupted``) ends the wait at once, or within ``LINGER_SLICE_S`` of its
     arrival. Item-9 alerts never wait: the safety watch has consumers of its own."""
     deadline = time.monotonic() + linger_s
     more = batch
@@ -225,7 +225,7 @@ class Worker:
         log.info("worker_started", topics=len(topics), group=clients.group_id(self.settings))
         try:
             while not stop.is_set():
-                messages = await self._consume()
+                messages = await self._consume(stop)
                 if self.ownership.events:
                     await self._settle()  # rebalances are applied with no transaction open
                     await self._restored()
@@ -252,7 +252,7 @@ class Worker:
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
-    async def _consume(self) -> list[Message]:
+    async def _consume(self, stop: asyncio.Event) -> list[Message]:
         worker = self.settings.worker
         consume = partial(self._blocking, self.consumer.consume)
         first: list[Message] = await consume(worker.max_batch, worker.poll_timeout_s)
@@ -262,7 +262,7 @@ class Worker:
             wearable=self.topic(WEARABLE),
             max_batch=worker.max_batch,
             linger_s=worker.wearable_linger_s,
-            interrupted=lambda: bool(self.ownership.events),
+            interrupted=lambda: bool(self.ownership.events) or stop.is_set(),
         )
 
     # ---- ownership -----------------------------------------------------------------------
