@@ -67,9 +67,24 @@ log = structlog.get_logger(__name__)
 TWIN_INPUTS = TopicName.TWIN_INPUTS
 WEARABLE = TopicName.WEARABLE_BIOMETRICS
 LINGER_SLICE_S = 0.1  # while lingering, a record of another topic ends the wait this soon
-# Errors that mean "the brokers are not there right now" rather than "this request is wrong".
-TRANSIENT = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+# Errors that mean "the brokers are not there right now" rather than "this request is wrong";
+# after a broker restart the group coordinator answers NOT_COORDINATOR until it has loaded.
+TRANSIENT = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 REVOKE_WAIT_S = 120.0  # longer than a transactional call is allowed before it counts as stuck
+
+
+def worth_retrying(error: KafkaError) -> bool:
+    """True when a failed request should be sent again after a pause."""
+    return error.code() in TRANSIENT or error.retriable()
 
 
 async def _run_in(executor: ThreadPoolExecutor, call: Callable[..., Any], *args: Any) -> Any:
@@ -424,7 +439,7 @@ class Worker:
                 return committed
             except KafkaException as exc:
                 error = exc.args[0]
-                if error.code() not in TRANSIENT and not error.retriable():
+                if not worth_retrying(error):
                     raise
                 log.warning("committed_offsets_retry", error=error.name(), retry_s=delay)
             await asyncio.sleep(delay)
