@@ -113,8 +113,8 @@ class WorkerSettings(BaseModel):
     wearable_linger_s: float = Field(
         default=5.0,
         ge=0,
-        description="a batch of wearable samples alone waits this long for more (any other record "
-        "ends the wait; the item-9 watch never waits)",
+        description="a batch of wearable samples alone, fewer than five per patient, waits this "
+        "long for more (any other record ends the wait; the item-9 watch never waits)",
     )
     replica_id: str | None = Field(
         default=None, description="stable replica name (e.g. the pod name); default host and pid"

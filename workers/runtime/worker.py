@@ -67,6 +67,7 @@ log = structlog.get_logger(__name__)
 TWIN_INPUTS = TopicName.TWIN_INPUTS
 WEARABLE = TopicName.WEARABLE_BIOMETRICS
 LINGER_SLICE_S = 0.1  # while lingering, a record of another topic ends the wait this soon
+LINGER_SAMPLES_PER_PATIENT = 5  # a batch this dense stops lingering: the per-patient cost is spread
 # Errors that mean "the brokers are not there right now" rather than "this request is wrong";
 # after a broker restart the group coordinator answers NOT_COORDINATOR until it has loaded.
 TRANSIENT = frozenset(
@@ -100,15 +101,21 @@ async def linger(
     linger_s: float,
     interrupted: Callable[[], bool],
 ) -> list[Message]:
-    """``batch``, grown for up to ``linger_s`` while it holds wearable samples alone: folding
-    each patient's samples of a second together costs far less than folding them one by one.
-    A record of any other topic (reports, EHR events, twin inputs), a full batch, a
-    rebalance or a stop (``interrupted``) ends the wait at once, or within ``LINGER_SLICE_S`` of its
-    arrival. Item-9 alerts never wait: the safety watch has consumers of its own."""
+    """``batch``, grown for up to ``linger_s`` while it holds wearable samples alone and fewer
+    than ``LINGER_SAMPLES_PER_PATIENT`` per patient: folding each patient's samples of a few
+    seconds together costs far less than folding them one by one, and a batch that already has
+    that many (a backlog) gains nothing by waiting. A record of any other topic (reports, EHR
+    events, twin inputs), a full batch, a rebalance or a stop (``interrupted``) ends the wait
+    at once, or within ``LINGER_SLICE_S`` of its arrival. Item-9 alerts never wait: the safety
+    watch has consumers of its own."""
     deadline = time.monotonic() + linger_s
     more = batch
+    patients: set[bytes | None] = set()
     while batch and len(batch) < max_batch and not interrupted():
         if not all(m.topic() == wearable and m.error() is None for m in more):
+            break
+        patients.update(m.key() for m in more)
+        if len(batch) >= LINGER_SAMPLES_PER_PATIENT * len(patients):
             break
         left = deadline - time.monotonic()
         if left <= 0:
