@@ -76,6 +76,10 @@ class ReplayingConsumer:
             self.stop.set()
         return batch
 
+    def poll(self, timeout: float) -> Msg | None:
+        batch = self.consume(1, timeout)
+        return batch[0] if batch else None
+
     def seek(self, tp: Any) -> None:
         self.seeks.append(tp.offset)
         self.position = tp.offset
