@@ -136,6 +136,7 @@ class DetectionScore:
     crossings_in_episode: int = 0
     crossings_in_episode_alerted: int = 0
     delays_from_phq10: list[int] = field(default_factory=list)
+    phq10_episodes: int = 0  # episodes with an observed PHQ-9 >= 10 (detected or not)
 
     def add(
         self,
@@ -151,6 +152,7 @@ class DetectionScore:
         for ep in episodes:
             first10 = [d for d in phq10_days or [] if ep.onset <= d <= ep.end]
             hits = [d for _, d in rules if ep.onset <= d <= ep.end]
+            self.phq10_episodes += bool(first10)
             if first10 and hits:
                 self.delays_from_phq10.append(max(min(hits) - first10[0], 0))
         for rule, day in rules:
@@ -183,6 +185,9 @@ class DetectionScore:
             "median_delay_from_first_phq9_ge_10_days": (
                 statistics.median(self.delays_from_phq10) if self.delays_from_phq10 else None
             ),
+            # an episode whose observed PHQ-9 never reached 10 is below the clinical threshold
+            # that measurement-based care acts on: how many were there, and how many alerted
+            "episodes_with_phq9_ge_10": self.phq10_episodes,
             "episodes_with_phq9_ge_10_and_alert": len(self.delays_from_phq10),
             "phq9_15_crossings": len(self.crossing_delays) + self.crossings_missed,
             "phq9_15_crossings_alerted_within_28d": len(self.crossing_delays),

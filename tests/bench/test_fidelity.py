@@ -74,3 +74,19 @@ def test_baseline_detectors_alarm_on_rising_edges_and_are_scored_like_the_twin()
     report = score.report(years=2.0)
     assert (report["episodes"], report["detected"], report["median_delay_days"]) == (2, 1, 5)
     assert report["false_alarms_per_patient_year"] == 0.5  # day 24: before the onset
+
+
+def test_episodes_are_counted_by_whether_a_phq9_of_10_was_seen_in_them():
+    from bench._fidelity import DetectionScore
+
+    class Ep:
+        def __init__(self, onset: int, end: int) -> None:
+            self.onset, self.end = onset, end
+
+    score = DetectionScore()
+    episodes = [Ep(10, 30), Ep(60, 80), Ep(100, 120)]
+    # PHQ-9 >= 10 seen in the first two episodes; an alert only in the first
+    score.add(episodes, [("SEVERITY_CUSUM", 15)], [], phq10_days=[12, 70])
+    report = score.report(years=1.0)
+    assert report["episodes_with_phq9_ge_10"] == 2
+    assert report["episodes_with_phq9_ge_10_and_alert"] == 1
