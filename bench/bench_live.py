@@ -15,9 +15,13 @@ Phases (each on its own topics, the real broker, one ``novamind worker`` process
 3. **Live trickle**: heart-rate samples for day 31 arrive at ``--rate`` events/s, round robin
    over all patients (each patient one sample every patients/rate seconds). First one event
    per patient (it loads the patient and writes the day that turned cold, once a day per
-   patient: reported apart, with the memory the loaded patients take), then the steady
-   trickle: worker CPU (also above the idle cost) and changelog bytes per event, RSS. Idle
-   is measured twice, after the restore and after the trickle; the lower one is subtracted.
+   patient: reported apart, with the memory the loaded patients take), then the trickle in
+   two windows of ``--seconds``: right after the day turn, while the store flushes and
+   compacts the cold-day records, and then steady. For each: worker CPU until drained and
+   compacted (also above the idle cost, and by thread: interpreter, RocksDB, librdkafka),
+   changelog bytes per event, RSS. Idle is measured twice, after the restore (once its
+   compaction is done, reported apart) and after the trickle; the lower one is subtracted. A
+   patient-day's CPU per event weighs the three by a day of minute-level samples.
 4. **Sustained**: ``--burst`` events spread over all patients published as fast as the
    producer can; the worker's drain rate over the first 90% is the live rate it sustains
    (the last batch lingers for more wearable samples, as a trickle's do).
@@ -65,6 +69,7 @@ START_MS = int(START.timestamp() * 1000)
 CHANGELOG = TopicName.PATIENT_WINDOWS
 BIOMETRICS = TopicName.WEARABLE_BIOMETRICS
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+QUIET_CORE_SHARE = 0.02  # below this with no traffic, the store's compactions are done
 
 
 def pseudonym(i: int) -> str:
@@ -327,6 +332,65 @@ def idle_core_share(pid: int, seconds: float) -> float:
     return (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
 
 
+def settle(pid: int, quiet: float = QUIET_CORE_SHARE, window_s: float = 3.0, timeout_s: float = 600) -> float:
+    """Wait until the process uses less than ``quiet`` of a core over ``window_s`` with no
+    traffic (the store's background compaction of what was just written is done); returns the
+    seconds waited."""
+    t0 = time.perf_counter()
+    while idle_core_share(pid, window_s) >= quiet and time.perf_counter() - t0 < timeout_s:
+        pass
+    return time.perf_counter() - t0
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of the process's threads so far, by kind: the interpreter's threads, RocksDB's
+    background threads (flushes, compactions) and librdkafka's threads (``rocksdb:*``/``rdk:*``)."""
+    out = dict.fromkeys(("python", "rocksdb", "librdkafka"), 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        kind = "python"
+        if name.startswith(("rocksdb", "rdk:")):
+            kind = "rocksdb" if name.startswith("rocksdb") else "librdkafka"
+        out[kind] += (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+    return out
+
+
+def trickle(
+    settings: Settings, worker: WorkerUnderTest, events: list[dict[str, Any]], rate: float
+) -> dict[str, Any]:
+    """Publish ``events`` at ``rate``; the worker's CPU until it has drained them and its store's
+    compactions are done (``cpu_s`` over ``elapsed_s``, by thread), changelog bytes, RSS."""
+    topic = settings.kafka.topic(BIOMETRICS)
+    since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
+    cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+    threads0 = thread_cpu_seconds(worker.pid)
+    publish_s = publish(settings, events, rate=rate)
+    wait_drained(settings, topic)
+    settle(worker.pid)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(worker.pid) - cpu0
+    threads = {k: v - threads0[k] for k, v in thread_cpu_seconds(worker.pid).items()}
+    records, size = changelog_bytes(settings, since)
+    n = len(events)
+    return {
+        "rate_per_s": rate,
+        "events": n,
+        "published_s": round(publish_s, 1),
+        "cpu_s": cpu,
+        "elapsed_s": elapsed,
+        "cpu_ms_per_event": round(cpu * 1000 / n, 4),
+        "cpu_ms_per_event_by_thread": {k: round(v * 1000 / n, 4) for k, v in threads.items()},
+        "changelog_records": records,
+        "changelog_bytes_per_event": round(size / n, 1),
+        "worker_core_share": round(cpu / elapsed, 3),
+        "rss_mb": round(rss_mb(worker.pid), 1),
+    }
+
+
 def live_events(patients: int, count: int, first_minute: int, rng: random.Random) -> list[dict[str, Any]]:
     """``count`` samples round robin over the patients, each patient's a minute apart."""
     out = []
@@ -348,54 +412,62 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
     try:
         out["full_restore_ready_s"] = round(worker.wait_ready(), 2)
         out["rss_after_restore_mb"] = round(rss_mb(worker.pid), 1)
-        # idle: what polling, heartbeats and empty transactions cost with no traffic (right
-        # after a restore this includes the store's compaction of what the restore wrote)
+        # the store compacts what the restore wrote, in the background: once per restore
+        cpu0 = cpu_seconds(worker.pid)
+        out["restore_compaction"] = {"seconds": round(settle(worker.pid), 1)}
+        out["restore_compaction"]["cpu_s"] = round(cpu_seconds(worker.pid) - cpu0, 2)
+        # idle: what polling, heartbeats and empty transactions cost with no traffic
         idle_share = idle_core_share(worker.pid, args.idle_seconds)
         out["idle_core_share"] = round(idle_share, 4)
         # warm-up: each patient's first event of the new day loads the patient from the store
         # and writes the day that turned cold as one record: once a day per patient, so it is
-        # measured apart from the steady trickle
+        # measured apart from the steady trickle, with the compaction those writes cause
         first = args.days * 1440
         warm = live_events(args.patients, args.patients, first, rng)
         since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
         cpu0 = cpu_seconds(worker.pid)
         publish(settings, warm, rate=args.rate)
         wait_drained(settings, topic)
-        records, size = changelog_bytes(settings, since)
+        _, size = changelog_bytes(settings, since)
         rss_loaded = rss_mb(worker.pid)
+        settled_s = settle(worker.pid)
         out["first_event_of_day"] = {
             "cpu_ms_per_event": round((cpu_seconds(worker.pid) - cpu0) * 1000 / len(warm), 4),
             "changelog_bytes_per_event": round(size / len(warm), 1),
+            "compaction_settled_s": round(settled_s, 1),
         }
         loaded_mb = rss_loaded - out["rss_after_restore_mb"]
         out["resident_kb_per_patient"] = round(loaded_mb * 1024 / args.patients, 1)
-        # live trickle
+        # live trickle: right after the day turn (the store flushes and compacts the day's
+        # cold records while it runs), then the same again, steady
         first += 1
-        trickle = live_events(args.patients, int(args.rate * args.seconds), first, rng)
-        since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
-        cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
-        publish_s = publish(settings, trickle, rate=args.rate)
-        finished = wait_drained(settings, topic)
-        cpu = cpu_seconds(worker.pid) - cpu0
+        count = int(args.rate * args.seconds)
+        after_turn = trickle(settings, worker, live_events(args.patients, count, first, rng), args.rate)
+        first += count // args.patients
+        steady = trickle(settings, worker, live_events(args.patients, count, first, rng), args.rate)
+        first += count // args.patients
         settled = idle_core_share(worker.pid, args.idle_seconds)
         idle_share = min(idle_share, settled)  # the lower idle: the busy share is not understated
-        busy = cpu - idle_share * (finished - t0)
-        records, size = changelog_bytes(settings, since)
-        n = len(trickle)
-        out["trickle"] = {
-            "rate_per_s": args.rate,
-            "events": n,
-            "published_s": round(publish_s, 1),
-            "cpu_ms_per_event": round(cpu * 1000 / n, 4),
-            "cpu_ms_per_event_above_idle": round(busy * 1000 / n, 4),
-            "changelog_records": records,
-            "changelog_bytes_per_event": round(size / n, 1),
-            "worker_core_share": round(cpu / publish_s, 3),
-            "idle_core_share_after": round(settled, 4),
-        }
+        for window in (after_turn, steady):
+            busy = window.pop("cpu_s") - idle_share * window.pop("elapsed_s")
+            window["cpu_ms_per_event_above_idle"] = round(busy * 1000 / window["events"], 4)
+            window["idle_core_share_after"] = round(settled, 4)
+        out["trickle"], out["trickle_steady"] = after_turn, steady
+        # a patient-day of minute-level samples: its first event, the trickle after the day
+        # turn, then steady events for the rest of the day
+        rest = 1440 - 1 - count / args.patients
+        out["patient_day_cpu_ms_per_event"] = round(
+            (
+                out["first_event_of_day"]["cpu_ms_per_event"]
+                + after_turn["cpu_ms_per_event_above_idle"] * count / args.patients
+                + steady["cpu_ms_per_event_above_idle"] * rest
+            )
+            / 1440,
+            4,
+        )
         out["rss_after_trickle_mb"] = round(rss_mb(worker.pid), 1)
         # sustained: a burst spread over every patient, drained as fast as the worker can
-        burst = live_events(args.patients, args.burst, first + n // args.patients + 1, rng)
+        burst = live_events(args.patients, args.burst, first, rng)
         since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
         cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
         publish(settings, burst)
@@ -405,7 +477,7 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         most = wait_drained(settings, topic, left=tail)
         finished = wait_drained(settings, topic)
         cpu = cpu_seconds(worker.pid) - cpu0
-        records, size = changelog_bytes(settings, since)
+        _, size = changelog_bytes(settings, since)
         out["burst"] = {
             "events": len(burst),
             "events_per_s": round((len(burst) - tail) / (most - t0)),
@@ -446,6 +518,8 @@ def main() -> None:
         live = live_phase(base, run, args, work)
     ratio = live["trickle"]["cpu_ms_per_event"] / backfill["cpu_ms_per_event"]
     busy_ratio = live["trickle"]["cpu_ms_per_event_above_idle"] / backfill["cpu_ms_per_event"]
+    steady_ratio = live["trickle_steady"]["cpu_ms_per_event_above_idle"] / backfill["cpu_ms_per_event"]
+    day_ratio = live["patient_day_cpu_ms_per_event"] / backfill["cpu_ms_per_event"]
     result = {
         "bench": "live",
         "machine": platform.machine(),
@@ -455,6 +529,8 @@ def main() -> None:
         "live": live,
         "live_to_backfill_cpu_per_event": round(ratio, 2),
         "live_above_idle_to_backfill_cpu_per_event": round(busy_ratio, 2),
+        "steady_above_idle_to_backfill_cpu_per_event": round(steady_ratio, 2),
+        "patient_day_to_backfill_cpu_per_event": round(day_ratio, 2),
     }
     RESULTS.mkdir(exist_ok=True)
     name = f"live_{args.tag}" if args.tag else "live"
