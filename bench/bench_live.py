@@ -16,12 +16,15 @@ Phases (each on its own topics, the real broker, one ``novamind worker`` process
    over all patients (each patient one sample every patients/rate seconds). First one event
    per patient (it loads the patient and writes the day that turned cold, once a day per
    patient: reported apart, with the memory the loaded patients take), then the trickle in
-   two windows of ``--seconds``: right after the day turn, while the store flushes and
-   compacts the cold-day records, and then steady. For each: worker CPU until drained and
-   compacted (also above the idle cost, and by thread: interpreter, RocksDB, librdkafka),
-   changelog bytes per event, RSS. Idle is measured twice, after the restore (once its
-   compaction is done, reported apart) and after the trickle; the lower one is subtracted. A
-   patient-day's CPU per event weighs the three by a day of minute-level samples.
+   two windows of ``--seconds`` (at most 29 samples per patient each, so both end before
+   01:00): right after the day turn, while the store flushes and compacts the cold-day
+   records, and then steady; then one event per patient past 01:00, which closes the day
+   before (features from the week's windows, published, learnt by the twin stage). For each:
+   worker CPU until drained and compacted (also above the idle cost, and by thread:
+   interpreter, RocksDB, librdkafka), changelog bytes per event, RSS. Idle is measured
+   twice, after the restore (once its compaction is done, reported apart) and after the
+   trickle; the lower one is subtracted. A patient-day's CPU per event weighs the four by a
+   day of minute-level samples.
 4. **Sustained**: ``--burst`` events spread over all patients published as fast as the
    producer can; the worker's drain rate over the first 90% is the live rate it sustains
    (the last batch lingers for more wearable samples, as a trickle's do).
@@ -362,14 +365,17 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
 def trickle(
     settings: Settings, worker: WorkerUnderTest, events: list[dict[str, Any]], rate: float
 ) -> dict[str, Any]:
-    """Publish ``events`` at ``rate``; the worker's CPU until it has drained them and its store's
-    compactions are done (``cpu_s`` over ``elapsed_s``, by thread), changelog bytes, RSS."""
+    """Publish ``events`` at ``rate``; the worker's CPU until it has drained them and the twin
+    inputs they caused, and its store's compactions are done (``cpu_s`` over ``elapsed_s``, by
+    thread), changelog bytes, RSS."""
     topic = settings.kafka.topic(BIOMETRICS)
     since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
     cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
     threads0 = thread_cpu_seconds(worker.pid)
     publish_s = publish(settings, events, rate=rate)
     wait_drained(settings, topic)
+    # a day's close publishes features the twin stage learns from (and stores in MongoDB)
+    drained = wait_drained(settings, settings.kafka.topic(TopicName.TWIN_INPUTS)) - t0
     settle(worker.pid)
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(worker.pid) - cpu0
@@ -380,6 +386,7 @@ def trickle(
         "rate_per_s": rate,
         "events": n,
         "published_s": round(publish_s, 1),
+        "drained_s": round(drained, 1),
         "cpu_s": cpu,
         "elapsed_s": elapsed,
         "cpu_ms_per_event": round(cpu * 1000 / n, 4),
@@ -439,32 +446,41 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         loaded_mb = rss_loaded - out["rss_after_restore_mb"]
         out["resident_kb_per_patient"] = round(loaded_mb * 1024 / args.patients, 1)
         # live trickle: right after the day turn (the store flushes and compacts the day's
-        # cold records while it runs), then the same again, steady
-        first += 1
-        count = int(args.rate * args.seconds)
-        after_turn = trickle(settings, worker, live_events(args.patients, count, first, rng), args.rate)
-        first += count // args.patients
-        steady = trickle(settings, worker, live_events(args.patients, count, first, rng), args.rate)
-        first += count // args.patients
+        # cold records while it runs), then the same again, steady; both before 01:00, when
+        # the day before closes (measured next)
+        day = first
+        per_patient = min(int(args.rate * args.seconds) // args.patients, 29)
+        count = per_patient * args.patients
+        after_turn = trickle(settings, worker, live_events(args.patients, count, day + 1, rng), args.rate)
+        steady = trickle(
+            settings, worker, live_events(args.patients, count, day + 1 + per_patient, rng), args.rate
+        )
+        # the day before closes once a patient's clock passes 01:00 (its grace hour): its
+        # features are computed from the week's windows (loaded from the store) and published,
+        # and the twin stage learns from them: once a day per patient
+        closers = live_events(args.patients, args.patients, day + 61, rng)
+        closing = trickle(settings, worker, closers, args.rate)
         settled = idle_core_share(worker.pid, args.idle_seconds)
         idle_share = min(idle_share, settled)  # the lower idle: the busy share is not understated
-        for window in (after_turn, steady):
+        for window in (after_turn, steady, closing):
             busy = window.pop("cpu_s") - idle_share * window.pop("elapsed_s")
             window["cpu_ms_per_event_above_idle"] = round(busy * 1000 / window["events"], 4)
             window["idle_core_share_after"] = round(settled, 4)
-        out["trickle"], out["trickle_steady"] = after_turn, steady
+        out["trickle"], out["trickle_steady"], out["day_close"] = after_turn, steady, closing
         # a patient-day of minute-level samples: its first event, the trickle after the day
-        # turn, then steady events for the rest of the day
-        rest = 1440 - 1 - count / args.patients
+        # turn, the event that closes the day before, then steady events for the rest of the day
+        rest = 1440 - 2 - per_patient
         out["patient_day_cpu_ms_per_event"] = round(
             (
                 out["first_event_of_day"]["cpu_ms_per_event"]
-                + after_turn["cpu_ms_per_event_above_idle"] * count / args.patients
+                + after_turn["cpu_ms_per_event_above_idle"] * per_patient
+                + closing["cpu_ms_per_event_above_idle"]
                 + steady["cpu_ms_per_event_above_idle"] * rest
             )
             / 1440,
             4,
         )
+        first = day + 62
         out["rss_after_trickle_mb"] = round(rss_mb(worker.pid), 1)
         # sustained: a burst spread over every patient, drained as fast as the worker can
         burst = live_events(args.patients, args.burst, first, rng)
