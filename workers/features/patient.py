@@ -135,6 +135,14 @@ class DayMap(MutableMapping[int, DayWindow]):
             return window
         return self[day] if day in self._known else default
 
+    def peek(self, day: int) -> DayWindow | None:
+        """The day for reading only: the one in memory, else a load that is not kept (a day's
+        features read the week before it; a day not in memory is stored as it is)."""
+        window = self._loaded.get(day)
+        if window is not None or day not in self._known or self._load is None:
+            return window
+        return self._load(day)
+
     def __setitem__(self, day: int, window: DayWindow) -> None:
         self._loaded[day] = window
         self._known.add(day)
@@ -477,7 +485,7 @@ class PatientState:
         """
         out: set[str] = set()
         for d in range(day - self.config.rolling_days + 1, day + 1):
-            window = self.days.get(d)
+            window = self.days.peek(d)
             if window is not None:
                 out.update(window.series)
         return out
@@ -507,7 +515,7 @@ class PatientState:
             return out
         base["phq9_total"], base["phq9_change"] = self._assessment("PHQ9", day)
         base["gad7_total"], base["gad7_change"] = self._assessment("GAD7", day)
-        history = [base_features(self.days.get(d)) for d in range(day - self.config.rolling_days + 1, day)]
+        history = [base_features(self.days.peek(d)) for d in range(day - self.config.rolling_days + 1, day)]
         out.update(base)
         out["rolling_7d"] = rolling_7d([*history, base])
         out["normalized"] = self.norm.zscores(base)

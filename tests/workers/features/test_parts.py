@@ -74,9 +74,24 @@ def test_days_load_on_first_use_and_can_be_released() -> None:
     again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
     assert len(again.days) == 20 and again.days.resident() == 0
     assert again.features(live.cursor) == live.features(live.cursor)
-    assert again.days.resident() == 7  # the day and the six before it (rolling features)
+    # the day is loaded; the six before it (rolling features) are read, not kept
+    assert again.days.resident() == 1
     again.days.release(lambda day: False)
     assert again.days.resident() == 0 and len(again.days) == 20
+
+
+def test_a_peeked_day_is_read_from_memory_when_there_and_never_kept() -> None:
+    live, store = PatientState(PATIENT), DictStore()
+    feed(live, [hr(d, 600, 70.0 + d) for d in range(3)])
+    store.apply(*take_changes(live, {}))
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    first = min(again.days)
+    peeked = again.days.peek(first)
+    assert peeked is not None and peeked.whole() == live.days[first].whole()
+    assert again.days.resident() == 0
+    held = again.days[first]
+    assert again.days.peek(first) is held  # in memory, possibly with changes not yet stored
+    assert again.days.peek(first - 1) is None
 
 
 def test_a_version_2_state_migrates_and_still_recognises_its_duplicates() -> None:
