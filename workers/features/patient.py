@@ -477,22 +477,29 @@ class PatientState:
             self.norm.update(features)
             self.profile_changed = True
 
-    def expected_metrics(self, day: int) -> set[str]:
-        """Metrics the patient's devices produced in the rolling window ending on ``day``.
+    def expected_metrics(self, day: int, week: list[DayWindow | None] | None = None) -> set[str]:
+        """Metrics the patient's devices produced in the rolling window ending on ``day``
+        (``week``: its windows, when the caller has read them).
 
         A device gap keeps them expected (and lowers completeness) for ``rolling_days``;
         a device given up stops being expected after that.
         """
         out: set[str] = set()
-        for d in range(day - self.config.rolling_days + 1, day + 1):
-            window = self.days.peek(d)
+        for window in self._week(day) if week is None else week:
             if window is not None:
                 out.update(window.series)
         return out
 
+    def _week(self, day: int) -> list[DayWindow | None]:
+        """The windows of the rolling window ending on ``day``, oldest first; the days before
+        ``day`` are read without being kept in memory."""
+        before = [self.days.peek(d) for d in range(day - self.config.rolling_days + 1, day)]
+        return [*before, self.days.get(day)]
+
     def features(self, day: int) -> dict[str, Any]:
         """PatientDailyFeatures dict of ``day`` from the current state (no bookkeeping)."""
-        window = self.days.get(day)
+        week = self._week(day)
+        window = week[-1]
         revision = window.published if window is not None else 0
         base = base_features(window)
         out: dict[str, Any] = {
@@ -506,7 +513,7 @@ class PatientState:
             "revision": revision,
             "missing": base is None,
         }
-        out.update(day_quality(window, self.expected_metrics(day)))
+        out.update(day_quality(window, self.expected_metrics(day, week)))
         out["late_events"] = window.q[LATE_FOLDED] if window is not None else 0
         if base is None:
             out.update(NULL_FEATURES)
@@ -515,7 +522,7 @@ class PatientState:
             return out
         base["phq9_total"], base["phq9_change"] = self._assessment("PHQ9", day)
         base["gad7_total"], base["gad7_change"] = self._assessment("GAD7", day)
-        history = [base_features(self.days.peek(d)) for d in range(day - self.config.rolling_days + 1, day)]
+        history = [base_features(w) for w in week[:-1]]
         out.update(base)
         out["rolling_7d"] = rolling_7d([*history, base])
         out["normalized"] = self.norm.zscores(base)
