@@ -135,7 +135,12 @@ def partition_of(key: str, partitions: int) -> int:
 
 # ---- measuring ---------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from a ``/proc/<pid>[/task/<tid>]/stat`` line."""
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
@@ -352,13 +357,13 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = _stat_cpu_seconds((task / "stat").read_text())
         except OSError:  # the thread ended
             continue
         kind = "python"
         if name.startswith(("rocksdb", "rdk:")):
             kind = "rocksdb" if name.startswith("rocksdb") else "librdkafka"
-        out[kind] += (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+        out[kind] += seconds
     return out
 
 
@@ -448,17 +453,17 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         # live trickle: right after the day turn (the store flushes and compacts the day's
         # cold records while it runs), then the same again, steady; both before 01:00, when
         # the day before closes (measured next)
-        day = first
+        midnight = first  # the new day's first minute
         per_patient = min(int(args.rate * args.seconds) // args.patients, 29)
         count = per_patient * args.patients
-        after_turn = trickle(settings, worker, live_events(args.patients, count, day + 1, rng), args.rate)
-        steady = trickle(
-            settings, worker, live_events(args.patients, count, day + 1 + per_patient, rng), args.rate
-        )
+        after_turn_events = live_events(args.patients, count, midnight + 1, rng)
+        after_turn = trickle(settings, worker, after_turn_events, args.rate)
+        steady_events = live_events(args.patients, count, midnight + 1 + per_patient, rng)
+        steady = trickle(settings, worker, steady_events, args.rate)
         # the day before closes once a patient's clock passes 01:00 (its grace hour): its
         # features are computed from the week's windows (loaded from the store) and published,
         # and the twin stage learns from them: once a day per patient
-        closers = live_events(args.patients, args.patients, day + 61, rng)
+        closers = live_events(args.patients, args.patients, midnight + 61, rng)
         closing = trickle(settings, worker, closers, args.rate)
         settled = idle_core_share(worker.pid, args.idle_seconds)
         idle_share = min(idle_share, settled)  # the lower idle: the busy share is not understated
@@ -480,7 +485,7 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
             / 1440,
             4,
         )
-        first = day + 62
+        first = midnight + 62
         out["rss_after_trickle_mb"] = round(rss_mb(worker.pid), 1)
         # sustained: a burst spread over every patient, drained as fast as the worker can
         burst = live_events(args.patients, args.burst, first, rng)
