@@ -60,6 +60,9 @@ class SyntheticPatient:
     """Each day's ``mood`` as forecast the day before by an observer who knows every hidden
     parameter and state: only the day's own shock and the report noise are left to it, so no
     forecaster of the reports can do materially better (the bench's ceiling)."""
+    references: dict[str, list[float | None]] = field(default_factory=dict)
+    """Other reference forecasts of each day's report, made the day before (``None``: none
+    yet), by name: see :mod:`bench._informed`."""
     severity: list[float | None] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     item9_submissions: list[str] = field(default_factory=list)

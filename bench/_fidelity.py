@@ -6,10 +6,12 @@ Every forecast the twin makes is scored next to two baselines that need no model
 * ``mean_7d`` - the mean of the reports observed in the last seven calendar days (today
   included); it falls back to the last observed value when the week has no report.
 
-and next to the ceiling: ``oracle``, the generator's own forecast from the hidden state
-(every parameter and yesterday's latent state known). Its MAE is what is left when only the
-day's shock and the report noise remain, so ``oracle.improvement_vs_mean_7d`` is the most any
-forecaster can gain over the 7-day mean on that generator.
+and next to references that are not competitors: ``oracle``, the generator's own forecast
+from the hidden state (every parameter and yesterday's latent state known), whose MAE is what
+is left when only the day's shock and the report noise remain; and, where the generator
+provides them (:mod:`bench._informed`), ``informed`` (every parameter known, the course
+estimated from the reports: a gain that is achievable) and ``course_known`` (the noise-free
+course known too: about the most any forecaster of the reports can gain).
 
 A forecast pair is kept whenever the twin made a forecast and a baseline exists: a last
 severity of exactly 0 is a valid observation, not a missing one.
@@ -23,6 +25,7 @@ from typing import Any
 
 MEAN_DAYS = 7
 ORACLE = "oracle"
+REFERENCES = (ORACLE, "informed", "course_known")
 TREND_DAYS = 7
 TREND_POINTS = 0.5
 """A day is in a worsening (improving) phase when the patient's noise-free expected mood
@@ -71,9 +74,9 @@ class ForecastScore:
     interval_phase: dict[str, list[bool]] = field(default_factory=dict)
 
     def add(self, preds: dict[str, float], truth: float, phase: str | None = None) -> None:
-        """Score one target; ``preds`` holds ``twin``, every baseline and ``oracle`` (the
-        generator's forecast from the hidden state: the ceiling, not a competitor)."""
-        for name in ("twin", *self.baselines, *((ORACLE,) if ORACLE in preds else ())):
+        """Score one target; ``preds`` holds ``twin``, every baseline and any of the
+        ``REFERENCES`` (the generator's forecasts with hidden knowledge, not competitors)."""
+        for name in ("twin", *self.baselines, *(r for r in REFERENCES if r in preds)):
             self.pairs.setdefault(name, []).append((preds[name], truth))
             if phase is not None:
                 self.phase.setdefault(phase, {}).setdefault(name, []).append((preds[name], truth))
@@ -97,21 +100,21 @@ class ForecastScore:
                 "pairs": len(by_name.get("twin", [])),
                 **{
                     name: _bias(pairs)
-                    for name in ("twin", *self.baselines, ORACLE)
+                    for name in ("twin", *self.baselines, *REFERENCES)
                     if (pairs := by_name.get(name))
                 },
             }
-        oracle = _mae(self.pairs.get(ORACLE, []))
         best = min((v for name in self.baselines if (v := out[f"{name}_mae"]) is not None), default=None)
-        if oracle is not None:
-            out["oracle"] = {
-                "mae": oracle,
-                **{f"improvement_vs_{name}": _gain(oracle, out[f"{name}_mae"]) for name in self.baselines},
-                # of the gain any forecaster can have over the best baseline, the twin's share
+        for name in REFERENCES:
+            ref = _mae(self.pairs.get(name, []))
+            if ref is None:
+                continue
+            out[name] = {
+                "mae": ref,
+                **{f"improvement_vs_{b}": _gain(ref, out[f"{b}_mae"]) for b in self.baselines},
+                # of the reference's gain over the best baseline, the twin's share
                 "twin_share_of_achievable_gain": (
-                    None
-                    if twin is None or best is None or best <= oracle
-                    else (best - twin) / (best - oracle)
+                    None if twin is None or best is None or best <= ref else (best - twin) / (best - ref)
                 ),
             }
         if self.intervals:

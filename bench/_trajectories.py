@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench._cohort import Episode, Spell, SyntheticPatient
+from bench._informed import ReportModel, course_known_forecasts, informed_forecasts
 
 START = dt.date(2025, 3, 3)  # a Monday
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://novamind.health/bench-trajectories")
@@ -338,6 +339,8 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
     drugs = rng.sample(DRUGS, k=3)
 
     ar, engaged, worn = 0.0, True, True
+    course: list[float] = []
+    n_reports_by_day: list[int] = []
     for t in range(days):
         illness = any(s.start <= t <= s.end for s in p.spells)
         expected_phq = min(max(level(t) + dow * _day_of_week(t), 0.0), 27.0)
@@ -350,6 +353,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
             return min(max(anchor + gain * (x - anchor) + offset, 0.0), 10.0)
 
         p.oracle.append(on_scale(foreseen / PHQ_PER_POINT))
+        course.append(min(max(expected_phq + 1.0 * illness, 0.0), 27.0))
         p.mood.append(on_scale(sev10))
         p.expected.append(on_scale(level(t) / PHQ_PER_POINT))
 
@@ -405,6 +409,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
                 min(max(round(on_scale(sev10) + rng.gauss(0.0, report_sd)), 0), 10) for _ in range(n_reports)
             ]
             severity = sum(reports) / n_reports
+        n_reports_by_day.append(0 if severity is None else n_reports)
         p.severity.append(severity)
         feat: dict[str, Any] = {
             **_envelope(pid, "features", t, 86_399),
@@ -446,6 +451,13 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
             }
             feat.update(bio)
         p.events.append(("features", feat))
+    model = ReportModel(gain, anchor, offset, report_sd, phi, noise, dow)
+    p.references = {
+        "informed": informed_forecasts(
+            model, p.severity, n_reports_by_day, [_day_of_week(t) for t in range(days)]
+        ),
+        "course_known": course_known_forecasts(model, p.severity, n_reports_by_day, course),
+    }
     return p
 
 

@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench import _cohort, _trajectories  # noqa: E402
 from bench._cohort import SyntheticPatient  # noqa: E402
 from bench._fidelity import (  # noqa: E402
+    REFERENCES,
     BaselineDetectors,
     DetectionScore,
     EpisodeScore,
@@ -177,6 +178,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
                         "persistence": last_sev,
                         "mean_7d": last_sev if mean7 is None else mean7,
                         "oracle": p.oracle[nxt],
+                        **{k: v[nxt] for k, v in p.references.items() if v[nxt] is not None},
                     }
                     phase = trend_phase(p.expected, nxt)
                     sev_hidden.add(preds, p.mood[nxt], phase)
@@ -229,7 +231,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
             "severity_forecast": {
                 k: v
                 for k, v in score.report().items()
-                if k == "pairs" or k.endswith("_mae") or k.startswith("improvement_")
+                if k == "pairs" or k.endswith("_mae") or k.startswith("improvement_") or k in REFERENCES
             },
             "episodes": sum(detected_by_group.get(group, [0, 0])),
             "episodes_detected": detected_by_group.get(group, [0, 0])[1],
@@ -315,6 +317,16 @@ def headline(section: dict[str, Any]) -> dict[str, Any]:
         "bias_worsening": sev.get("bias_worsening", {}).get("twin"),
         "bias_improving": sev.get("bias_improving", {}).get("twin"),
         "state_bytes_max": section["state_bytes"]["serialized_max"],
+        **{
+            f"{ref}_improvement_vs_mean_7d": sev[ref]["improvement_vs_mean_7d"]
+            for ref in REFERENCES
+            if ref in sev
+        },
+        **{
+            f"{ref}_bias_worsening": sev["bias_worsening"][ref]
+            for ref in REFERENCES
+            if ref in sev.get("bias_worsening", {})
+        },
     }
 
 

@@ -1,0 +1,175 @@
+"""Forecasters that know a trajectory patient's parameters: what is achievable from the reports.
+
+The oracle (``SyntheticPatient.oracle``) knows yesterday's hidden state, so its gain over the
+7-day mean is more than any forecaster of the reports can have. Two references bracket what
+is achievable, on the trajectory generator (:mod:`bench._trajectories`), whose structure is
+linear: a PHQ-9-scale course plus an AR(1) daily fluctuation, read through the patient's own
+use of the 0-10 scale with report noise.
+
+``informed``
+    Knows every parameter of the patient (the AR coefficient and shock size, the scale's
+    gain, anchor and offset, the report noise, the day-of-week amplitude) and each day's
+    number of reports, but not the course: it estimates the course from the reports with
+    Kalman filters (level + AR(1) state) whose level drifts at 0.05-1.0 PHQ-9 points a day,
+    mixed by the inverse 16th power of their exponentially weighted absolute error (the
+    twin's own weighting). A forecaster that could be built if the parameters were known:
+    the achievable gain is at least this.
+``course_known``
+    Knows in addition the noise-free course of every day (episodes, treatment response,
+    day-of-week effect, illness), so only the AR(1) fluctuation is filtered from the
+    reports. It knows more than the reports can tell, so no forecaster of the reports gains
+    materially more (the clipping of the scale and the rounding of reports make the bound
+    approximate, not exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PHQ_PER_POINT = 2.7
+LEVEL_DRIFTS = (0.05, 0.2, 0.5, 1.0)
+"""Daily random-walk steps (PHQ-9 points, one SD) of the course in the informed filter bank."""
+ERROR_ALPHA = 0.05
+POWER = 16
+ROUNDING_VARIANCE = 1.0 / 12.0
+"""Each report is rounded to a whole point: the uniform rounding error's variance."""
+
+
+@dataclass(frozen=True)
+class ReportModel:
+    """A trajectory patient's hidden parameters (all in PHQ-9 points unless stated)."""
+
+    gain: float
+    """Share of a severity move that shows on the patient's 0-10 reports."""
+    anchor: float
+    """0-10 point the scale is compressed around."""
+    offset: float
+    """0-10 points the patient adds to every report."""
+    report_sd: float
+    """0-10 points: the SD of one report around the noise-free report."""
+    phi: float
+    """AR(1) coefficient of the daily fluctuation."""
+    shock_sd: float
+    """SD of the fluctuation's daily shock."""
+    dow_amplitude: float
+    """Scale of the day-of-week effect."""
+
+    def on_scale(self, phq: float) -> float:
+        """The noise-free 0-10 report of a PHQ-9-scale severity."""
+        x = phq / PHQ_PER_POINT
+        return min(max(self.anchor + self.gain * (x - self.anchor) + self.offset, 0.0), 10.0)
+
+    def to_phq(self, report: float) -> float:
+        """The PHQ-9-scale severity a 0-10 report stands for (the scale's inverse, unclipped)."""
+        return ((report - self.anchor - self.offset) / self.gain + self.anchor) * PHQ_PER_POINT
+
+    def report_variance(self, n_reports: int) -> float:
+        """Variance, in PHQ-9 points squared, of the day's mean of ``n_reports`` reports."""
+        return (PHQ_PER_POINT / self.gain) ** 2 * (self.report_sd**2 + ROUNDING_VARIANCE) / n_reports
+
+
+@dataclass
+class _LevelArFilter:
+    """Kalman filter of ``level + ar``: level a random walk, ar an AR(1), both in PHQ-9 points."""
+
+    drift: float
+    phi: float
+    shock_sd: float
+    x: tuple[float, float] | None = None
+    p: tuple[float, float, float] = (0.0, 0.0, 0.0)  # covariance: var level, cov, var ar
+
+    def step(self) -> None:
+        """Advance one day."""
+        if self.x is None:
+            return
+        level, ar = self.x
+        pll, pla, paa = self.p
+        self.x = (level, self.phi * ar)
+        self.p = (pll + self.drift**2, self.phi * pla, self.phi**2 * paa + self.shock_sd**2)
+
+    def observe(self, z: float, variance: float) -> None:
+        """Update with an observation of ``level + ar`` with the given noise variance."""
+        if self.x is None:
+            self.x = (z, 0.0)
+            self.p = (9.0, 0.0, self.shock_sd**2 / (1.0 - self.phi**2))
+            return
+        level, ar = self.x
+        pll, pla, paa = self.p
+        s = pll + 2 * pla + paa + variance
+        kl, ka = (pll + pla) / s, (pla + paa) / s
+        innovation = z - level - ar
+        self.x = (level + kl * innovation, ar + ka * innovation)
+        # P - K (H P), with H P = (pll + pla, pla + paa)
+        hl, ha = pll + pla, pla + paa
+        self.p = (pll - kl * hl, pla - kl * ha, paa - ka * ha)
+
+    def forecast(self) -> float | None:
+        """Tomorrow's ``level + ar`` before the day-of-week effect."""
+        return None if self.x is None else self.x[0] + self.phi * self.x[1]
+
+
+def informed_forecasts(
+    model: ReportModel, severity: list[float | None], n_reports: list[int], dow: list[float]
+) -> list[float | None]:
+    """``out[t]`` is the forecast of day ``t``'s report made at the end of day ``t - 1``
+    (``None`` until the first report).
+
+    ``severity[t]`` is day ``t``'s mean report (``None``: no report), ``n_reports[t]`` how many
+    reports it averages, ``dow[t]`` the generator's day-of-week pattern before its amplitude.
+    """
+    bank = [_LevelArFilter(d, model.phi, model.shock_sd) for d in LEVEL_DRIFTS]
+    errors: list[float | None] = [None] * len(bank)
+    pending: list[float | None] = [None] * len(bank)
+    out: list[float | None] = [None]
+    for t, y in enumerate(severity):
+        for i, f in enumerate(bank):
+            if t:
+                f.step()
+            if y is None:
+                continue
+            if (pred := pending[i]) is not None:
+                old = errors[i]
+                errors[i] = abs(y - pred) if old is None else old + ERROR_ALPHA * (abs(y - pred) - old)
+            f.observe(model.to_phq(y) - model.dow_amplitude * dow[t], model.report_variance(n_reports[t]))
+        if t + 1 == len(severity):
+            break
+        pending = [
+            None
+            if (level := f.forecast()) is None
+            else model.on_scale(level + model.dow_amplitude * dow[t + 1])
+            for f in bank
+        ]
+        out.append(_mix(pending, errors))
+    return out
+
+
+def course_known_forecasts(
+    model: ReportModel, severity: list[float | None], n_reports: list[int], course: list[float]
+) -> list[float | None]:
+    """Like :func:`informed_forecasts`, knowing ``course[t]``: day ``t``'s noise-free PHQ-9
+    severity (day-of-week effect and illness included), so only the AR(1) part is filtered."""
+    mean, var = 0.0, model.shock_sd**2 / (1.0 - model.phi**2)
+    out: list[float | None] = [None]
+    seen = False
+    for t, y in enumerate(severity):
+        if t:
+            mean, var = model.phi * mean, model.phi**2 * var + model.shock_sd**2
+        if y is not None:
+            seen = True
+            r = model.report_variance(n_reports[t])
+            gain = var / (var + r)
+            mean, var = mean + gain * (model.to_phq(y) - course[t] - mean), (1.0 - gain) * var
+        if t + 1 < len(severity):
+            out.append(model.on_scale(course[t + 1] + model.phi * mean) if seen else None)
+    return out
+
+
+def _mix(preds: list[float | None], errors: list[float | None]) -> float | None:
+    weights = [
+        (p, 1.0 / ((1.0 if e is None else e) + 0.05) ** POWER)
+        for p, e in zip(preds, errors, strict=True)
+        if p is not None
+    ]
+    if not weights:
+        return None
+    return sum(p * w for p, w in weights) / sum(w for _, w in weights)

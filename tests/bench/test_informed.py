@@ -1,0 +1,79 @@
+"""The fidelity bench's parameter-informed reference forecasters (bench/_informed.py)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+
+import pytest
+
+from bench import _trajectories as tr
+from bench._informed import ReportModel, course_known_forecasts, informed_forecasts
+
+FULL_SCALE = ReportModel(
+    gain=1.0, anchor=4.0, offset=0.0, report_sd=0.0, phi=0.7, shock_sd=1.5, dow_amplitude=0.0
+)
+
+
+def test_the_scale_is_inverted_inside_its_range():
+    model = ReportModel(
+        gain=0.5, anchor=4.0, offset=0.6, report_sd=0.8, phi=0.5, shock_sd=1.0, dow_amplitude=1.0
+    )
+    for phq in (3.0, 10.8, 20.0):
+        assert model.to_phq(model.on_scale(phq)) == pytest.approx(phq)
+    # a compressive rater's report says more PHQ-9 points per report point
+    assert model.report_variance(1) == pytest.approx((2.7 / 0.5) ** 2 * (0.64 + 1 / 12))
+    assert model.report_variance(2) == pytest.approx(model.report_variance(1) / 2)
+
+
+def test_knowing_the_course_the_filter_recovers_the_daily_fluctuation():
+    # nearly noise-free reports: the filter reads yesterday's AR state off the report, so its
+    # forecast is the course plus phi times that state (what the oracle forecasts)
+    rng = random.Random(5)
+    course = [10.0 + 0.05 * t for t in range(60)]
+    ar, truth, reports = 0.0, [], []
+    for level in course:
+        ar = FULL_SCALE.phi * ar + rng.gauss(0.0, FULL_SCALE.shock_sd)
+        truth.append(ar)
+        reports.append(FULL_SCALE.on_scale(level + ar))
+    out = course_known_forecasts(FULL_SCALE, reports, [1_000_000] * 60, course)
+    assert out[0] is None
+    for t in range(1, 60):
+        expected = FULL_SCALE.on_scale(course[t] + FULL_SCALE.phi * truth[t - 1])
+        assert out[t] == pytest.approx(expected, abs=1e-3)
+
+
+def test_the_informed_filter_settles_on_a_steady_course_and_skips_missing_days():
+    reports: list[float | None] = [5.0 if t % 3 else None for t in range(90)]
+    out = informed_forecasts(FULL_SCALE, reports, [0 if r is None else 1 for r in reports], [0.0] * 90)
+    assert out[0] is None and len(out) == 90
+    assert out[-1] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_the_informed_filter_adds_the_known_day_of_week_effect():
+    model = ReportModel(
+        gain=1.0, anchor=4.0, offset=0.0, report_sd=0.5, phi=0.5, shock_sd=1.0, dow_amplitude=1.0
+    )
+    pattern = [tr._day_of_week(t) for t in range(120)]
+    level = 13.5
+    reports = [model.on_scale(level + pattern[t]) for t in range(120)]
+    out = informed_forecasts(model, reports, [1] * 120, pattern)
+    # Saturday (-1.0 PHQ-9 points) forecast below Tuesday's by 1.0 / 2.7 report points
+    saturday, tuesday = out[117], out[113]
+    assert pattern[117] == -1.0 and pattern[113] == 0.0
+    assert tuesday - saturday == pytest.approx(1.0 / 2.7, abs=0.02)
+
+
+def test_on_a_generated_cohort_the_references_are_ordered_oracle_course_known_informed():
+    cohort = tr.generate_cohort(30, seed=11, days=200)
+    errors: dict[str, list[float]] = {"oracle": [], "course_known": [], "informed": []}
+    for p in cohort:
+        for t in range(15, 200):
+            y = p.severity[t]
+            if y is None or p.references["informed"][t] is None:
+                continue
+            errors["oracle"].append(abs(p.oracle[t] - y))
+            for name in ("course_known", "informed"):
+                errors[name].append(abs(p.references[name][t] - y))
+    mae = {name: statistics.fmean(e) for name, e in errors.items()}
+    assert mae["oracle"] < mae["course_known"] < mae["informed"]
