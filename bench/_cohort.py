@@ -63,6 +63,8 @@ class SyntheticPatient:
     references: dict[str, list[float | None]] = field(default_factory=dict)
     """Other reference forecasts of each day's report, made the day before (``None``: none
     yet), by name: see :mod:`bench._informed`."""
+    reference_alarms: dict[str, list[int]] = field(default_factory=dict)
+    """Days of deterioration alarms of reference detectors with hidden knowledge, by name."""
     severity: list[float | None] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     item9_submissions: list[str] = field(default_factory=list)

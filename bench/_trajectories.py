@@ -63,7 +63,9 @@ perfect forecaster of the reports would say), ``expected`` the same without day-
 fluctuation, ``oracle`` the forecast of ``mood`` by an observer who knows every hidden
 parameter and the hidden state of the day before (the bench's ceiling), ``episodes`` the
 deteriorations (onset = first day of the rise, end = last day the rise is at least half its
-peak), ``spells`` the illness spells, ``item9_submissions``.
+peak), ``spells`` the illness spells, ``item9_submissions``; ``references`` and
+``reference_alarms`` hold the forecasts and deterioration alarms of :mod:`bench._informed`,
+which know the patient's parameters (and, for ``course_known``, the noise-free course).
 Deterministic per seed.
 """
 
@@ -78,7 +80,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench._cohort import Episode, Spell, SyntheticPatient
-from bench._informed import ReportModel, course_known_forecasts, informed_forecasts
+from bench._informed import ReportModel, course_known_forecasts, informed_alarms, informed_forecasts
 
 START = dt.date(2025, 3, 3)  # a Monday
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://novamind.health/bench-trajectories")
@@ -340,6 +342,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
 
     ar, engaged, worn = 0.0, True, True
     course: list[float] = []
+    calm: list[float] = []  # the course without episodes
     n_reports_by_day: list[int] = []
     for t in range(days):
         illness = any(s.start <= t <= s.end for s in p.spells)
@@ -354,6 +357,8 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
 
         p.oracle.append(on_scale(foreseen / PHQ_PER_POINT))
         course.append(min(max(expected_phq + 1.0 * illness, 0.0), 27.0))
+        episodes_now = sum(b.at(t) * (1.0 if tx is None else 1.0 - tx.relief(t)) for b, tx in bumps)
+        calm.append(min(max(expected_phq - episodes_now, 0.0), 27.0))
         p.mood.append(on_scale(sev10))
         p.expected.append(on_scale(level(t) / PHQ_PER_POINT))
 
@@ -458,6 +463,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
         ),
         "course_known": course_known_forecasts(model, p.severity, n_reports_by_day, course),
     }
+    p.reference_alarms = {"informed": informed_alarms(model, p.severity, n_reports_by_day, calm)}
     return p
 
 

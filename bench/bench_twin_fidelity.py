@@ -209,7 +209,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
             counts[0] += false_here
             counts[1] += 1
         detection.add(p.episodes, rules, crossings, phq10_days)
-        for name, alarm_days in simple.alarms.items():
+        for name, alarm_days in {**simple.alarms, **p.reference_alarms}.items():
             baseline_detection.setdefault(name, EpisodeScore()).add(p.episodes, alarm_days)
         anom = [d for a, d in raised if a == "BIOMETRIC_ANOMALY"]
         for day in p.anomaly_days:
@@ -321,6 +321,10 @@ def headline(section: dict[str, Any]) -> dict[str, Any]:
             f"{ref}_improvement_vs_mean_7d": sev[ref]["improvement_vs_mean_7d"]
             for ref in REFERENCES
             if ref in sev
+        },
+        **{
+            f"{name}_detector": {k: v for k, v in score.items() if k != "episodes"}
+            for name, score in det["baselines"].items()
         },
         **{
             f"{ref}_bias_worsening": sev["bias_worsening"][ref]

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from bench import _trajectories as tr
-from bench._informed import ReportModel, course_known_forecasts, informed_forecasts
+from bench._informed import ReportModel, course_known_forecasts, informed_alarms, informed_forecasts
 
 FULL_SCALE = ReportModel(
     gain=1.0, anchor=4.0, offset=0.0, report_sd=0.0, phi=0.7, shock_sd=1.5, dow_amplitude=0.0
@@ -77,3 +77,20 @@ def test_on_a_generated_cohort_the_references_are_ordered_oracle_course_known_in
                 errors[name].append(abs(p.references[name][t] - y))
     mae = {name: statistics.fmean(e) for name, e in errors.items()}
     assert mae["oracle"] < mae["course_known"] < mae["informed"]
+
+
+def test_the_informed_detector_alarms_once_on_a_rise_over_the_calm_course_and_not_before():
+    model = ReportModel(
+        gain=1.0, anchor=4.0, offset=0.0, report_sd=0.5, phi=0.5, shock_sd=1.0, dow_amplitude=0.0
+    )
+    rng = random.Random(3)
+    calm = [8.0] * 120
+    rise = [0.0] * 60 + [min(t, 5) * 2.0 for t in range(1, 31)] + [0.0] * 30
+    ar, reports = 0.0, []
+    for t in range(120):
+        ar = model.phi * ar + rng.gauss(0.0, model.shock_sd)
+        reports.append(model.on_scale(calm[t] + rise[t] + ar))
+    alarms = informed_alarms(model, reports, [1] * 120, calm)
+    assert len(alarms) == 1
+    assert 60 <= alarms[0] <= 66  # a 10-point rise over five days is seen within days
+    assert informed_alarms(model, reports[:60], [1] * 60, calm[:60]) == []
