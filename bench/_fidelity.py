@@ -140,6 +140,7 @@ class DetectionScore:
     crossings_in_episode_alerted: int = 0
     delays_from_phq10: list[int] = field(default_factory=list)
     phq10_episodes: int = 0  # episodes with an observed PHQ-9 >= 10 (detected or not)
+    crossing: EpisodeScore = field(default_factory=lambda: EpisodeScore())
 
     def add(
         self,
@@ -158,6 +159,7 @@ class DetectionScore:
             self.phq10_episodes += bool(first10)
             if first10 and hits:
                 self.delays_from_phq10.append(max(min(hits) - first10[0], 0))
+        self.crossing.add(episodes, [d for _, d in rules])
         for rule, day in rules:
             inside = any(ep.onset <= day <= ep.end + 21 for ep in episodes)
             self.by_rule.setdefault(rule, []).append(day)
@@ -188,6 +190,7 @@ class DetectionScore:
             "median_delay_from_first_phq9_ge_10_days": (
                 statistics.median(self.delays_from_phq10) if self.delays_from_phq10 else None
             ),
+            **self.crossing.crossing_report(),
             # an episode whose observed PHQ-9 never reached 10 is below the clinical threshold
             # that measurement-based care acts on: how many were there, and how many alerted
             "episodes_with_phq9_ge_10": self.phq10_episodes,
@@ -313,15 +316,24 @@ class EpisodeScore:
     episodes: int = 0
     delays: list[int] = field(default_factory=list)
     false_alarms: int = 0
+    crossing_episodes: int = 0
+    delays_from_crossing: list[int] = field(default_factory=list)
 
     def add(self, episodes: list[Any], alarm_days: list[int]) -> None:
         """Score one patient's alarms: an episode is detected by an alarm between its onset
-        and end; an alarm more than 21 days from every episode is false."""
+        and end; an alarm more than 21 days from every episode is false. Where the episode's
+        noise-free PHQ-9 reaches 10 (``phq9_10_day``), the delay is also counted from that day
+        (an alarm before it counts as 0)."""
         for ep in episodes:
             self.episodes += 1
             hits = sorted(d for d in alarm_days if ep.onset <= d <= ep.end)
             if hits:
                 self.delays.append(hits[0] - ep.onset)
+            crossed = getattr(ep, "phq9_10_day", None)
+            if crossed is not None:
+                self.crossing_episodes += 1
+                if hits:
+                    self.delays_from_crossing.append(max(hits[0] - crossed, 0))
         self.false_alarms += sum(
             1 for d in alarm_days if not any(ep.onset <= d <= ep.end + 21 for ep in episodes)
         )
@@ -332,4 +344,16 @@ class EpisodeScore:
             "detected": len(self.delays),
             "median_delay_days": statistics.median(self.delays) if self.delays else None,
             "false_alarms_per_patient_year": self.false_alarms / years,
+            **self.crossing_report(),
+        }
+
+    def crossing_report(self) -> dict[str, Any]:
+        """Episodes whose noise-free PHQ-9 reached 10, how many alarmed, and the median delay
+        from that day."""
+        return {
+            "episodes_reaching_phq9_10": self.crossing_episodes,
+            "detected_of_those": len(self.delays_from_crossing),
+            "median_delay_from_phq9_10_days": (
+                statistics.median(self.delays_from_crossing) if self.delays_from_crossing else None
+            ),
         }

@@ -79,7 +79,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bench._cohort import Episode, Spell, SyntheticPatient
+from bench._cohort import Episode, Spell, SyntheticPatient, first_day_at_least
 from bench._informed import ReportModel, course_known_forecasts, informed_alarms, informed_forecasts
 
 START = dt.date(2025, 3, 3)  # a Monday
@@ -335,8 +335,11 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
         ]
         p.events.append(("genetic", {**_envelope(pid, "genetic", 0, 1), "phenotypes": pheno}))
 
+    smooth_phq9 = [level(t) for t in range(days)]
     for b, tx in bumps:
-        p.episodes.append(b.episode(None if tx is None else tx.start))
+        ep = b.episode(None if tx is None else tx.start)
+        ep.phq9_10_day = first_day_at_least(smooth_phq9, ep, 10.0)
+        p.episodes.append(ep)
     starts = [tx.start for tx in courses]
     drugs = rng.sample(DRUGS, k=3)
 

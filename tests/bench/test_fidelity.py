@@ -90,3 +90,28 @@ def test_episodes_are_counted_by_whether_a_phq9_of_10_was_seen_in_them():
     report = score.report(years=1.0)
     assert report["episodes_with_phq9_ge_10"] == 2
     assert report["episodes_with_phq9_ge_10_and_alert"] == 1
+
+
+def test_delay_is_also_counted_from_the_day_the_noise_free_phq9_reaches_10():
+    from bench._cohort import Episode, first_day_at_least
+    from bench._fidelity import DetectionScore, EpisodeScore
+
+    course = [2.0] * 10 + [2.0 + 0.125 * t for t in range(20)] + [4.5] * 10  # 10 reached on day 26
+    reaches = Episode(10, 35, 2.0, None)
+    reaches.phq9_10_day = first_day_at_least([2.5 * c for c in course], reaches, 10.0)
+    assert reaches.phq9_10_day == 26
+    stays_low = Episode(50, 60, 1.0, None)
+    assert first_day_at_least([1.0] * 70, stays_low, 10.0) is None
+
+    score = EpisodeScore()
+    score.add([reaches], [29])
+    score.add([Episode(10, 35, 2.0, None, phq9_10_day=26)], [20])  # before the crossing: 0
+    score.add([stays_low], [55])
+    report = score.report(years=3.0)
+    assert (report["episodes_reaching_phq9_10"], report["detected_of_those"]) == (2, 2)
+    assert report["median_delay_from_phq9_10_days"] == 1.5  # delays 3 and 0
+    assert report["median_delay_days"] == 10  # from the onsets: 19, 10, 5
+
+    twin = DetectionScore()
+    twin.add([reaches, stays_low], [("SEVERITY_CUSUM", 29)], [])
+    assert twin.report(years=1.0)["median_delay_from_phq9_10_days"] == 3
