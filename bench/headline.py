@@ -85,6 +85,17 @@ def _make_test(r: Results) -> str:
     return f"{minutes} min {seconds} s, exit {run.get('exit_code')} (commit {str(run.get('commit', ''))[:8]})"
 
 
+def _one_sample_per_batch(r: Results) -> str:
+    live = _get(r, "live_5000_250") or {}
+    steady = _get(live, "live", "trickle_steady") or {}
+    return (
+        f"steady CPU per event above idle {_n(steady.get('cpu_ms_per_event_above_idle'), ' ms')} "
+        f"({_n(live.get('steady_above_idle_to_backfill_cpu_per_event'))}x backfill; a patient-day "
+        f"{_n(live.get('patient_day_to_backfill_cpu_per_event'))}x); changelog "
+        f"{_n(steady.get('changelog_bytes_per_event'), ' B')} per event"
+    )
+
+
 ROWS: tuple[tuple[str, Callable[[Results], str]], ...] = (
     ("connector produce rate", _connectors),
     ("one worker, biometric events/s", _worker),
@@ -95,6 +106,7 @@ ROWS: tuple[tuple[str, Callable[[Results], str]], ...] = (
         lambda r: _n(_get(r, "latency", "twin_updates_per_s", "per_busy_s")),
     ),
     ("worker state, live traffic over many patients", _live),
+    ("worker state, one sample per patient per batch (5,000 patients, 250/s)", _one_sample_per_batch),
     ("worker memory per 10,000 patients x 30 days", _rss_10k),
     ("fresh clone, `bash .ci/run`", _make_test),
 )

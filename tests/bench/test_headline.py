@@ -25,7 +25,18 @@ def test_rows_quote_the_results() -> None:
             },
         },
     }
+    results["live_5000_250"] = {
+        "steady_above_idle_to_backfill_cpu_per_event": 4.01,
+        "patient_day_to_backfill_cpu_per_event": 4.11,
+        "live": {
+            "trickle_steady": {"cpu_ms_per_event_above_idle": 0.0955, "changelog_bytes_per_event": 449.8}
+        },
+    }
     rows = "\n".join(headline_rows(results))
+    assert (
+        "steady CPU per event above idle 0.0955 ms (4.01x backfill; a patient-day 4.11x); "
+        "changelog 450 B per event"
+    ) in rows
     assert (
         "CPU per event live/backfill 3.1x; changelog 640 B per live event; "
         "5,210 live events/s over 5,000 patients; restart ready in 4.2 s"
