@@ -88,11 +88,16 @@ def _make_test(r: Results) -> str:
 def _one_sample_per_batch(r: Results) -> str:
     live = _get(r, "live_5000_250") or {}
     steady = _get(live, "live", "trickle_steady") or {}
+    cpu = _n(steady.get("cpu_ms_per_event_above_idle"), " ms")
+    ratios = (
+        _n(live.get("steady_above_idle_to_backfill_cpu_per_event")),
+        _n(live.get("patient_day_to_backfill_cpu_per_event")),
+    )
+    changelog = _n(steady.get("changelog_bytes_per_event"), " B")
     return (
-        f"steady CPU per event above idle {_n(steady.get('cpu_ms_per_event_above_idle'), ' ms')} "
-        f"({_n(live.get('steady_above_idle_to_backfill_cpu_per_event'))}x backfill; a patient-day "
-        f"{_n(live.get('patient_day_to_backfill_cpu_per_event'))}x); changelog "
-        f"{_n(steady.get('changelog_bytes_per_event'), ' B')} per event"
+        "steady CPU per event above idle {} ({}x backfill; a patient-day {}x); changelog {} per event".format(
+            cpu, *ratios, changelog
+        )
     )
 
 
