@@ -37,7 +37,7 @@ ROUNDING_VARIANCE = 1.0 / 12.0
 
 @dataclass(frozen=True)
 class ReportModel:
-    """A trajectory patient's hidden parameters (all in PHQ-9 points unless stated)."""
+    """A patient's hidden parameters (all in PHQ-9 points unless stated)."""
 
     gain: float
     """Share of a severity move that shows on the patient's 0-10 reports."""
@@ -67,14 +67,43 @@ class ReportModel:
         """Variance, in PHQ-9 points squared, of the day's mean of ``n_reports`` reports."""
         return (PHQ_PER_POINT / self.gain) ** 2 * (self.report_sd**2 + ROUNDING_VARIANCE) / n_reports
 
+    @property
+    def ar_variance(self) -> float:
+        """Stationary variance of the AR(1) fluctuation."""
+        return self.shock_sd**2 / (1.0 - self.phi**2)
+
+
+@dataclass
+class _ArFilter:
+    """Kalman filter of the AR(1) fluctuation around a known course (PHQ-9 points)."""
+
+    model: ReportModel
+    mean: float = 0.0
+    var: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.var = self.model.ar_variance
+
+    def step(self) -> None:
+        """Advance one day."""
+        phi = self.model.phi
+        self.mean, self.var = phi * self.mean, phi**2 * self.var + self.model.shock_sd**2
+
+    def observe(self, z: float, noise_var: float) -> tuple[float, float]:
+        """Update with ``z``, the day's reading of the fluctuation; returns the innovation and
+        its variance."""
+        innovation, s = z - self.mean, self.var + noise_var
+        gain = self.var / s
+        self.mean, self.var = self.mean + gain * innovation, (1.0 - gain) * self.var
+        return innovation, s
+
 
 @dataclass
 class _LevelArFilter:
     """Kalman filter of ``level + ar``: level a random walk, ar an AR(1), both in PHQ-9 points."""
 
     drift: float
-    phi: float
-    shock_sd: float
+    model: ReportModel
     x: tuple[float, float] | None = None
     p: tuple[float, float, float] = (0.0, 0.0, 0.0)  # covariance: var level, cov, var ar
 
@@ -84,14 +113,15 @@ class _LevelArFilter:
             return
         level, ar = self.x
         pll, pla, paa = self.p
-        self.x = (level, self.phi * ar)
-        self.p = (pll + self.drift**2, self.phi * pla, self.phi**2 * paa + self.shock_sd**2)
+        phi = self.model.phi
+        self.x = (level, phi * ar)
+        self.p = (pll + self.drift**2, phi * pla, phi**2 * paa + self.model.shock_sd**2)
 
     def observe(self, z: float, variance: float) -> None:
         """Update with an observation of ``level + ar`` with the given noise variance."""
         if self.x is None:
             self.x = (z, 0.0)
-            self.p = (9.0, 0.0, self.shock_sd**2 / (1.0 - self.phi**2))
+            self.p = (9.0, 0.0, self.model.ar_variance)
             return
         level, ar = self.x
         pll, pla, paa = self.p
@@ -105,7 +135,7 @@ class _LevelArFilter:
 
     def forecast(self) -> float | None:
         """Tomorrow's ``level + ar`` before the day-of-week effect."""
-        return None if self.x is None else self.x[0] + self.phi * self.x[1]
+        return None if self.x is None else self.x[0] + self.model.phi * self.x[1]
 
 
 def informed_forecasts(
@@ -117,7 +147,7 @@ def informed_forecasts(
     ``severity[t]`` is day ``t``'s mean report (``None``: no report), ``n_reports[t]`` how many
     reports it averages, ``dow[t]`` the generator's day-of-week pattern before its amplitude.
     """
-    bank = [_LevelArFilter(d, model.phi, model.shock_sd) for d in LEVEL_DRIFTS]
+    bank = [_LevelArFilter(d, model) for d in LEVEL_DRIFTS]
     errors: list[float | None] = [None] * len(bank)
     pending: list[float | None] = [None] * len(bank)
     out: list[float | None] = [None]
@@ -148,19 +178,17 @@ def course_known_forecasts(
 ) -> list[float | None]:
     """Like :func:`informed_forecasts`, knowing ``course[t]``: day ``t``'s noise-free PHQ-9
     severity (day-of-week effect and illness included), so only the AR(1) part is filtered."""
-    mean, var = 0.0, model.shock_sd**2 / (1.0 - model.phi**2)
+    ar = _ArFilter(model)
     out: list[float | None] = [None]
     seen = False
     for t, y in enumerate(severity):
         if t:
-            mean, var = model.phi * mean, model.phi**2 * var + model.shock_sd**2
+            ar.step()
         if y is not None:
             seen = True
-            r = model.report_variance(n_reports[t])
-            gain = var / (var + r)
-            mean, var = mean + gain * (model.to_phq(y) - course[t] - mean), (1.0 - gain) * var
+            ar.observe(model.to_phq(y) - course[t], model.report_variance(n_reports[t]))
         if t + 1 < len(severity):
-            out.append(model.on_scale(course[t + 1] + model.phi * mean) if seen else None)
+            out.append(model.on_scale(course[t + 1] + model.phi * ar.mean) if seen else None)
     return out
 
 
@@ -202,19 +230,16 @@ def informed_alarms(
     raises the alarm, restarts at each crossing, and the flag falls after
     :data:`CUSUM_HOLD_DAYS` days without one.
     """
-    mean, var = 0.0, model.shock_sd**2 / (1.0 - model.phi**2)
+    ar = _ArFilter(model)
     cusum, since, active = 0.0, 0, False
     alarms: list[int] = []
     for t, y in enumerate(severity):
         if t:
-            mean, var = model.phi * mean, model.phi**2 * var + model.shock_sd**2
+            ar.step()
         if y is None:
             continue
-        z = model.to_phq(y) - calm[t]
-        s = var + model.report_variance(n_reports[t])
-        cusum = max(0.0, cusum + (z - mean) / s**0.5 - k)
-        gain = var / s
-        mean, var = mean + gain * (z - mean), (1.0 - gain) * var
+        innovation, s = ar.observe(model.to_phq(y) - calm[t], model.report_variance(n_reports[t]))
+        cusum = max(0.0, cusum + innovation / s**0.5 - k)
         if active and t - since > CUSUM_HOLD_DAYS:
             active = False
         if cusum > h:

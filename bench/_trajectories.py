@@ -349,7 +349,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
     n_reports_by_day: list[int] = []
     for t in range(days):
         illness = any(s.start <= t <= s.end for s in p.spells)
-        expected_phq = min(max(level(t) + dow * _day_of_week(t), 0.0), 27.0)
+        expected_phq = min(max(smooth_phq9[t] + dow * _day_of_week(t), 0.0), 27.0)
         foreseen = min(max(expected_phq + phi * ar + 1.0 * illness, 0.0), 27.0)  # before today's shock
         ar = phi * ar + rng.gauss(0.0, noise)
         phq = min(max(expected_phq + ar + 1.0 * illness, 0.0), 27.0)
@@ -363,7 +363,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
         episodes_now = sum(b.at(t) * (1.0 if tx is None else 1.0 - tx.relief(t)) for b, tx in bumps)
         calm.append(min(max(expected_phq - episodes_now, 0.0), 27.0))
         p.mood.append(on_scale(sev10))
-        p.expected.append(on_scale(level(t) / PHQ_PER_POINT))
+        p.expected.append(on_scale(smooth_phq9[t] / PHQ_PER_POINT))
 
         if t in starts:
             k = starts.index(t)
@@ -428,7 +428,7 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
             "symptom_severity_mean": severity,
         }
         if worn:
-            dev = phq - level(0)
+            dev = phq - smooth_phq9[0]
             weekend = t % 7 in (5, 6)
             rhr = rhr0 + 0.12 * dev + rng.gauss(0.0, 1.8)
             rise = sum(
