@@ -80,10 +80,10 @@ class DayWindow:
         self.seen: dict[int, array[int]] = {}  # stream index * 24 + hour -> fingerprints
         self.changed_hours: set[int] = set()
 
-    def admit(self, stream: int, hour: int, event_id: str) -> bool:
-        """Record an event id of ``stream`` in ``hour``; False if it was folded in before."""
+    def admit(self, stream: int, hour: int, fp: int) -> bool:
+        """Record an event id (its :func:`fingerprint`) of ``stream`` in ``hour``; False if it
+        was folded in before."""
         key = stream * HOURS + hour
-        fp = fingerprint(event_id)
         seen = self.seen.get(key)
         if seen is None:
             self.seen[key] = array(FINGERPRINT, (fp,))

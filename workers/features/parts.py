@@ -10,14 +10,17 @@ Keys (after the patient pseudonym and ``|``):
   (:meth:`DayWindow.packed_meta`), and for a *cold* day (before yesterday) also all its hours;
 * ``c|<day>|<hour>``: one hour's moments and event-id fingerprints, packed (see
   :meth:`DayWindow.cell`), for *hot* days only;
-* ``l|<stream>/<day>``: 64-bit fingerprints carried over from a version-2 state.
+* ``l|<stream>/<day>``: 64-bit fingerprints carried over from a version-2 state;
+* ``j``: the journal, the samples folded since the parts above were last written
+  (:mod:`workers.features.journal`); loading folds them again.
 
-A live event therefore rewrites the head, one day meta and one hour cell (a few hundred
-bytes), however much history the patient has. When the watermark
-leaves a day behind (it turns cold), the day is written once as one record and its cells
-are deleted, so a patient's history is about one record per day (fast restores); a late
-event into a cold day rewrites that day's record. A deleted day is a
-key *prefix* (``d|<day>`` and ``c|<day>|``): the store expands it into its keys.
+A live sample is therefore written as the patient's journal, a few dozen bytes per sample
+since the last snapshot of its parts; a snapshot rewrites the head, the day metas and the hour
+cells changed since the one before (a few hundred bytes), however much history the patient has.
+When the watermark leaves a day behind (it turns cold), the day is written once as one record
+and its cells are deleted, so a patient's history is about one record per day (fast
+restores); a late event into a cold day rewrites that day's record. A deleted day is a key
+*prefix* (``d|<day>`` and ``c|<day>|``): the store expands it into its keys.
 Pure: no I/O; the worker's store passes ``get``/``scan`` functions in.
 
 Version-3 state wrote the head and day metas as JSON: they are still read (a JSON value starts
@@ -30,10 +33,12 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Iterable
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 from workers.features.day import WHOLE, WHOLE_V3, DayWindow
+from workers.features.journal import name_bytes, read_name
+from workers.features.journal import unpack as unpack_journal
 from workers.features.patient import (
     DAY_MS,
     DEFAULT_WINDOWS,
@@ -46,6 +51,7 @@ from workers.features.patient import (
 from workers.features.streams import NEVER, STREAM_INDEX, STREAMS
 
 SEP = "|"
+JOURNAL = "j"
 Scan = Callable[[str], Iterable[tuple[str, bytes]]]
 
 
@@ -66,9 +72,17 @@ def _dump(value: Any) -> bytes:
 
 
 def take_changes(state: PatientState, fence: dict[str, int]) -> tuple[dict[str, bytes | None], list[str]]:
-    """The parts a write must carry (``None`` deletes) and the prefixes of deleted days;
-    clears the state's change tracking."""
+    """The parts a write must carry (``None`` deletes) and the prefixes of deleted days: the
+    journal alone while it holds every change since the last snapshot, else a snapshot of the
+    changed parts, which clears the state's change tracking and the journal."""
+    journal = state.journal
+    if journal.writable() and not state.profile_changed:
+        journal.stored = True
+        return {JOURNAL: journal.pack(fence)}, []
     puts: dict[str, bytes | None] = {}
+    if journal.stored:
+        puts[JOURNAL] = None
+    journal.reset()
     if state.profile_changed:
         puts["p"] = _dump(state.profile())
         state.profile_changed = False
@@ -138,7 +152,14 @@ def load_state(
     known = [int(k.split(SEP)[1]) for k, _ in scan(f"d{SEP}")]
     state.days = DayMap(known, partial(_load_day, get, scan))
     state.legacy = {k[2:]: decode_legacy(v.decode()) for k, v in scan(f"l{SEP}")}
-    return state, dict(head["fence"])
+    fence = dict(head["fence"])
+    raw_journal = get(JOURNAL)
+    if raw_journal is not None:
+        fence, samples = unpack_journal(raw_journal)
+        for sample, fp in samples:
+            state.refold(sample, fp)
+        state.journal.stored = True
+    return state, fence
 
 
 def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWindow:
@@ -188,9 +209,9 @@ def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
     ]
     for name, (newest, received) in devices.items():
         none = (newest is None) | (received is None) << 1
-        out += [_DEVICE.pack(newest or 0, received or 0, none), _name(name)]
+        out += [_DEVICE.pack(newest or 0, received or 0, none), name_bytes(name)]
     for topic, offset in fence.items():
-        out += [_OFFSET.pack(offset), _name(topic)]
+        out += [_OFFSET.pack(offset), name_bytes(topic)]
     return b"".join(out)
 
 
@@ -210,12 +231,12 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
     devices: dict[str, list[int | None]] = {}
     for _ in range(n_devices):
         newest, received, none = _DEVICE.unpack_from(raw, o)
-        name, o = _read_name(raw, o + _DEVICE.size)
+        name, o = read_name(raw, o + _DEVICE.size)
         devices[name] = [None if none & 1 else newest, None if none & 2 else received]
     fence = {}
     for _ in range(n_fence):
         (offset,) = _OFFSET.unpack_from(raw, o)
-        topic, o = _read_name(raw, o + _OFFSET.size)
+        topic, o = read_name(raw, o + _OFFSET.size)
         fence[topic] = offset
     return {
         "clock": {"marks": marks, "watermark": watermark, "floor": floor},
@@ -227,14 +248,3 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
         "fence": fence,
     }
 
-
-@lru_cache(maxsize=4096)  # device streams and topics recur with every write
-def _name(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("<H", len(raw)) + raw
-
-
-def _read_name(raw: bytes, o: int) -> tuple[str, int]:
-    (size,) = struct.unpack_from("<H", raw, o)
-    o += 2
-    return raw[o : o + size].decode(), o + size

@@ -48,7 +48,9 @@ from workers.features.day import (
     REPORTS,
     UNIT_MISMATCH,
     DayWindow,
+    fingerprint,
 )
+from workers.features.journal import Journal
 from workers.features.streams import BIOMETRICS, NEVER, STREAM_INDEX, STREAMS, StreamClock
 from workers.features.streams import REPORTS as REPORT_STREAM
 from workers.quality.scoring import day_quality
@@ -194,6 +196,7 @@ class PatientState:
         "devices",
         "dirty_days",
         "hot_from",
+        "journal",
         "legacy",
         "norm",
         "outbox",
@@ -226,6 +229,7 @@ class PatientState:
         self.deleted_legacy: set[str] = set()
         self.profile_changed = False
         self.hot_from: int | None = None  # days from here on are stored as hour cells
+        self.journal = Journal()  # samples folded since the parts were last written
 
     @property
     def watermark(self) -> int:
@@ -247,11 +251,29 @@ class PatientState:
         """Validate, dedup and fold one BiometricSample dict; None when folded in."""
         s = validate_biometric(event, now_ms, self.config.validation)
         if type(s) is not Sample:
+            self.journal.stop()
             return self._reject(s, event)  # type: ignore[arg-type]
-        t = s.t
-        err = self._admit(BIOMETRICS, s.event_id, t)
+        fp = fingerprint(s.event_id)
+        err = self._admit(BIOMETRICS, s.event_id, s.t, fp)
         if err is not None:
+            self.journal.stop()
             return err
+        if self._fold_sample(s) and not self._legacy_for(BIOMETRICS, s.t):
+            self.journal.add(s, fp)
+        else:
+            self.journal.stop()
+        return None
+
+    def refold(self, sample: Sample, fp: int) -> None:
+        """Fold a journaled sample again (loading: see :mod:`workers.features.journal`)."""
+        if self._admit(BIOMETRICS, None, sample.t, fp) is not None or not self._fold_sample(sample):
+            raise ValueError("a journaled sample did not fold again as it first did")
+        self.journal.add(sample, fp)
+
+    def _fold_sample(self, s: Sample) -> bool:
+        """Fold an admitted sample; True when it changed nothing but its day's window, the
+        clock and its device stream (no sleep stage, closed day, closing or eviction)."""
+        t = s.t
         day = t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
         metric = s.metric
@@ -267,24 +289,27 @@ class PatientState:
             window.q[NON_MONOTONIC] += 1
         else:
             last[0] = t
-        if s.stage is not None:
+        stage = s.stage
+        quiet = stage is None
+        if stage is not None:
             assert s.duration_s is not None
             night = (t + int(s.duration_s * 1000) + self.config.sleep_shift_ms) // DAY_MS
             sleep_window = self.days.get(night) or self._open_day(night)
-            sleep_window.add_sleep(s.stage, s.value)
+            sleep_window.add_sleep(stage, s.value)
             self.changed_days.add(night)
             self._touch(sleep_window, late=True)
         if self.cursor is not None and day <= self.cursor:
             self._touch(window, late=True)
-        self._advance(BIOMETRICS, t)
-        return None
+            quiet = False
+        return self._advance(BIOMETRICS, t) and quiet
 
     def ingest_symptom(self, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
         """Validate, dedup and fold one SymptomReport dict."""
+        self.journal.stop()  # only biometric samples are journaled
         s = validate_symptom(event, now_ms, self.config.validation)
         if isinstance(s, ValidationError):
             return self._reject(s, event)
-        err = self._admit(REPORT_STREAM, s.event_id, s.t)
+        err = self._admit(REPORT_STREAM, s.event_id, s.t, fingerprint(s.event_id))
         if err is not None:
             return err
         day = s.t // DAY_MS
@@ -297,10 +322,11 @@ class PatientState:
     def ingest_assessment(self, event: Mapping[str, Any], now_ms: int) -> ValidationError | None:
         """Validate, dedup and record one AssessmentResult dict (PHQ9 / GAD7 totals). A PHQ9_ITEM9
         screen counts as the day's report but is no questionnaire total: no feature reads it."""
+        self.journal.stop()
         a = validate_assessment(event, now_ms, self.config.validation)
         if isinstance(a, ValidationError):
             return self._reject(a, event)
-        err = self._admit(REPORT_STREAM, a.event_id, a.t)
+        err = self._admit(REPORT_STREAM, a.event_id, a.t, fingerprint(a.event_id))
         if err is not None:
             return err
         day = a.t // DAY_MS
@@ -346,7 +372,10 @@ class PatientState:
                 self.changed_days.add(day)
         return err
 
-    def _admit(self, stream: str, event_id: str, t: int) -> ValidationError | None:
+    def _admit(self, stream: str, event_id: str | None, t: int, fp: int) -> ValidationError | None:
+        """Admit an event of ``stream`` (its id's fingerprint ``fp``) unless it is late or was
+        folded in before. ``event_id`` is needed only where a version-2 state left fingerprints
+        of its own (see :meth:`_legacy_for`)."""
         clock = self.clock
         if t < clock.floor or t < clock.marks.get(stream, NEVER) - clock.lateness_ms:
             reason = clock.late_reason(stream, t)
@@ -356,9 +385,9 @@ class PatientState:
             return LateEvent("event_time", reason)
         day = t // DAY_MS
         window = self.days.get(day) or self._open_day(day)
-        legacy = self.legacy.get(f"{stream}/{day}") if self.legacy else None
-        if not window.admit(STREAM_INDEX[stream], (t - day * DAY_MS) // HOUR_MS, event_id) or (
-            legacy is not None and _legacy_seen(legacy, event_id)
+        legacy = self._legacy_for(stream, t)
+        if not window.admit(STREAM_INDEX[stream], (t - day * DAY_MS) // HOUR_MS, fp) or (
+            legacy is not None and _legacy_seen(legacy, event_id)  # type: ignore[arg-type]
         ):
             self.rejected["Duplicate"] = self.rejected.get("Duplicate", 0) + 1
             self.profile_changed = True
@@ -367,6 +396,10 @@ class PatientState:
             return Duplicate("event_id", f"{event_id} already folded in")
         self.changed_days.add(day)
         return None
+
+    def _legacy_for(self, stream: str, t: int) -> array[int] | None:
+        """Fingerprints a version-2 state kept for ``stream`` on the day of ``t``, if any."""
+        return self.legacy.get(f"{stream}/{t // DAY_MS}") if self.legacy else None
 
     def _open_day(self, day: int) -> DayWindow:
         window = self.days[day] = DayWindow(day)
@@ -404,17 +437,22 @@ class PatientState:
                     self.dirty_days.add(d)
                     self.changed_days.add(d)
 
-    def _advance(self, stream: str, t: int) -> None:
+    def _advance(self, stream: str, t: int) -> bool:
+        """Move the clock on; True when no days closed and none were evicted."""
         clock = self.clock
         watermark = clock.watermark
         evict = clock.observe(stream, t)
+        quiet = True
         if clock.watermark > watermark:
             tick = clock.watermark // self.config.tick_ms
             if tick != self._tick:
                 self._tick = tick
                 self._close(clock.watermark)
+                quiet = False
         if evict:
             self._evict(clock.floor // DAY_MS - self.config.rolling_days)
+            quiet = False
+        return quiet
 
     def _close(self, watermark: int) -> None:
         """Flush revisions, then close every day the watermark has passed (plus grace)."""

@@ -147,6 +147,7 @@ class IngestProcessor:
         if not isinstance(event_ms, int):
             return event_ms
         state.profile_changed = True
+        state.journal.stop()
         if not state.dedup.add(record["event_id"], event_ms):
             return Duplicate("event_id", "already seen")
         return None

@@ -62,6 +62,25 @@ def test_uncommitted_changes_are_not_in_the_store(tmp_path: Path) -> None:
     assert states.get(A) is None
 
 
+def test_a_patient_whose_last_writes_were_journals_reloads_from_its_parts_and_journal(tmp_path: Path) -> None:
+    states = _states(tmp_path)
+    entry = PatientEntry(PatientState(A))
+    states[A] = entry
+    _fold(entry, 0, 0)
+    states.persist(states.changes({A: 1}), {1: 1}, [A])
+    for minute in range(601, 604):  # one sample per batch, as a live trickle brings them
+        sample = {**hr(0, minute, 70.0), "patient_id": A}
+        assert entry.state.ingest("BiometricSample", sample, NOW) is None
+        entry.fence["wearable-biometrics"] = minute
+        changes = states.changes({A: 1})
+        assert list(changes[1]) == [f"{A}|j".encode()]
+        states.persist(changes, {1: minute}, [A])
+    states.clear()
+    again = states[A]
+    assert again.fence == {"wearable-biometrics": 603} and again.state.journal.count == 3
+    assert again.state.to_dict() == entry.state.to_dict()
+
+
 def test_the_cache_keeps_the_most_recently_used_patients_only(tmp_path: Path) -> None:
     states = _states(tmp_path, cache_patients=1)
     for patient_id in (A, B):
