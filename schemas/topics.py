@@ -178,11 +178,12 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
         ),
         TopicSpec(
             name=TopicName.PATIENT_WINDOWS,
-            key=PSEUDONYM_KEY,
+            key="`<pseudonym>|<part>` (utf-8), in the patient's partition",
             values=(),
             partitions=partitions,
-            # Internal changelog of the workers' window state: the latest entry per patient,
-            # written in the transaction of the batch that produced it.
+            # Internal changelog of the workers' window state: each patient's state as keyed
+            # parts and a journal (workers/features/parts.py), written in the transaction of
+            # the batch that changed them.
             config={
                 "cleanup.policy": "compact",
                 "max.message.bytes": str(16 * 1024 * 1024),
@@ -192,7 +193,7 @@ def declared_topics(*, partitions: int = DEFAULT_PARTITIONS) -> tuple[TopicSpec,
             writers=(p.WORKERS,),
             readers=(p.WORKERS,),
             description="Workers' per-patient window state (changelog, compacted).",
-            value_format="json",
+            value_format="packed binary state parts",
         ),
         TopicSpec(
             name=TopicName.TWIN_UPDATES,

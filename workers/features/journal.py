@@ -46,6 +46,10 @@ class Journal:
         self.stored = False  # a write (or the store loaded from) holds a journal to delete
 
     def add(self, sample: Sample, fp: int) -> None:
+        if self.count == JOURNAL_LIMIT:  # the next write is a snapshot: a backfill packs nothing
+            self.open = False
+        if not self.open:
+            return
         received = sample.received
         flags = sample.outlier | (received is None) << 1
         self.entries += _ENTRY.pack(
@@ -60,7 +64,7 @@ class Journal:
 
     def writable(self) -> bool:
         """True when the next write may carry the journal alone."""
-        return self.open and 0 < self.count <= JOURNAL_LIMIT
+        return self.open and self.count > 0
 
     def pack(self, fence: dict[str, int]) -> bytes:
         out: list[bytes | bytearray] = [TAG, _COUNT.pack(len(fence))]
