@@ -46,7 +46,7 @@ def bare_ceiling(settings: Settings, topic: str, total: int) -> float:
         for message in consumer.consume(2000, timeout=1.0):
             if message.error() is None:
                 with contextlib.suppress(SchemaError):  # bad records still count as consumed
-                    codec.decode_dict(message.value())
+                    codec.decode_dict(message.value(), logical=False)  # as the worker decodes
                 seen += 1
     elapsed = time.perf_counter() - started
     consumer.close()

@@ -100,6 +100,21 @@ def test_confluent_without_registry_is_refused() -> None:
         AvroCodec(framing="confluent")
 
 
+@pytest.mark.parametrize("name", RECORDS)
+def test_without_logical_types_timestamps_are_epoch_millis_and_encode_to_the_same_bytes(
+    codec: AvroCodec, name: str
+) -> None:
+    record = sample_records()[name]
+    data = codec.encode(record)
+    decoded_name, plain = codec.decode_dict(data, logical=False)
+    assert decoded_name == name
+    assert codec.encode_dict(name, plain) == data
+    event_time = record.model_dump().get("event_time")
+    if isinstance(event_time, dt.datetime):
+        assert plain["event_time"] == int(event_time.timestamp() * 1000)
+    assert codec.decode_dict(data) == (name, record.model_dump())  # the default is unchanged
+
+
 # ---------------------------------------------------------------- properties
 @pytest.mark.parametrize("name", RECORDS)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -196,3 +196,19 @@ def test_codec_decodes_a_v1_assessment_result_into_the_current_model() -> None:
     assert isinstance(model, AssessmentResult)
     assert (model.instrument, model.total, model.schema_version) == (Instrument.PHQ9, 8, 1)
     assert AssessmentResult.model_fields["schema_version"].default == 2
+
+
+def test_a_v1_assessment_result_read_without_logical_types_resolves_to_the_current_schema() -> None:
+    v1 = catalog().versions["health.novamind.v1.AssessmentResult"][0]
+    out = io.BytesIO()
+    out.write(v1.header)
+    written = {**_assessment_result("PHQ9", [1] * 8 + [0], schema_version=1), "event_time": 1_700_000_000_123}
+    schemaless_writer(out, v1.parsed, written)
+    codec = AvroCodec()
+    _, plain = codec.decode_dict(out.getvalue(), logical=False)
+    _, converted = codec.decode_dict(out.getvalue())
+    assert plain["event_time"] == 1_700_000_000_123
+    assert converted["event_time"].timestamp() * 1000 == 1_700_000_000_123
+    assert {k: v for k, v in plain.items() if not k.endswith("_time")} == {
+        k: v for k, v in converted.items() if not k.endswith("_time")
+    }

@@ -107,7 +107,7 @@ class IngestProcessor:
 
     def _process_one(self, m: Inbound, out: IngestResult) -> None:
         try:
-            name, record = self.codec.decode_dict(m.value)
+            name, record = self.codec.decode_dict(m.value, logical=False)  # timestamps as epoch ms
         except DecodeError as exc:
             self._reject(m, type(exc).__name__, str(exc), out)
             return
