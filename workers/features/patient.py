@@ -258,7 +258,7 @@ class PatientState:
         if err is not None:
             self.journal.stop()
             return err
-        if self._fold_sample(s) and not self._legacy_for(BIOMETRICS, s.t):
+        if self._fold_sample(s) and self._legacy_for(BIOMETRICS, s.t) is None:
             self.journal.add(s, fp)
         else:
             self.journal.stop()
