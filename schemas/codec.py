@@ -244,9 +244,9 @@ class AvroCodec:
         """``(record name, dict)`` of the framed Avro ``data``, read into the current schema.
 
         ``logical=False`` leaves logical types as their Avro values (timestamps as epoch
-        milliseconds, dates as days since the epoch): a third cheaper for a biometric sample,
-        whose two timestamps cost as much to convert as the rest to read. Encoding such a dict
-        gives the same bytes."""
+        milliseconds, dates as days since the epoch), which is cheaper: converting a biometric
+        sample's two timestamps to datetimes takes about a third of its decode. Encoding such a
+        dict gives the same bytes."""
         # Hot path: one dict lookup on the 10-byte single-object header or 5-byte Confluent one.
         entry = self._by_header.get(data[:SINGLE_OBJECT_HEADER])
         if entry is None:
