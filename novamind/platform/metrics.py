@@ -103,6 +103,12 @@ TWIN_VERSION_CHANGES = Counter(
     "Twins moved to another model version: promoted (took their shadow) or restored (rollback).",
     ["kind"],
 )
+STATE_WRITES = Counter(
+    "novamind_window_state_writes_total",
+    "Patients' window-state writes put in a transaction: a journal of the samples since the last"
+    " snapshot, or a snapshot of the changed parts.",
+    ["kind"],
+)
 RESTORE_RECORDS = Counter(
     "novamind_state_restore_records_total", "State records restored after an assignment.", ["partition"]
 )
@@ -196,6 +202,15 @@ def record_twin_version_change(kind: str, count: int = 1) -> None:
         raise ValueError(f"unknown twin version change {kind!r}")
     if count:
         TWIN_VERSION_CHANGES.labels(kind=kind).inc(count)
+
+
+def record_state_writes(journals: int, snapshots: int) -> None:
+    """A batch's window-state writes: ``journals`` patients wrote their journal alone,
+    ``snapshots`` their changed parts."""
+    if journals:
+        STATE_WRITES.labels(kind="journal").inc(journals)
+    if snapshots:
+        STATE_WRITES.labels(kind="snapshot").inc(snapshots)
 
 
 def record_restore(partition: int, restored: int, remaining: int) -> None:

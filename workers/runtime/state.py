@@ -27,9 +27,10 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from rocksdict import Cache, WriteBufferManager
 
+from novamind.platform import metrics
 from novamind.platform.lag import retrying
 from novamind.platform.settings import WorkerSettings
-from workers.features.parts import SEP, all_parts, load_state, take_changes
+from workers.features.parts import JOURNAL, SEP, all_parts, load_state, take_changes
 from workers.features.patient import DAY_MS, DEFAULT_WINDOWS, WindowConfig
 from workers.pipeline.ingest import PatientEntry
 from workers.runtime.store import PartitionStore
@@ -219,17 +220,21 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         """The changelog records of the patients a batch touched, per partition (with any
         pending migration of version-2 records); clears their change tracking."""
         out: Changes = {p: dict(m) for p, m in self._migrations.items()}
+        journals = 0
         for patient_id, partition in touched.items():
             self.partition_of[patient_id] = partition
             self._unwritten.discard(patient_id)
             entry = self._live[patient_id]
             puts, deleted = take_changes(entry.state, entry.fence)
+            if len(puts) == 1 and puts.get(JOURNAL) is not None:
+                journals += 1  # the journal alone; else a snapshot
             records = out.setdefault(partition, {})
             for prefix in deleted:
                 for key, _ in self.open(partition).scan(_key(patient_id, prefix)):
                     records[key] = None
             for part, value in puts.items():
                 records[_key(patient_id, part)] = value
+        metrics.record_state_writes(journals, len(touched) - journals)
         return out
 
     def persist(self, changes: Changes, offsets: dict[int, int], touched: Iterable[str] = ()) -> None:

@@ -25,6 +25,7 @@ EXPECTED_METRICS = {
     "novamind_twin_shadow_pairs": ("counter", {"shadow_version"}),
     "novamind_twin_shadow_abs_error": ("counter", {"shadow_version", "role"}),
     "novamind_twin_version_changes": ("counter", {"kind"}),
+    "novamind_window_state_writes": ("counter", {"kind"}),
     "novamind_state_restore_records": ("counter", {"partition"}),
     "novamind_state_restore_remaining": ("gauge", {"partition"}),
     "novamind_pipeline_alerts": ("counter", {"step"}),
@@ -60,6 +61,7 @@ def test_every_declared_metric_is_exposed_with_its_type_and_labels() -> None:
     metrics.record_connector("shape", "produced", 0)
     metrics.record_shadow_pairs("shape", 1, 0.5, 0.4)
     metrics.record_twin_version_change("restored")
+    metrics.record_state_writes(1, 1)
 
     families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
     # The client also exposes each counter's creation time as a `<name>_created` gauge.

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prometheus_client import REGISTRY
 from rocksdict import Cache
 
 from novamind.platform.settings import PROJECT_ROOT
@@ -26,6 +27,10 @@ def _fold(entry: PatientEntry, day: int, offset: int) -> None:
     sample = {**hr(day, 600, 61.0), "patient_id": entry.state.patient_id}
     assert entry.state.ingest("BiometricSample", sample, NOW) is None
     entry.fence["wearable-biometrics"] = offset
+
+
+def _state_writes(kind: str) -> float:
+    return REGISTRY.get_sample_value("novamind_window_state_writes_total", {"kind": kind}) or 0.0
 
 
 def _states(tmp_path: Path, **kw) -> PatientStates:
@@ -72,8 +77,10 @@ def test_a_patient_whose_last_writes_were_journals_reloads_from_its_parts_and_jo
         sample = {**hr(0, minute, 70.0), "patient_id": A}
         assert entry.state.ingest("BiometricSample", sample, NOW) is None
         entry.fence["wearable-biometrics"] = minute
+        journals = _state_writes("journal")
         changes = states.changes({A: 1})
         assert list(changes[1]) == [f"{A}|j".encode()]
+        assert _state_writes("journal") == journals + 1
         states.persist(changes, {1: minute}, [A])
     states.clear()
     again = states[A]
