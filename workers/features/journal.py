@@ -67,11 +67,7 @@ class Journal:
         return self.open and self.count > 0
 
     def pack(self, fence: dict[str, int]) -> bytes:
-        out: list[bytes | bytearray] = [TAG, _COUNT.pack(len(fence))]
-        for topic, offset in fence.items():
-            out += [_OFFSET.pack(offset), name_bytes(topic)]
-        out.append(self.entries)
-        return b"".join(out)
+        return b"".join((TAG, _COUNT.pack(len(fence)), fence_bytes(fence), self.entries))
 
     def reset(self) -> None:
         """After a snapshot: empty, open and not stored."""
@@ -84,12 +80,7 @@ class Journal:
 def unpack(raw: bytes) -> tuple[dict[str, int], Iterator[tuple[Sample, int]]]:
     """Inverse of :meth:`Journal.pack`: the fence and the samples with their fingerprints."""
     (n_fence,) = _COUNT.unpack_from(raw, 1)
-    o = 1 + _COUNT.size
-    fence = {}
-    for _ in range(n_fence):
-        (offset,) = _OFFSET.unpack_from(raw, o)
-        topic, o = read_name(raw, o + _OFFSET.size)
-        fence[topic] = offset
+    fence, o = read_fence(raw, 1 + _COUNT.size, n_fence)
     return fence, _samples(raw, o)
 
 
@@ -102,6 +93,21 @@ def _samples(raw: bytes, o: int) -> Iterator[tuple[Sample, int]]:
             None if flags & 2 else received,
         )  # fmt: skip
         yield sample, fp
+
+
+def fence_bytes(fence: dict[str, int]) -> bytes:
+    """Each fenced topic's offset and name (the count is the caller's)."""
+    return b"".join(_OFFSET.pack(offset) + name_bytes(topic) for topic, offset in fence.items())
+
+
+def read_fence(raw: bytes, o: int, count: int) -> tuple[dict[str, int], int]:
+    """Inverse of :func:`fence_bytes`: ``count`` topics from ``o``, and the offset after them."""
+    fence = {}
+    for _ in range(count):
+        (offset,) = _OFFSET.unpack_from(raw, o)
+        topic, o = read_name(raw, o + _OFFSET.size)
+        fence[topic] = offset
+    return fence, o
 
 
 @lru_cache(maxsize=4096)  # device streams and topics recur with every write

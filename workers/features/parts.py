@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from workers.features.day import WHOLE, WHOLE_V3, DayWindow
-from workers.features.journal import name_bytes, read_name
+from workers.features.journal import fence_bytes, name_bytes, read_fence, read_name
 from workers.features.journal import unpack as unpack_journal
 from workers.features.patient import (
     DAY_MS,
@@ -176,7 +176,6 @@ def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWi
 _HEAD = struct.Struct("<cqqqqqBBHHB")  # tag, watermark, floor, cursor, start, hot, flags, counts
 _MARK = struct.Struct("<Bq")
 _DEVICE = struct.Struct("<qqB")
-_OFFSET = struct.Struct("<q")
 
 
 def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
@@ -210,8 +209,7 @@ def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
     for name, (newest, received) in devices.items():
         none = (newest is None) | (received is None) << 1
         out += [_DEVICE.pack(newest or 0, received or 0, none), name_bytes(name)]
-    for topic, offset in fence.items():
-        out += [_OFFSET.pack(offset), name_bytes(topic)]
+    out.append(fence_bytes(fence))
     return b"".join(out)
 
 
@@ -233,11 +231,7 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
         newest, received, none = _DEVICE.unpack_from(raw, o)
         name, o = read_name(raw, o + _DEVICE.size)
         devices[name] = [None if none & 1 else newest, None if none & 2 else received]
-    fence = {}
-    for _ in range(n_fence):
-        (offset,) = _OFFSET.unpack_from(raw, o)
-        topic, o = read_name(raw, o + _OFFSET.size)
-        fence[topic] = offset
+    fence, _ = read_fence(raw, o, n_fence)
     return {
         "clock": {"marks": marks, "watermark": watermark, "floor": floor},
         "cursor": None if flags & 1 else cursor,
@@ -247,4 +241,3 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
         "devices": devices,
         "fence": fence,
     }
-
