@@ -3,9 +3,10 @@
 Phases (each on its own topics, the real broker, one ``novamind worker`` process):
 
 1. **Backfill**: ``--backfill-patients`` patients x 30 days of minute-level heart rate published
-   at once; the bare consume-and-decode ceiling is measured on the same topic, then the worker
-   drains it (its rate over the first 90%, as in the sustained phase). Worker CPU (user +
-   system, from /proc) and changelog bytes per event.
+   at once; the bare consume-and-decode ceiling and the consume-decode-fold ceiling (the
+   worker's fold into in-memory state, without store, changelog or transactions) are measured
+   on the same topic, then the worker drains it (its rate over the first 90%, as in the
+   sustained phase). Worker CPU (user + system, from /proc) and changelog bytes per event.
 2. **History**: ``--patients`` patients each get the window state of 30 days of minute-level
    heart rate. Folding 43,200 events per patient through the worker for thousands of patients
    would take hours here, so one patient's history is folded with the worker's own pure
@@ -52,7 +53,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.bench_worker import bare_ceiling
+from bench.bench_worker import bare_ceiling, fold_ceiling
 from novamind.platform.kafka import consumer_config, producer_config
 from novamind.platform.lag import end_offsets, group_lag
 from novamind.platform.producer import EventProducer
@@ -271,6 +272,7 @@ def backfill_phase(base: Settings, run: str, patients: int, days: int, work: Pat
     records = [r for i in range(patients) for r in history(pseudonym(i), days)]
     publish(settings, records)
     ceiling = bare_ceiling(settings, topic, len(records))
+    fold_rate = fold_ceiling(settings, topic, len(records))
     worker = WorkerUnderTest(settings, work / "backfill", 6191)
     worker.wait_ready()
     cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
@@ -292,6 +294,9 @@ def backfill_phase(base: Settings, run: str, patients: int, days: int, work: Pat
         "worker_events_per_s": round((n - tail) / (most - t0)),
         "worker_events_per_s_to_the_last": round(n / (finished - t0)),
         "ratio_worker_to_bare": round((n - tail) / (most - t0) / ceiling, 3),
+        "consume_decode_fold_per_s": round(fold_rate),
+        "ratio_fold_to_bare": round(fold_rate / ceiling, 3),
+        "ratio_worker_to_fold": round((n - tail) / (most - t0) / fold_rate, 3),
         "cpu_ms_per_event": round(cpu * 1000 / n, 4),
         "changelog_records": records_written,
         "changelog_bytes_per_event": round(size / n, 1),

@@ -1,9 +1,10 @@
 """Worker throughput on the real broker, beside the bare consume-and-decode ceiling.
 
 Publishes a simulated cohort's biometrics, then (1) drains the topic with a bare
-confluent-kafka consumer plus fastavro decode, and (2) runs one ``novamind worker`` until its
-group has committed the whole topic. Both rates are measured in the same run; the ratio is
-what to compare across machines. Writes bench/results/worker.json.
+confluent-kafka consumer plus fastavro decode, (2) drains it again folding each batch into
+in-memory window state as the worker does (no store, changelog, outputs or transactions), and
+(3) runs one ``novamind worker`` until its group has committed the whole topic. All rates are
+measured in the same run; the ratios are what to compare across machines. Writes bench/results/worker.json.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from connectors.simulator import simulate
 from connectors.simulator.publish import publish
@@ -31,26 +33,51 @@ from novamind.platform.topicadmin import ensure_topics
 from schemas.codec import AvroCodec
 from schemas.exceptions import SchemaError
 from schemas.topics import WORKERS_GROUP, TopicName
+from workers.pipeline.ingest import IngestProcessor
+from workers.runtime.worker import inbound
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def bare_ceiling(settings: Settings, topic: str, total: int) -> float:
-    codec = AvroCodec()
+def _drain(settings: Settings, topic: str, total: int, handle: Callable[[list[Message]], object]) -> float:
+    """Records per second a fresh consumer reads ``topic`` from the start, ``handle`` applied to
+    each batch it consumes."""
     consumer = Consumer(consumer_config(settings.kafka, group_id=f"bare-{time.time_ns()}", client_id="bare"))
     ends = end_offsets(settings.kafka, [topic])
     consumer.assign([TopicPartition(topic, p, 0) for (_, p) in ends])
     seen = 0
     started = time.perf_counter()
     while seen < total:
-        for message in consumer.consume(2000, timeout=1.0):
-            if message.error() is None:
-                with contextlib.suppress(SchemaError):  # bad records still count as consumed
-                    codec.decode_dict(message.value(), logical=False)  # as the worker decodes
-                seen += 1
+        batch = [m for m in consumer.consume(2000, timeout=1.0) if m.error() is None]
+        handle(batch)
+        seen += len(batch)
     elapsed = time.perf_counter() - started
     consumer.close()
     return seen / elapsed
+
+
+def bare_ceiling(settings: Settings, topic: str, total: int) -> float:
+    """Consume and decode only, as the worker decodes."""
+    codec = AvroCodec()
+
+    def decode(batch: list[Message]) -> None:
+        for message in batch:
+            with contextlib.suppress(SchemaError):  # bad records still count as consumed
+                codec.decode_dict(message.value() or b"", logical=False)
+
+    return _drain(settings, topic, total, decode)
+
+
+def fold_ceiling(settings: Settings, topic: str, total: int) -> float:
+    """Consume, decode and fold into in-memory window state: the worker's own per-event work
+    (validation, deduplication, windows, day-close features) without its store, changelog,
+    outputs or transactions. What a worker with this fold reaches at best."""
+    ingest = IngestProcessor(codec=AvroCodec(), entries={})
+
+    def fold(batch: list[Message]) -> None:
+        ingest.process(inbound(m) for m in batch)
+
+    return _drain(settings, topic, total, fold)
 
 
 def main() -> None:
@@ -74,6 +101,7 @@ def main() -> None:
     topic = settings.kafka.topic(TopicName.WEARABLE_BIOMETRICS)
     total = len(biometrics)
     ceiling = bare_ceiling(settings, topic, total)
+    fold_rate = fold_ceiling(settings, topic, total)
 
     env = {
         **os.environ,
@@ -117,6 +145,9 @@ def main() -> None:
         "worker_events_per_s_incl_startup": round(worker_rate),
         "worker_events_per_s_sustained": round(sustained),
         "ratio_worker_to_bare": round(sustained / ceiling, 3),
+        "consume_decode_fold_per_s": round(fold_rate),
+        "ratio_fold_to_bare": round(fold_rate / ceiling, 3),
+        "ratio_worker_to_fold": round(sustained / fold_rate, 3),
         "worker_rss_mb": round(rss_kb / 1024, 1),
         "patients": args.patients,
         "days": args.days,
