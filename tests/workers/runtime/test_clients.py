@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from confluent_kafka import Consumer
+
 from novamind.platform.settings import Settings, WorkerSettings
 from schemas.topics import TopicName
 from workers.runtime import clients
@@ -22,3 +24,12 @@ def test_no_fetch_wait_means_no_minimum_either() -> None:
     settings = Settings().model_copy(update={"worker": WorkerSettings(fetch_wait_ms=0)})
     main = clients.main_consumer(settings)
     assert (main["fetch.wait.max.ms"], main["fetch.min.bytes"]) == (0, 1)
+
+
+def test_consumers_that_drain_their_queue_fast_do_not_back_off_for_a_second() -> None:
+    # librdkafka's default fetch.queue.backoff.ms (1000) stalled the small-prefetch main
+    # consumer and the changelog restore whenever their queue was full
+    settings = Settings()
+    for config in (clients.main_consumer(settings), clients.restore_consumer(settings)):
+        assert config["fetch.queue.backoff.ms"] == clients.FETCH_QUEUE_BACKOFF_MS <= 100
+        Consumer({**config, "bootstrap.servers": "127.0.0.1:1"}).close()  # librdkafka knows it
