@@ -15,9 +15,9 @@ STATE_MESSAGE_MAX_BYTES = 16 * 1024 * 1024  # a patient's window state is one ch
 FETCH_MIN_BYTES = 1 << 20  # a fetch answers at once only with this much; else after fetch_wait_ms
 FETCH_QUEUE_BACKOFF_MS = 10
 """How long a partition's next fetch waits once the fetched queue is over its thresholds.
-librdkafka's default (1000 ms) stalls a consumer that drains its queue faster than that: with
-the main consumer's small prefetch, a backlog waited on fetches, and a changelog restore read
-at a third of its rate (``bench_live``)."""
+librdkafka's default (1000 ms) stalls a consumer that drains its queue faster than that, as the
+main consumer (2 MB prefetch) and a changelog restore do: reading bench_live's 5,000-patient
+changelog took 9.2-11.3 s with the default and 3.4 s with this (README, "Worker state")."""
 
 
 def replica_id(settings: Settings) -> str:
