@@ -264,7 +264,8 @@ def test_fhir_ndjson_directory_reports_each_bad_resource(scenario: Settings):
 
     expected = expected_fhir(bulk)
     got = decoded(scenario, "ehr-clinical-events")
-    assert summary["produced"] == {"ehr-clinical-events": len(expected)} == {"ehr-clinical-events": len(got)}
+    assert summary["produced"] == {"ehr-clinical-events": len(expected)}  # mapped as in one process
+    assert len(got) == len(expected)  # and all of it on the topic
     assert by_id([r for _, _, r in got]) == by_id([r for _, _, r in expected])
     patients = {pseudonymize("urn:oid:1.2.840.114350", mrn, key=KEY.encode()) for mrn in ("E1001", "E1002")}
     b3 = pseudonymize("fhir:ehr", "Patient/b3", key=KEY.encode())
