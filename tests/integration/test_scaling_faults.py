@@ -104,15 +104,19 @@ def _outage(
     felt: str | None = None,
 ) -> tuple[Settings, list[WorkerProcess]]:
     """Stop ``service`` for ``down_s`` while the workers are mid-stream; check the outputs after.
-    With ``felt``, the outage lasts until a worker has logged that event too (at most 120 s
-    more), so the check that the workers met the outage does not depend on when they reach it."""
+    With ``felt``, the last part of the cohort is published once the service is down, and the
+    outage lasts until a worker has logged that event too (at most 120 s more): the workers
+    meet the outage however fast they drained the first part."""
     local = _local(services)
     scenario = isolated(settings, name, max_batch=1500)
-    cohort = publish_cohort(scenario, patients=6, days=28, seed=seed)
+    share = 0.6 if felt else 1.0
+    cohort = publish_cohort(scenario, patients=6, days=28, seed=seed, share=share)
     total = _left(scenario)
     with workers(scenario, tmp_path, count=replicas) as running:
         _wait_progress(scenario, running, below=int(total * 0.8))
         local.stop(service)
+        if felt:
+            publish_rest(scenario, cohort, share=share)
         time.sleep(down_s)
         deadline = time.monotonic() + 120
         while felt and not any(felt in w.log() for w in running) and time.monotonic() < deadline:
