@@ -9,7 +9,8 @@ fingerprints of the event ids folded in, per stream and hour (deduplication).
 Storage (:mod:`workers.features.parts`) splits a day into its *meta* (histograms, sleep,
 symptoms, counters, bookkeeping) and one *cell* per hour (that hour's moments and
 fingerprints), so a live event rewrites one small cell, not the day. ``changed_hours``
-names the cells changed since the last write. The meta is packed (:meth:`DayWindow.packed_meta`);
+names the cells changed since the last write. A day read back from storage unpacks an
+hour's cell when that hour is first used, and all of them when the whole day is read. The meta is packed (:meth:`DayWindow.packed_meta`);
 version-3 state wrote it as JSON, which is still read.
 
 Deduplication keeps 32-bit BLAKE2b fingerprints per (stream, hour): 4 bytes per event.
@@ -25,8 +26,9 @@ import json
 import struct
 import sys
 from array import array
+from collections.abc import Callable
 from hashlib import blake2b
-from typing import Any
+from typing import Any, Protocol
 
 from workers.features.moments import SLOT, Moments, daily, fold, hourly
 from workers.validation.catalog import METRIC_INDEX, METRIC_NAMES, METRICS
@@ -56,37 +58,69 @@ class DayWindow:
     """Event-time aggregates of one UTC day (``day`` = days since 1970-01-01)."""
 
     __slots__ = (
+        "_cells",
+        "_seen",
+        "_series",
         "changed_hours",
         "day",
         "dirty",
         "hist",
         "published",
         "q",
-        "seen",
-        "series",
         "sleep",
         "symptoms",
     )
 
     def __init__(self, day: int) -> None:
         self.day = day
-        self.series: dict[str, array[float]] = {}
+        self._series: dict[str, array[float]] = {}
         self.hist: dict[str, array[int]] = {}
         self.sleep: array[float] | None = None
         self.symptoms: dict[str, list[int]] = {}
         self.q = [0] * N_COUNTERS
         self.published = 0
         self.dirty = False
-        self.seen: dict[int, array[int]] = {}  # stream index * 24 + hour -> fingerprints
+        self._seen: dict[int, array[int]] = {}  # stream index * 24 + hour -> fingerprints
         self.changed_hours: set[int] = set()
+        # stored hour cells not unpacked yet: a live event unpacks only the hour it lands in
+        self._cells: HourCells | None = None
+
+    @property
+    def series(self) -> dict[str, array[float]]:
+        """Metric -> hourly slots (see :mod:`workers.features.moments`), every hour unpacked."""
+        if self._cells:
+            self._open_all()
+        return self._series
+
+    @property
+    def seen(self) -> dict[int, array[int]]:
+        """Stream index * 24 + hour -> fingerprints, every hour unpacked."""
+        if self._cells:
+            self._open_all()
+        return self._seen
+
+    def _open(self, hour: int) -> None:
+        assert self._cells is not None
+        raw = self._cells.take(hour)
+        if raw is not None:
+            self._unpack_cell(hour, raw)
+
+    def _open_all(self) -> None:
+        assert self._cells is not None
+        rest = self._cells.rest()
+        self._cells = None
+        for hour in sorted(rest):
+            self._unpack_cell(hour, rest[hour])
 
     def admit(self, stream: int, hour: int, fp: int) -> bool:
         """Record an event id (its :func:`fingerprint`) of ``stream`` in ``hour``; False if it
         was folded in before."""
+        if self._cells:
+            self._open(hour)
         key = stream * HOURS + hour
-        seen = self.seen.get(key)
+        seen = self._seen.get(key)
         if seen is None:
-            self.seen[key] = array(FINGERPRINT, (fp,))
+            self._seen[key] = array(FINGERPRINT, (fp,))
         elif fp in seen:
             return False
         else:
@@ -96,9 +130,11 @@ class DayWindow:
 
     def add_value(self, metric: str, hour: int, value: float, outlier: bool) -> None:
         """Fold a validated sample into its hourly slot and the quality histogram."""
-        series = self.series.get(metric)
+        if self._cells:
+            self._open(hour)
+        series = self._series.get(metric)
         if series is None:
-            series = self.series[metric] = array("d")
+            series = self._series[metric] = array("d")
         fold(series, hour, value)
         self.changed_hours.add(hour)
         self.q[ACCEPTED] += 1
@@ -150,13 +186,15 @@ class DayWindow:
         """One hour's moments and fingerprints, packed (little-endian): metric count, stream
         count; per metric its index and (n, mean, M2, min, max) as doubles; per stream its index,
         the fingerprint count and the fingerprints. None when the hour holds nothing."""
+        if self._cells:
+            self._open(hour)
         moments = []
-        for metric, series in self.series.items():
+        for metric, series in self._series.items():
             for o in range(len(series) - SLOT, -1, -SLOT):  # newest slots last: live data is there
                 if series[o] == hour:
                     moments.append(_MOMENTS.pack(METRIC_INDEX[metric], *series[o + 1 : o + SLOT]))
                     break
-        seen = [(k // HOURS, v) for k, v in self.seen.items() if k % HOURS == hour]
+        seen = [(k // HOURS, v) for k, v in self._seen.items() if k % HOURS == hour]
         if not moments and not seen:
             return None
         out = [_COUNTS.pack(len(moments), len(seen)), *moments]
@@ -167,8 +205,10 @@ class DayWindow:
 
     def hours(self) -> set[int]:
         """Hours that have a cell."""
-        out = {k % HOURS for k in self.seen}
-        for series in self.series.values():
+        out = {k % HOURS for k in self._seen}
+        if self._cells:
+            out.update(self._cells.rest())
+        for series in self._series.values():
             out.update(int(series[o]) for o in range(0, len(series), SLOT))
         return out
 
@@ -224,16 +264,22 @@ class DayWindow:
             o += _SYMPTOM.size
 
     @classmethod
-    def from_parts(cls, day: int, meta: dict[str, Any] | bytes, cells: dict[int, bytes]) -> DayWindow:
+    def from_parts(
+        cls, day: int, meta: dict[str, Any] | bytes, cells: dict[int, bytes] | HourCells
+    ) -> DayWindow:
         """Inverse of :meth:`packed_meta` (or of :meth:`meta`, as version 3 stored it) and
-        :meth:`cell` (cells in any order)."""
+        :meth:`cell`: ``cells`` held (any order) or in a store (:class:`StoredCells`). An hour's
+        cell is unpacked when that hour is first used; reading the whole day unpacks them all."""
         self = cls(day)
         if isinstance(meta, bytes):
             self._unpack_meta(meta)
         else:
             self._meta_from_dict(meta)
-        for hour in sorted(cells):
-            self._unpack_cell(hour, cells[hour])
+        if isinstance(cells, dict):
+            if cells:
+                self._cells = HeldCells(dict(cells))
+        else:
+            self._cells = cells
         return self
 
     def _meta_from_dict(self, meta: dict[str, Any]) -> None:
@@ -253,14 +299,14 @@ class DayWindow:
         for _ in range(n_metrics):
             index, *slot = _MOMENTS.unpack_from(raw, o)
             o += _MOMENTS.size
-            self.series.setdefault(METRIC_NAMES[index], array("d")).extend((hour, *slot))
+            self._series.setdefault(METRIC_NAMES[index], array("d")).extend((hour, *slot))
         for _ in range(n_streams):
             stream, count = _STREAM.unpack_from(raw, o)
             o += _STREAM.size
             fingerprints = array(FINGERPRINT)
             fingerprints.frombytes(raw[o : o + 4 * count])
             o += 4 * count
-            self.seen[stream * HOURS + hour] = _le(fingerprints)
+            self._seen[stream * HOURS + hour] = _le(fingerprints)
 
     def whole(self) -> bytes:
         """The day as one record (a cold day): ``V``, the packed meta's length and the meta,
@@ -295,6 +341,61 @@ class DayWindow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DayWindow:
         return cls.from_whole(data["day"], base64.b64decode(data["whole"]))
+
+
+class HourCells(Protocol):
+    """A stored day's packed hour cells that its window has not unpacked yet."""
+
+    def take(self, hour: int) -> bytes | None:
+        """The cell of ``hour`` (None: it has none), handed over once."""
+
+    def rest(self) -> dict[int, bytes]:
+        """The cells not taken yet."""
+
+    def __bool__(self) -> bool:
+        """False when none can be left."""
+
+
+class HeldCells:
+    """Cells in memory (a day stored whole)."""
+
+    __slots__ = ("cells",)
+
+    def __init__(self, cells: dict[int, bytes]) -> None:
+        self.cells = cells
+
+    def take(self, hour: int) -> bytes | None:
+        return self.cells.pop(hour, None)
+
+    def rest(self) -> dict[int, bytes]:
+        return self.cells
+
+    def __bool__(self) -> bool:
+        return bool(self.cells)
+
+
+class StoredCells:
+    """Cells read from the store when asked for: one ``get`` for the hour a live event lands in,
+    one ``scan`` for the rest of the day when the whole day is read."""
+
+    __slots__ = ("get", "scan", "taken")
+
+    def __init__(self, get: Callable[[int], bytes | None], scan: Callable[[], dict[int, bytes]]) -> None:
+        self.get = get
+        self.scan = scan
+        self.taken: set[int] = set()
+
+    def take(self, hour: int) -> bytes | None:
+        if hour in self.taken:
+            return None
+        self.taken.add(hour)
+        return self.get(hour)
+
+    def rest(self) -> dict[int, bytes]:
+        return {hour: raw for hour, raw in self.scan().items() if hour not in self.taken}
+
+    def __bool__(self) -> bool:
+        return True
 
 
 WHOLE = b"V"  # a cold day stored whole, its meta packed

@@ -3,8 +3,8 @@
 Keys (after the patient pseudonym and ``|``):
 
 * ``h``: the head (stream clock, closing cursor, days awaiting revision, source offsets
-  folded in, the newest sample time of each device stream) - changes with every event;
-  packed (:func:`pack_head`);
+  folded in, the newest sample time of each device stream, and the index of the stored days)
+  - changes with every event; packed (:func:`pack_head`);
 * ``p``: the profile (assessments, feature normaliser, context dedup, reject counts), JSON;
 * ``d|<day>``: a day's meta (histograms, sleep, symptoms, counters, bookkeeping), packed
   (:meth:`DayWindow.packed_meta`), and for a *cold* day (before yesterday) also all its hours;
@@ -21,6 +21,11 @@ When the watermark leaves a day behind (it turns cold), the day is written once 
 and its cells are deleted, so a patient's history is about one record per day (fast
 restores); a late event into a cold day rewrites that day's record. A deleted day is a key
 *prefix* (``d|<day>`` and ``c|<day>|``): the store expands it into its keys.
+
+Loading a patient (a replica that holds fewer patients than it owns does so at their next
+event) reads the head, the profile and the journal; a day is read when first used, and an hour
+cell when an event lands in it (:class:`~workers.features.day.StoredCells`). So a live event
+of a patient not in memory costs five reads, however long its history.
 Pure: no I/O; the worker's store passes ``get``/``scan`` functions in.
 
 Version-3 state wrote the head and day metas as JSON: they are still read (a JSON value starts
@@ -36,7 +41,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from workers.features.day import WHOLE, WHOLE_V3, DayWindow
+from workers.features.day import WHOLE, WHOLE_V3, DayWindow, StoredCells
 from workers.features.journal import fence_bytes, name_bytes, read_fence, read_name
 from workers.features.journal import unpack as unpack_journal
 from workers.features.patient import (
@@ -149,9 +154,12 @@ def load_state(
     state = PatientState(patient_id, config)
     state.restore_head(head, json.loads(raw_profile) if raw_profile else state.profile())
     state.devices = {k: list(v) for k, v in head["devices"].items()}
-    known = [int(k.split(SEP)[1]) for k, _ in scan(f"d{SEP}")]
+    known = head.get("stored_days")
+    if known is None:  # a head without the index
+        known = [int(k.split(SEP)[1]) for k, _ in scan(f"d{SEP}")]
     state.days = DayMap(known, partial(_load_day, get, scan))
-    state.legacy = {k[2:]: decode_legacy(v.decode()) for k, v in scan(f"l{SEP}")}
+    if head.get("has_legacy", True):
+        state.legacy = {k[2:]: decode_legacy(v.decode()) for k, v in scan(f"l{SEP}")}
     fence = dict(head["fence"])
     raw_journal = get(JOURNAL)
     if raw_journal is not None:
@@ -168,7 +176,10 @@ def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWi
     if raw[:1] in (WHOLE, WHOLE_V3):  # a cold day, stored whole
         return DayWindow.from_whole(day, raw)
     prefix = cell_prefix(day)
-    cells = {int(k[len(prefix) :]): v for k, v in scan(prefix)}
+    cells = StoredCells(
+        lambda hour: get(f"{prefix}{hour:02d}"),
+        lambda: {int(k[len(prefix) :]): v for k, v in scan(prefix)},
+    )
     return DayWindow.from_parts(day, json.loads(raw) if raw[:1] == b"{" else raw, cells)
 
 
@@ -176,22 +187,30 @@ def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWi
 _HEAD = struct.Struct("<cqqqqqBBHHB")  # tag, watermark, floor, cursor, start, hot, flags, counts
 _MARK = struct.Struct("<Bq")
 _DEVICE = struct.Struct("<qqB")
+_COUNT16 = struct.Struct("<H")
+_FLAG = struct.Struct("<?")
+INDEXED = b"I"  # a head with the index of the stored parts (``H``: the release before, without)
 
 
 def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
-    """The head packed (little-endian): the tag ``H``; watermark, floor, cursor, start day and
+    """The head packed (little-endian): the tag ``I``; watermark, floor, cursor, start day and
     hot-from (flags say which of the last three are None); the counts of stream marks, days
     awaiting revision, device streams and fenced topics; then each mark (stream index, time),
     the days (32-bit), each device stream (newest time, received time, flags, name) and each
-    topic (offset, name). Names are length-prefixed UTF-8. Flags: bit 0, 1, 2 set when the
-    cursor, start day or hot-from is None."""
+    topic (offset, name); last, the index of the patient's stored parts: the count and days
+    (32-bit) of its ``d|`` parts and whether it has ``l|`` parts. Names are length-prefixed
+    UTF-8. Flags: bit 0, 1, 2 set when the cursor, start day or hot-from is None.
+
+    The index lets a load skip listing the store: a patient's load costs the same whatever its
+    history. A head is written with every snapshot, which also writes every day it lists; the
+    ``H`` head of the release before (no index) is still read, and listed."""
     clock = state.clock
     cursor, start, hot = state.cursor, state.start_day, state.hot_from
     flags = (cursor is None) | (start is None) << 1 | (hot is None) << 2
     marks, dirty, devices = clock.marks, state.dirty_days, state.devices
     out = [
         _HEAD.pack(
-            b"H",
+            INDEXED,
             clock.watermark,
             clock.floor,
             cursor or 0,
@@ -210,11 +229,14 @@ def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
         none = (newest is None) | (received is None) << 1
         out += [_DEVICE.pack(newest or 0, received or 0, none), name_bytes(name)]
     out.append(fence_bytes(fence))
+    days = list(state.days)  # sorted; lists the days without loading them
+    out += [_COUNT16.pack(len(days)), struct.pack(f"<{len(days)}i", *days), _FLAG.pack(bool(state.legacy))]
     return b"".join(out)
 
 
 def unpack_head(raw: bytes) -> dict[str, Any]:
-    """Inverse of :func:`pack_head`, as the dict the JSON head of version 3 held."""
+    """Inverse of :func:`pack_head`, as the dict the JSON head of version 3 held, with
+    ``stored_days`` and ``has_legacy`` from an indexed head."""
     (_tag, watermark, floor, cursor, start, hot, flags, n_marks, n_dirty, n_devices, n_fence) = (
         _HEAD.unpack_from(raw)
     )
@@ -231,8 +253,14 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
         newest, received, none = _DEVICE.unpack_from(raw, o)
         name, o = read_name(raw, o + _DEVICE.size)
         devices[name] = [None if none & 1 else newest, None if none & 2 else received]
-    fence, _ = read_fence(raw, o, n_fence)
-    return {
+    fence, o = read_fence(raw, o, n_fence)
+    index: dict[str, Any] = {}
+    if raw[:1] == INDEXED:
+        (n_days,) = _COUNT16.unpack_from(raw, o)
+        o += _COUNT16.size
+        index["stored_days"] = list(struct.unpack_from(f"<{n_days}i", raw, o))
+        (index["has_legacy"],) = _FLAG.unpack_from(raw, o + 4 * n_days)
+    return index | {
         "clock": {"marks": marks, "watermark": watermark, "floor": floor},
         "cursor": None if flags & 1 else cursor,
         "start_day": None if flags & 2 else start,

@@ -78,7 +78,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         )
         self.stores: dict[int, PartitionStore] = {}
         self._live: OrderedDict[str, PatientEntry] = OrderedDict()
-        self.partition_of: dict[str, int] = {}
+        self.partition_of: dict[str, int] = {}  # every patient seen in an owned partition
         self._unwritten: set[str] = set()  # folded into since their changes were last taken
         self._migrations: Changes = {}  # version-2 records converted at restore, to write
         self._restoring: dict[int, RestoreNotes] = {}
@@ -264,8 +264,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
             if excess <= 0:
                 break
             if patient_id not in self._unwritten:
-                del self._live[patient_id]
-                self.partition_of.pop(patient_id, None)
+                del self._live[patient_id]  # its partition stays known: the next load reads one store
                 excess -= 1
 
     def resident_days(self) -> int:

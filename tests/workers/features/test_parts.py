@@ -8,7 +8,7 @@ import json
 import random
 from pathlib import Path
 
-from tests.workers.features.factories import NOW, PATIENT, T0
+from tests.workers.features.factories import DAY_MS, MIN_MS, NOW, PATIENT, T0
 from tests.workers.features.test_streams import backlog_events, feed, hr
 from workers.features.day import DayWindow
 from workers.features.parts import all_parts, load_state, pack_head, take_changes, unpack_head
@@ -160,20 +160,85 @@ def test_version_3_json_parts_still_load_and_are_rewritten_packed() -> None:
     feed(reference, tail)
     assert upgraded.drain() == reference.drain()
     store.apply(*take_changes(upgraded, {"t": 3000}))
-    assert store.data["h"][:1] == b"H"  # the head is rewritten packed with the next write
+    assert store.data["h"][:1] == b"I"  # the head is rewritten packed with the next write
     again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
     assert again.to_dict() == upgraded.to_dict()
 
 
 def test_the_packed_head_keeps_every_field_and_none() -> None:
     state = PatientState(PATIENT)
-    assert unpack_head(pack_head(state, {})) == {**state.head(), "devices": {}, "fence": {}}
+    index = {"stored_days": [], "has_legacy": False}
+    assert unpack_head(pack_head(state, {})) == {**state.head(), "devices": {}, "fence": {}, **index}
     feed(state, _events()[:400])
     state.devices["watch-é|HEART_RATE"] = [5, None]
     state.dirty_days.update({20_000, 20_003})
     fence = {"x.wearable-biometrics": 12, "x.patient-reports": 3}
     head = unpack_head(pack_head(state, fence))
-    assert head == {**state.head(), "devices": state.devices, "fence": fence}
+    index = {"stored_days": sorted(state.days), "has_legacy": False}
+    assert head == {**state.head(), "devices": state.devices, "fence": fence, **index}
+
+
+class CountingStore(DictStore):
+    """A store that records what is read of it: the keys got and the prefixes scanned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[str] = []
+        self.scanned: list[str] = []
+
+    def get(self, key: str) -> bytes | None:
+        self.got.append(key)
+        return super().get(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        self.scanned.append(prefix)
+        return super().scan(prefix)
+
+
+def test_the_head_lists_the_stored_days_after_every_write_and_a_load_reads_no_other_day() -> None:
+    """Evictions, late events into cold days and journal-only writes included: the head's
+    index always names exactly the stored ``d|`` parts. So a load lists nothing, and folding
+    one live event reads the head, profile, journal, its day's meta and its hour's cell:
+    the same five reads however long the patient's history."""
+    events = _events()
+    live, store = PatientState(PATIENT), CountingStore()
+    for start in range(0, len(events), 97):
+        feed(live, events[start : start + 97])
+        live.flush_revisions()
+        store.apply(*take_changes(live, {"t": start}))
+        head = unpack_head(store.data["h"])
+        assert head["stored_days"] == sorted(int(k.split("|")[1]) for k in store.data if k.startswith("d|"))
+        assert head["has_legacy"] is False
+    assert len(live.days) > 20
+    store.got.clear()
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert again.days.resident() == 0
+    newest = again.watermark  # one more sample at that minute: no day closes
+    day, minute = newest // DAY_MS, newest % DAY_MS // MIN_MS
+    sample = hr(day - T0 // DAY_MS, minute, 71.0)
+    feed(again, [sample])
+    assert store.scanned == [] and again.days.resident() == 1
+    assert store.got == ["h", "p", "j", f"d|{day:06d}", f"c|{day:06d}|{minute // 60:02d}"]
+    feed(live, [sample])
+    assert again.to_dict() == live.to_dict()  # reading the rest of the day unpacks its other hours
+
+
+def test_a_head_without_the_index_still_loads_by_listing_the_store() -> None:
+    """The ``H`` head of the release before: the same layout without the index."""
+    events = _events()
+    live, store = PatientState(PATIENT), DictStore()
+    for start in range(0, 3000, 250):
+        feed(live, events[start : start + 250])
+        live.flush_revisions()
+        store.apply(*take_changes(live, {"t": start}))
+    indexed = store.data["h"]
+    index_size = 2 + 4 * len(live.days) + 1
+    store.data["h"] = b"H" + indexed[1:-index_size]
+    assert "stored_days" not in unpack_head(store.data["h"])
+    again, fence = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    assert fence == {"t": 2750} and again.to_dict() == live.to_dict()
+    store.apply(*take_changes(again, {"t": 3000}))
+    assert store.data["h"][:1] == b"I"
 
 
 def test_a_day_meta_with_counts_beyond_16_bits_packs_them_wide() -> None:
