@@ -10,8 +10,9 @@ Storage (:mod:`workers.features.parts`) splits a day into its *meta* (histograms
 symptoms, counters, bookkeeping) and one *cell* per hour (that hour's moments and
 fingerprints), so a live event rewrites one small cell, not the day. ``changed_hours``
 names the cells changed since the last write. A day read back from storage unpacks an
-hour's cell when that hour is first used, and all of them when the whole day is read. The meta is packed (:meth:`DayWindow.packed_meta`);
-version-3 state wrote it as JSON, which is still read.
+hour's cell when that hour is first used, and all of them when the whole day is read. The
+meta is packed (:meth:`DayWindow.packed_meta`); version-3 state wrote it as JSON, which is
+still read.
 
 Deduplication keeps 32-bit BLAKE2b fingerprints per (stream, hour): 4 bytes per event.
 A new event is taken for a duplicate only when its fingerprint equals one of the ``n``
