@@ -187,7 +187,7 @@ def _load_day(get: Callable[[str], bytes | None], scan: Scan, day: int) -> DayWi
 _HEAD = struct.Struct("<cqqqqqBBHHB")  # tag, watermark, floor, cursor, start, hot, flags, counts
 _MARK = struct.Struct("<Bq")
 _DEVICE = struct.Struct("<qqB")
-_COUNT16 = struct.Struct("<H")
+_DAYS = struct.Struct("<iI")
 _FLAG = struct.Struct("<?")
 INDEXED = b"I"  # a head with the index of the stored parts (``H``: the release before, without)
 
@@ -197,8 +197,8 @@ def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
     hot-from (flags say which of the last three are None); the counts of stream marks, days
     awaiting revision, device streams and fenced topics; then each mark (stream index, time),
     the days (32-bit), each device stream (newest time, received time, flags, name) and each
-    topic (offset, name); last, the index of the patient's stored parts: the count and days
-    (32-bit) of its ``d|`` parts and whether it has ``l|`` parts. Names are length-prefixed
+    topic (offset, name); last, the index of the patient's stored parts: the days of its ``d|``
+    parts (:func:`pack_days`) and whether it has ``l|`` parts. Names are length-prefixed
     UTF-8. Flags: bit 0, 1, 2 set when the cursor, start day or hot-from is None.
 
     The index lets a load skip listing the store: a patient's load costs the same whatever its
@@ -229,9 +229,28 @@ def pack_head(state: PatientState, fence: dict[str, int]) -> bytes:
         none = (newest is None) | (received is None) << 1
         out += [_DEVICE.pack(newest or 0, received or 0, none), name_bytes(name)]
     out.append(fence_bytes(fence))
-    days = list(state.days)  # sorted; lists the days without loading them
-    out += [_COUNT16.pack(len(days)), struct.pack(f"<{len(days)}i", *days), _FLAG.pack(bool(state.legacy))]
+    out += [pack_days(list(state.days)), _FLAG.pack(bool(state.legacy))]  # listed, not loaded
     return b"".join(out)
+
+
+def pack_days(days: list[int]) -> bytes:
+    """Sorted days as the first one and the span (32-bit each), then a bitmap over the span:
+    a month of days in 12 bytes."""
+    first = days[0] if days else 0
+    span = days[-1] - first + 1 if days else 0
+    bits = bytearray((span + 7) // 8)
+    for day in days:
+        i = day - first
+        bits[i >> 3] |= 1 << (i & 7)
+    return _DAYS.pack(first, span) + bits
+
+
+def unpack_days(raw: bytes, o: int) -> tuple[list[int], int]:
+    """Inverse of :func:`pack_days`: the days at ``o``, and the offset after them."""
+    first, span = _DAYS.unpack_from(raw, o)
+    o += _DAYS.size
+    bits = raw[o : o + (span + 7) // 8]
+    return [first + i for i in range(span) if bits[i >> 3] >> (i & 7) & 1], o + len(bits)
 
 
 def unpack_head(raw: bytes) -> dict[str, Any]:
@@ -256,10 +275,8 @@ def unpack_head(raw: bytes) -> dict[str, Any]:
     fence, o = read_fence(raw, o, n_fence)
     index: dict[str, Any] = {}
     if raw[:1] == INDEXED:
-        (n_days,) = _COUNT16.unpack_from(raw, o)
-        o += _COUNT16.size
-        index["stored_days"] = list(struct.unpack_from(f"<{n_days}i", raw, o))
-        (index["has_legacy"],) = _FLAG.unpack_from(raw, o + 4 * n_days)
+        index["stored_days"], o = unpack_days(raw, o)
+        (index["has_legacy"],) = _FLAG.unpack_from(raw, o)
     return index | {
         "clock": {"marks": marks, "watermark": watermark, "floor": floor},
         "cursor": None if flags & 1 else cursor,

@@ -11,7 +11,15 @@ from pathlib import Path
 from tests.workers.features.factories import DAY_MS, MIN_MS, NOW, PATIENT, T0
 from tests.workers.features.test_streams import backlog_events, feed, hr
 from workers.features.day import DayWindow
-from workers.features.parts import all_parts, load_state, pack_head, take_changes, unpack_head
+from workers.features.parts import (
+    all_parts,
+    load_state,
+    pack_days,
+    pack_head,
+    take_changes,
+    unpack_days,
+    unpack_head,
+)
 from workers.features.patient import PatientState
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -178,6 +186,13 @@ def test_the_packed_head_keeps_every_field_and_none() -> None:
     assert head == {**state.head(), "devices": state.devices, "fence": fence, **index}
 
 
+def test_the_stored_days_pack_as_a_bitmap_over_their_span() -> None:
+    month = list(range(20_000, 20_031))
+    assert len(pack_days(month)) == 8 + 4  # first day and span, then 31 bits
+    for days in ([], [7], month, [20_000, 20_009, 20_010, 20_089], [-3, 0, 5]):
+        assert unpack_days(b"x" + pack_days(days) + b"y", 1) == (days, 1 + len(pack_days(days)))
+
+
 class CountingStore(DictStore):
     """A store that records what is read of it: the keys got and the prefixes scanned."""
 
@@ -232,7 +247,7 @@ def test_a_head_without_the_index_still_loads_by_listing_the_store() -> None:
         live.flush_revisions()
         store.apply(*take_changes(live, {"t": start}))
     indexed = store.data["h"]
-    index_size = 2 + 4 * len(live.days) + 1
+    index_size = len(pack_days(list(live.days))) + 1
     store.data["h"] = b"H" + indexed[1:-index_size]
     assert "stored_days" not in unpack_head(store.data["h"])
     again, fence = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
