@@ -55,19 +55,26 @@ def _events() -> list[dict]:
     return reports + biometrics
 
 
-def test_parts_written_batch_by_batch_reload_to_the_same_state() -> None:
+def _written_in_batches() -> tuple[PatientState, DictStore]:
+    """The backlog folded 250 events at a time, each batch's changes applied to a store."""
     events = _events()
     live, store = PatientState(PATIENT), DictStore()
     for start in range(0, 3000, 250):
         feed(live, events[start : start + 250])
         live.flush_revisions()
         store.apply(*take_changes(live, {"t": start}))
+    return live, store
+
+
+def test_parts_written_batch_by_batch_reload_to_the_same_state() -> None:
+    live, store = _written_in_batches()
     loaded = load_state(PATIENT, store.get, store.scan)
     assert loaded is not None
     again, fence = loaded
     assert fence == {"t": 2750}
     assert again.to_dict() == live.to_dict()
     live.drain()
+    events = _events()
     tail = events[3000:] + events[2990:3000]  # and redeliveries of folded events
     feed(live, tail)
     feed(again, tail)
@@ -240,12 +247,7 @@ def test_the_head_lists_the_stored_days_after_every_write_and_a_load_reads_no_ot
 
 def test_a_head_without_the_index_still_loads_by_listing_the_store() -> None:
     """The ``H`` head of the release before: the same layout without the index."""
-    events = _events()
-    live, store = PatientState(PATIENT), DictStore()
-    for start in range(0, 3000, 250):
-        feed(live, events[start : start + 250])
-        live.flush_revisions()
-        store.apply(*take_changes(live, {"t": start}))
+    live, store = _written_in_batches()
     indexed = store.data["h"]
     index_size = len(pack_days(list(live.days))) + 1
     store.data["h"] = b"H" + indexed[1:-index_size]
