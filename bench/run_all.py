@@ -23,6 +23,7 @@ BENCHES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("fhir", "bench_fhir", ()),
     ("latency", "bench_latency", ()),
     ("live", "bench_live", ()),
+    ("load", "bench_load", ()),
     ("live_5000_250", "bench_live", ONE_SAMPLE_PER_BATCH),
     ("twin_fidelity", "bench_twin_fidelity", ()),
     ("worker", "bench_worker", ()),
