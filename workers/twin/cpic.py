@@ -7,10 +7,12 @@ The knowledge lives in ``workers/twin/cpic_data/``, not in code:
 ``sources.json``
     The documents each row was checked against (see ``check`` below).
 ``cpic_ssri_snri_2023.csv``, ``cpic_tca_2016.csv``
-    One row per (gene, phenotype, drug) for which the guideline recommends something other
-    than "initiate therapy with the recommended starting dose": the action code, the CPIC
-    classification of recommendation (STRONG, MODERATE, OPTIONAL), the guideline table
-    (described by its content; table numbers were not checked), ``check`` and ``source``.
+    One row per (gene, phenotype, drug) for which the guideline recommends anything beyond
+    "initiate therapy with the recommended starting dose" (a standard start followed by
+    slower titration, or by a higher dose if the response is inadequate, counts): the action
+    code, the CPIC classification of recommendation (STRONG, MODERATE, OPTIONAL), the guideline
+    table (described by its content; table numbers were not checked), ``check`` and ``source``.
+    "No recommendation" and "no action recommended" phenotypes have no row.
 
 ``check`` says how far a row was verified: ``VERIFIED`` (recommendation text and
 classification read in ``source``), ``TEXT_ONLY`` (text read, classification not) or
@@ -66,8 +68,7 @@ ACTIONS: dict[str, str] = {
         "consider an alternative not predominantly metabolised by the gene"
     ),
     "ALTERNATIVE_OR_HIGHER_MAINTENANCE": (
-        "select an alternative; if used, standard start and a maintenance dose possibly 50% "
-        "or more higher"
+        "select an alternative; if used, standard start and a maintenance dose possibly 50% or more higher"
     ),
     "AVOID_OR_REDUCE_START_50PCT": (
         "avoid; consider an alternative; if warranted, 50% lower starting dose with TDM"
@@ -77,7 +78,31 @@ ACTIONS: dict[str, str] = {
     ),
     "REDUCE_START_25PCT": "consider a 25% lower starting dose, with TDM",
     "AVOID_TERTIARY_AMINE": (
-        "avoid tertiary amine; consider an alternative (e.g. nortriptyline, desipramine)"
+        "avoid tertiary amine; consider an alternative (e.g. nortriptyline, desipramine); if a "
+        "tertiary amine is warranted, guide the dose with TDM"
+    ),
+    "ALTERNATIVE_OR_HIGHER_MAINTENANCE_IF_NO_RESPONSE": (
+        "consider an alternative not predominantly metabolised by the gene; if used and standard "
+        "maintenance dosing is not effective, titrate to a higher maintenance dose"
+    ),
+    "REDUCE_START_50PCT_LOWER_MAINTENANCE_50PCT": (
+        "consider a 50% lower starting dose, slower titration and a 50% lower maintenance dose"
+    ),
+    "REDUCE_START_25_50PCT_OR_ALTERNATIVE": (
+        "consider a 25-50% lower starting dose and slower titration, or an alternative not "
+        "predominantly metabolised by the gene"
+    ),
+    "LOWER_START_LOWER_MAINTENANCE_25PCT_OR_ALTERNATIVE": (
+        "consider a lower starting dose, slower titration and a 25% lower maintenance dose, or an "
+        "alternative not predominantly metabolised by the gene"
+    ),
+    "STANDARD_START_SLOWER_TITRATION": (
+        "start at the recommended dose; consider slower titration and a lower maintenance dose"
+    ),
+    "STANDARD_START_HIGHER_IF_NO_RESPONSE": (
+        "start at the recommended dose; if the response to standard maintenance dosing is "
+        "inadequate, titrate to a higher maintenance dose or consider an alternative not "
+        "predominantly metabolised by the gene"
     ),
 }
 

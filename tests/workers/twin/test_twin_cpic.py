@@ -23,14 +23,27 @@ PM, IM, RM, UM = (
 EXPECTED = [
     ("CYP2C19", PM, "citalopram", "ALTERNATIVE_OR_REDUCED_DOSE", "STRONG", "VERIFIED"),
     ("CYP2C19", PM, "escitalopram", "ALTERNATIVE_OR_REDUCED_DOSE", "STRONG", "VERIFIED"),
-    ("CYP2C19", UM, "citalopram", "CONSIDER_ALTERNATIVE", "STRONG", "VERIFIED"),
-    ("CYP2C19", UM, "escitalopram", "CONSIDER_ALTERNATIVE", "STRONG", "VERIFIED"),
+    ("CYP2C19", UM, "citalopram", "ALTERNATIVE_OR_HIGHER_MAINTENANCE_IF_NO_RESPONSE", "STRONG", "VERIFIED"),
+    ("CYP2C19", UM, "escitalopram", "ALTERNATIVE_OR_HIGHER_MAINTENANCE_IF_NO_RESPONSE", "STRONG", "VERIFIED"),
+    ("CYP2C19", IM, "citalopram", "STANDARD_START_SLOWER_TITRATION", "MODERATE", "VERIFIED"),
+    ("CYP2C19", IM, "escitalopram", "STANDARD_START_SLOWER_TITRATION", "MODERATE", "VERIFIED"),
+    ("CYP2C19", RM, "citalopram", "STANDARD_START_HIGHER_IF_NO_RESPONSE", "OPTIONAL", "VERIFIED"),
+    ("CYP2C19", RM, "escitalopram", "STANDARD_START_HIGHER_IF_NO_RESPONSE", "OPTIONAL", "VERIFIED"),
     ("CYP2C19", PM, "sertraline", "ALTERNATIVE_OR_REDUCED_DOSE", "MODERATE", "VERIFIED"),
-    ("CYP2B6", PM, "sertraline", "LOWER_START_SLOWER_TITRATION", "OPTIONAL", "VERIFIED"),
+    ("CYP2C19", IM, "sertraline", "STANDARD_START_SLOWER_TITRATION", "MODERATE", "VERIFIED"),
+    (
+        "CYP2B6",
+        PM,
+        "sertraline",
+        "LOWER_START_LOWER_MAINTENANCE_25PCT_OR_ALTERNATIVE",
+        "OPTIONAL",
+        "VERIFIED",
+    ),
+    ("CYP2B6", IM, "sertraline", "STANDARD_START_SLOWER_TITRATION", "OPTIONAL", "VERIFIED"),
     ("CYP2D6", UM, "paroxetine", "CONSIDER_ALTERNATIVE", "MODERATE", "VERIFIED"),
-    ("CYP2D6", PM, "paroxetine", "LOWER_START_SLOWER_TITRATION", "MODERATE", "VERIFIED"),
+    ("CYP2D6", PM, "paroxetine", "REDUCE_START_50PCT_LOWER_MAINTENANCE_50PCT", "MODERATE", "VERIFIED"),
     ("CYP2D6", IM, "paroxetine", "LOWER_START_SLOWER_TITRATION", "OPTIONAL", "VERIFIED"),
-    ("CYP2D6", PM, "fluvoxamine", "LOWER_START_SLOWER_TITRATION", "OPTIONAL", "VERIFIED"),
+    ("CYP2D6", PM, "fluvoxamine", "REDUCE_START_25_50PCT_OR_ALTERNATIVE", "OPTIONAL", "VERIFIED"),
     ("CYP2D6", PM, "venlafaxine", "CONSIDER_ALTERNATIVE", "OPTIONAL", "VERIFIED"),
     ("CYP2D6", PM, "vortioxetine", "REDUCE_START_50PCT_MAX_10MG_OR_ALTERNATIVE", "MODERATE", "VERIFIED"),
     ("CYP2D6", UM, "vortioxetine", "ALTERNATIVE_OR_HIGHER_MAINTENANCE", "OPTIONAL", "VERIFIED"),
@@ -105,11 +118,18 @@ def test_table_has_exactly_the_expected_rows():
     ("gene", "phenotype", "drug"),
     [
         ("CYP2C19", "NORMAL_METABOLIZER", "sertraline"),
+        ("CYP2C19", "NORMAL_METABOLIZER", "citalopram"),  # initiate the recommended starting dose
+        ("CYP2C19", RM, "sertraline"),  # initiate the recommended starting dose
+        ("CYP2C19", UM, "sertraline"),  # initiate the recommended starting dose
         ("CYP2B6", "NORMAL_METABOLIZER", "sertraline"),
+        ("CYP2B6", RM, "sertraline"),  # initiate the recommended starting dose
+        ("CYP2B6", UM, "sertraline"),  # initiate the recommended starting dose
+        ("CYP2C19", IM, "amitriptyline"),  # initiate the recommended starting dose
         ("CYP2D6", IM, "vortioxetine"),  # initiate the recommended starting dose
         ("CYP2D6", IM, "venlafaxine"),  # no action recommended
         ("CYP2D6", IM, "fluvoxamine"),  # initiate the recommended starting dose
         ("CYP2D6", UM, "fluvoxamine"),  # no CPIC recommendation
+        ("CYP2D6", UM, "venlafaxine"),  # no action recommended
         ("CYP2C19", PM, "nortriptyline"),  # secondary amine: CYP2D6 only
         ("CYP2D6", "INDETERMINATE", "paroxetine"),
         ("CYP2D6", PM, "fluoxetine"),
@@ -117,6 +137,12 @@ def test_table_has_exactly_the_expected_rows():
 )
 def test_lookup_misses(gene, phenotype, drug):
     assert cpic.lookup(gene, phenotype, drug) is None
+
+
+def test_every_action_code_is_used_and_described():
+    used = {r.action for r in cpic.table()}
+    assert used == set(cpic.ACTIONS)
+    assert all(text and text == text.strip() for text in cpic.ACTIONS.values())
 
 
 def test_lookup_is_case_insensitive():
