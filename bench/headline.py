@@ -68,12 +68,17 @@ def _live(r: Results) -> str:
     )
 
 
-def _rss_10k(r: Results) -> str:
-    total = _get(r, "features", "memory", "extrapolated_bytes_10000_patients_30_days")
+def _memory(r: Results) -> str:
+    """What a replica holds per patient, beside the store; not the whole state in memory."""
+    live = _get(r, "live_5000_250", "live") or {}
+    held, stored = live.get("resident_kb_per_patient"), live.get("store_bytes_per_patient")
+    if held is None or stored is None:
+        return "not measured"
+    whole = _get(r, "features", "memory", "tracemalloc_bytes_per_patient")
+    every_day = f"; every day in memory (no store, `bench_features`): {whole / 1e3:,.0f} KB" if whole else ""
     return (
-        "not measured"
-        if total is None
-        else f"{total / 1e9:.1f} GB of window state (tracemalloc, extrapolated)"
+        f"{held:,.0f} KB held per patient (RSS growth, {_n(live.get('patients'))} patients with "
+        f"{_n(live.get('history_days'))} days), {stored / 1e3:,.0f} KB in the local store{every_day}"
     )
 
 
@@ -112,7 +117,7 @@ ROWS: tuple[tuple[str, Callable[[Results], str]], ...] = (
     ),
     ("worker state, live traffic over many patients", _live),
     ("worker state, one sample per patient per batch (5,000 patients, 250/s)", _one_sample_per_batch),
-    ("worker memory per 10,000 patients x 30 days", _rss_10k),
+    ("worker memory per patient, 30 days of minute-level heart rate", _memory),
     ("fresh clone, `bash .ci/run`", _make_test),
 )
 

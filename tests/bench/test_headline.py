@@ -29,9 +29,14 @@ def test_rows_quote_the_results() -> None:
         "steady_above_idle_to_backfill_cpu_per_event": 4.01,
         "patient_day_to_backfill_cpu_per_event": 4.11,
         "live": {
-            "trickle_steady": {"cpu_ms_per_event_above_idle": 0.0955, "changelog_bytes_per_event": 449.8}
+            "trickle_steady": {"cpu_ms_per_event_above_idle": 0.0955, "changelog_bytes_per_event": 449.8},
+            "patients": 5000,
+            "history_days": 30,
+            "resident_kb_per_patient": 31.1,
+            "store_bytes_per_patient": 224848,
         },
     }
+    results["features"] = {"memory": {"tracemalloc_bytes_per_patient": 874735}}
     rows = "\n".join(headline_rows(results))
     assert (
         "steady CPU per event above idle 0.0955 ms (4.01x backfill; a patient-day 4.11x); "
@@ -44,6 +49,10 @@ def test_rows_quote_the_results() -> None:
     assert "9,349/s sustained vs bare consume+decode 31,547/s (ratio 0.296); RSS 206 MB" in rows
     assert "| item-9 alert latency, under biometric backfill | p50 62.7 ms, p99 112 ms (n=2) |" in rows
     assert "10 min 5 s, exit 0 (commit 01234567)" in rows
+    assert (
+        "31 KB held per patient (RSS growth, 5,000 patients with 30 days), 225 KB in the local store; "
+        "every day in memory (no store, `bench_features`): 875 KB"
+    ) in rows
 
 
 def test_missing_results_are_named_not_invented() -> None:
