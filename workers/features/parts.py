@@ -152,7 +152,9 @@ def load_state(
     head = json.loads(raw_head) if raw_head[:1] == b"{" else unpack_head(raw_head)
     raw_profile = get("p")
     state = PatientState(patient_id, config)
-    state.restore_head(head, json.loads(raw_profile) if raw_profile else state.profile())
+    state.restore_head(head)
+    if raw_profile:
+        state.defer_profile(raw_profile)
     state.devices = {k: list(v) for k, v in head["devices"].items()}
     known = head.get("stored_days")
     if known is None:  # a head without the index

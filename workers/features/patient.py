@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.assessments import instrument_spec
 from workers.features.daily import NULL_FEATURES, Normalizer, base_features, rolling_7d
@@ -70,6 +71,7 @@ from workers.validation.rules import (
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 STATE_VERSION = 3
+PROFILE_FIELDS = ("assessments", "norm", "dedup", "rejected")  # stored apart, see PatientState.profile
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
@@ -183,6 +185,7 @@ class PatientState:
     """
 
     __slots__ = (
+        "_stored_profile",
         "_tick",
         "assessments",
         "changed_days",
@@ -230,6 +233,7 @@ class PatientState:
         self.profile_changed = False
         self.hot_from: int | None = None  # days from here on are stored as hour cells
         self.journal = Journal()  # samples folded since the parts were last written
+        self._stored_profile: bytes | None = None  # see :meth:`defer_profile`
 
     @property
     def watermark(self) -> int:
@@ -599,7 +603,7 @@ class PatientState:
             "rejected": dict(self.rejected),
         }
 
-    def restore_head(self, head: dict[str, Any], profile: dict[str, Any]) -> None:
+    def restore_head(self, head: dict[str, Any]) -> None:
         config = self.config
         self.clock = StreamClock.from_dict(
             head["clock"], lateness_ms=config.lateness_ms, retention_ms=config.retention_ms
@@ -609,10 +613,30 @@ class PatientState:
         self.start_day = head["start_day"]
         self.dirty_days = set(head["dirty_days"])
         self.hot_from = head.get("hot_from")
+
+    def restore_profile(self, profile: dict[str, Any]) -> None:
         self.assessments = {k: [list(e) for e in v] for k, v in profile["assessments"].items()}
         self.norm = Normalizer.from_dict(profile["norm"])
         self.dedup = DedupWindow.from_dict(profile["dedup"])
         self.rejected = dict(profile["rejected"])
+
+    def defer_profile(self, stored: bytes) -> None:
+        """Leave the stored profile (JSON, see :meth:`profile`) unread until one of its fields
+        is first used: a patient loaded for a live sample needs none of them."""
+        for name in PROFILE_FIELDS:
+            delattr(self, name)
+        self._stored_profile = stored
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would let any attribute name through
+
+        def __getattr__(self, name: str) -> Any:
+            """Only for a profile field left unread by :meth:`defer_profile`: read it now."""
+            stored = self._stored_profile
+            if stored is None or name not in PROFILE_FIELDS:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            self._stored_profile = None
+            self.restore_profile(json.loads(stored))
+            return getattr(self, name)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], config: WindowConfig = DEFAULT_WINDOWS) -> PatientState:
@@ -625,7 +649,8 @@ class PatientState:
         if version != STATE_VERSION:
             raise ValueError(f"unknown PatientState version {version!r}")
         self = cls(data["patient_id"], config)
-        self.restore_head(data, data)
+        self.restore_head(data)
+        self.restore_profile(data)
         self.devices = {k: list(v) for k, v in data["devices"].items()}
         for w in data["days"]:
             self.days[w["day"]] = DayWindow.from_dict(w)
@@ -641,10 +666,8 @@ def from_v2(data: dict[str, Any], config: WindowConfig = DEFAULT_WINDOWS) -> Pat
     the upgrade are still recognised as duplicates.
     """
     self = PatientState(data["patient_id"], config)
-    self.restore_head(
-        {**data, "dirty_days": [w["day"] for w in data["days"] if w["dirty"]]},
-        {**data, "dedup": data["dedup"]},
-    )
+    self.restore_head({**data, "dirty_days": [w["day"] for w in data["days"] if w["dirty"]]})
+    self.restore_profile(data)
     self.devices = {k: list(v) for k, v in data["devices"].items()}
     for w in data["days"]:
         window = DayWindow.from_parts(w["day"], {**w, "hist": {}}, {})

@@ -8,6 +8,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from tests.workers.features.factories import DAY_MS, MIN_MS, NOW, PATIENT, T0
 from tests.workers.features.test_streams import backlog_events, feed, hr
 from workers.features.day import DayWindow
@@ -21,6 +23,7 @@ from workers.features.parts import (
     unpack_head,
 )
 from workers.features.patient import PatientState
+from workers.features.streams import BIOMETRICS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -243,6 +246,27 @@ def test_the_head_lists_the_stored_days_after_every_write_and_a_load_reads_no_ot
     assert store.got == ["h", "p", "j", f"d|{day:06d}", f"c|{day:06d}|{minute // 60:02d}"]
     feed(live, [sample])
     assert again.to_dict() == live.to_dict()  # reading the rest of the day unpacks its other hours
+
+
+def test_a_loaded_patient_reads_its_profile_only_when_a_field_of_it_is_used() -> None:
+    """A live sample needs none of the profile (assessments, normaliser, context dedup, reject
+    counts), so a load leaves its JSON unread; the first use of a field reads it whole, and a
+    count the event adds lands on the stored ones."""
+    live, store = _written_in_batches()
+    again, _ = load_state(PATIENT, store.get, store.scan)  # type: ignore[misc]
+    newest = again.clock.marks[BIOMETRICS]  # a sample there moves no clock: nothing is evicted
+    day, minute = newest // DAY_MS - T0 // DAY_MS, newest % DAY_MS // MIN_MS
+    sample = hr(day, minute, 71.0, event_id="live-1")
+    assert feed(again, [sample]) == [None]
+    assert again._stored_profile is not None  # still unread
+    late = hr(day - 40, 0, 70.0)  # past the lateness horizon: rejected and counted
+    feed(again, [late])
+    assert again._stored_profile is None
+    feed(live, [sample, late])
+    assert again.rejected == live.rejected and again.rejected["LateEvent"] >= 1
+    assert again.to_dict() == live.to_dict()
+    with pytest.raises(AttributeError, match="no attribute 'nowhere'"):
+        again.nowhere  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_a_head_without_the_index_still_loads_by_listing_the_store() -> None:
