@@ -9,7 +9,9 @@ its store at their next event. Here one patient's 30 days of realistic wearable 
 changes every 2,000 events), and ``--patients`` patients share those stored parts. Events then
 visit the patients in turn while ``--held`` stay in memory (least recently used out), so every
 event is a miss: load the patient, fold one heart-rate sample, take the batch's changes. The
-same event on a patient held in memory is timed beside it, and a load alone. CPU time of this
+same event on a patient held in memory is timed beside it (a live trickle with one sample per
+patient per batch, as the worker folds it, without Kafka), a load alone, and an event of the
+month's backfill. CPU time of this
 process, best of ``--rounds`` interleaved rounds, with the worker's collector thresholds.
 """
 
@@ -40,10 +42,21 @@ NOW = T0 + (HISTORY_DAYS + 1) * DAY_MS
 
 def stored_patient() -> tuple[dict[str, bytes], int]:
     """One patient's parts after ``HISTORY_DAYS`` days, and its newest event time."""
+    store, state = backfill(month())
+    return store, state.watermark
+
+
+def month() -> list[dict[str, Any]]:
+    """``HISTORY_DAYS`` days of one patient's realistic wearable data and reports, in time order."""
     rng = random.Random(3)
     pid = pseudonym(0)
-    state, store = PatientState(pid), {}
-    events = [ev for day in range(HISTORY_DAYS) for ev in day_events(pid, day, rng, False)]
+    return [ev for day in range(HISTORY_DAYS) for ev in day_events(pid, day, rng, False)]
+
+
+def backfill(events: list[dict[str, Any]]) -> tuple[dict[str, bytes], PatientState]:
+    """``events`` folded and written as the worker writes a backlog: a batch's changes every
+    ``WRITE_EVERY`` events, applied to a dict standing for the store."""
+    state, store = PatientState(events[0]["patient_id"]), {}
     for start in range(0, len(events), WRITE_EVERY):
         for ev in events[start : start + WRITE_EVERY]:
             kind = "SymptomReport" if "symptom_type" in ev else "BiometricSample"
@@ -59,7 +72,7 @@ def stored_patient() -> tuple[dict[str, bytes], int]:
                 store.pop(key, None)
             else:
                 store[key] = value
-    return store, state.watermark
+    return store, state
 
 
 def sample(pid: str, t: int, i: int) -> dict[str, Any]:
@@ -70,7 +83,8 @@ def sample(pid: str, t: int, i: int) -> dict[str, Any]:
 
 
 def timed_round(store: dict[str, bytes], t: int, patients: int, held: int, events: int) -> dict[str, float]:
-    """CPU ms per event for: a miss (load + fold + changes), a load alone, a held patient."""
+    """CPU ms per event for: a miss (load + fold + changes), a load alone, a held patient, and
+    an event of the month's backfill."""
     pids = [pseudonym(i) for i in range(1, patients + 1)]
 
     def scan(prefix: str) -> list[tuple[str, bytes]]:
@@ -110,7 +124,15 @@ def timed_round(store: dict[str, bytes], t: int, patients: int, held: int, event
         assert error is None, error
         take_changes(state, {"t": i})
     hit = time.process_time() - start
-    return {name: secs / events * 1e3 for name, secs in (("miss", miss), ("load", load_only), ("held", hit))}
+    timed = (("miss", miss), ("load", load_only), ("held", hit))
+    per_event = {name: secs / events * 1e3 for name, secs in timed}
+
+    history = month()
+    gc.collect()
+    start = time.process_time()
+    backfill(history)
+    per_event["backfill"] = (time.process_time() - start) / len(history) * 1e3
+    return per_event
 
 
 def main() -> None:
@@ -140,6 +162,7 @@ def main() -> None:
         "stored_bytes_per_patient": sum(map(len, store.values())),
         "cpu_ms_per_event_best": {k: round(v, 4) for k, v in best.items()},
         "miss_to_held": round(best["miss"] / best["held"], 2),
+        "held_to_backfill": round(best["held"] / best["backfill"], 2),
         "rounds": [{k: round(v, 4) for k, v in r.items()} for r in rounds],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
