@@ -634,8 +634,8 @@ class PatientState:
             stored = self._stored_profile
             if stored is None or name not in PROFILE_FIELDS:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            self._stored_profile = None
             self.restore_profile(json.loads(stored))
+            self._stored_profile = None
             return getattr(self, name)
 
     @classmethod
