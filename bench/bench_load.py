@@ -11,8 +11,8 @@ visit the patients in turn while ``--held`` stay in memory (least recently used 
 event is a miss: load the patient, fold one heart-rate sample, take the batch's changes. The
 same event on a patient held in memory is timed beside it (a live trickle with one sample per
 patient per batch, as the worker folds it, without Kafka), a load alone, and an event of the
-month's backfill. CPU time of this
-process, best of ``--rounds`` interleaved rounds, with the worker's collector thresholds.
+month's backfill. CPU time of this process, best of ``--rounds`` interleaved rounds, with the
+worker's collector thresholds.
 """
 
 from __future__ import annotations
