@@ -32,6 +32,10 @@ rule and a plain-language ``reason``:
     the patient's own spread lets a compressive rater alarm as readily as one who uses the
     whole scale.
 
+The 7-day mean is that of the reports of the last seven days: a report older than a week never
+stands in for this one (a PHQ-9 rise after a week without daily reports is weighed on its own),
+and a week without reports neither confirms nor clears a deterioration.
+
 Personal baselines are robust to earlier episodes: the severity baseline is the interquartile
 mean of the daily values of the last ``BASELINE_DAYS`` reports (its spread the root mean
 square deviation, which unlike the mean absolute deviation is not shrunk by integer reports
@@ -42,7 +46,8 @@ against the partly recovered level of the weeks before it, not against the illne
 treatment. State: at most ``BASELINE_DAYS + PHQ9_HISTORY`` numbers and a few scalars.
 
 The thresholds were tuned on the bench's project cohort (seed 7) and its trajectory cohort
-drawn with seed 24, and are judged on other draws (README, "Twin fidelity").
+drawn with seed 24 (``FOLLOW_EVIDENCE`` on cohort draws 61 and 72 and trajectory draws 65 and
+76), and are judged on other draws (README, "Twin fidelity").
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ PHQ9_MIN_RISE = 4
 PHQ9_SPREAD = 4.6
 DAILY_WEIGHT = 1.2
 RISE_EVIDENCE = 3.0
-FOLLOW_EVIDENCE = 3.2
+FOLLOW_EVIDENCE = 3.8
 CROSSING_MIN_RISE = 3
 CROSSING_CONFIRM = 1.4
 CROSS15_MIN_RISE = 6
@@ -96,7 +101,7 @@ class DeteriorationMonitor:
     """Sustained-deterioration flag from the rules above; pure and deterministic."""
 
     window: list[float] = field(default_factory=list)
-    recent: list[float] = field(default_factory=list)
+    recent: list[float | None] = field(default_factory=list)  # the last 7 days, None: no report
     cusum: float = 0.0
     phq9_totals: list[int] = field(default_factory=list)
     phq9_last: int | None = None
@@ -143,8 +148,10 @@ class DeteriorationMonitor:
         return _median([float(t) for t in self.phq9_totals])
 
     def recent_mean(self) -> float | None:
-        """Mean of the last ``RECENT_DAYS`` observed severities."""
-        return sum(self.recent) / len(self.recent) if self.recent else None
+        """Mean severity of the reports of the last ``RECENT_DAYS`` days; ``None`` without one.
+        Older reports do not stand in: a week without reports says nothing of this week."""
+        reported = [v for v in self.recent if v is not None]
+        return sum(reported) / len(reported) if reported else None
 
     def recent_rise(self, level: tuple[float, float] | None = None) -> float | None:
         """7-day mean above baseline, in personal SDs (``level`` if already computed)."""
@@ -167,15 +174,17 @@ class DeteriorationMonitor:
         return (total - base) / PHQ9_SPREAD + DAILY_WEIGHT * (0.0 if daily is None else daily)
 
     # ------------------------------------------------------------------ updates
-    def update(self, y: float | None) -> tuple[bool, bool]:
-        """Advance one day with mean severity ``y`` (``None`` if unreported).
+    def update(self, y: float | None, elapsed: int = 1) -> tuple[bool, bool]:
+        """Advance ``elapsed`` days (the days between had no daily features) to a day with mean
+        severity ``y`` (``None`` if unreported).
 
         Returns ``(fired, active)``: whether a rule newly raised the flag today and the flag.
         """
         new_rule = None
+        skipped: list[float | None] = [None] * min(max(elapsed - 1, 0), RECENT_DAYS)
+        self.recent = [*self.recent, *skipped, y][-RECENT_DAYS:]
         if y is not None:
             self.n += 1
-            self.recent = [*self.recent, y][-RECENT_DAYS:]
             lv = self.level()
             if lv is not None:
                 self.cusum = max(0.0, self.cusum + (y - lv[0]) / lv[1] - CUSUM_K)
@@ -231,6 +240,8 @@ class DeteriorationMonitor:
         phq9_holds = self.phq9_rise or self.crossed_10 or self.crossed_15
         if self.active_days < MIN_ACTIVE_DAYS or phq9_holds:
             return
+        if self.recent_mean() is None:
+            return  # no report this week: silence is not recovery
         rise = self.recent_rise()
         if rise is None or rise < CLEAR_BELOW:
             self.active, self.rule = False, None

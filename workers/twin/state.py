@@ -98,7 +98,7 @@ def apply_daily_features(
     s.severity.score_and_learn(day, y, learn=learn, params=params)
     _daily_anomaly(s, ctx, bio, learn)
     s.coupling.update(day, bio if learn else {}, y if learn else None)
-    fired, active = s.deterioration.update(y)
+    fired, active = s.deterioration.update(y, 1 if s.last_day is None else day - s.last_day)
     toggle(s, ctx, "SUSTAINED_DETERIORATION", active, _deterioration_evidence(s))
 
     before = s.model_source

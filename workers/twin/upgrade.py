@@ -99,7 +99,7 @@ def _deterioration(old: LegacyDeteriorationMonitor, phq9: Assessment | None) -> 
     window = frozen if active else list(recent)
     return DeteriorationMonitor(
         window=window,
-        recent=recent,
+        recent=[*recent],
         phq9_totals=[] if phq9_base is None else [round(float(phq9_base))],
         phq9_last=None if phq9 is None else int(phq9.total),
         active=active,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from workers.twin.deterioration import DeteriorationMonitor
 from workers.twin.state import CROSSED_15_KEY, apply_assessment, apply_daily_features, new_twin
 
@@ -131,8 +133,8 @@ def test_a_large_phq9_rise_needs_little_daily_corroboration():
 
 def test_daily_reports_confirm_a_phq9_rise_between_administrations():
     mon = _monitor_with_baseline(5)
-    assert not mon.observe_phq9(12)  # 7 points: not enough with flat daily reports
-    flags = [mon.update(2.8)[0] for _ in range(7)]  # then the daily reports rise; CUSUM quiet
+    assert not mon.observe_phq9(13)  # 8 points: not enough with flat daily reports
+    flags = [mon.update(3.0)[0] for _ in range(7)]  # then the daily reports rise; CUSUM quiet
     assert flags == [False] * 6 + [True]
     assert mon.rule == "DAILY_AFTER_PHQ9_RISE"
     assert mon.cusum < 10
@@ -225,3 +227,46 @@ def test_item9_safety_is_independent_of_the_deterioration_rules():
 
     state, out = apply_assessment(state, assessment(44, items, sid="phq-44"))
     assert [a["alert_type"] for a in out.alerts] == ["ITEM9_SAFETY"]
+
+
+def test_the_7_day_mean_holds_only_the_reports_of_the_last_seven_days():
+    mon = _monitor_with_baseline(5)
+    _days(mon, [1.0] * 3)
+    mon.update(None)  # a day without a report: the week is the three days before these four
+    assert mon.recent_mean() == pytest.approx((2.4 + 1.6 + 2.4 + 3 * 1.0) / 6)
+    mon.update(4.0, elapsed=7)  # six days without daily features: only today's report is recent
+    assert mon.recent_mean() == 4.0
+    mon.update(None, elapsed=8)
+    assert mon.recent_mean() is None and mon.recent_rise() is None
+
+
+def test_a_phq9_rise_after_a_week_without_reports_is_weighed_on_its_own():
+    def rise_after(gap: int) -> bool:
+        mon = _monitor_with_baseline(5)
+        _days(mon, [1.6] * 7)  # a good week, a personal SD below the baseline
+        mon.update(None, elapsed=gap)
+        return mon.observe_phq9(19)  # 14 points up: enough on its own, not against the good week
+
+    assert not rise_after(1)
+    assert rise_after(8)
+
+
+def test_a_week_without_reports_does_not_clear_a_deterioration():
+    mon = _monitor_with_baseline(5)
+    _days(mon, [4.0] * 7)
+    assert mon.active and mon.rule == "SEVERITY_CUSUM"
+    for _ in range(10):
+        mon.update(None)
+    assert mon.active  # silence is not recovery
+    _days(mon, [2.0] * 7)
+    assert not mon.active
+
+
+def test_the_twin_tells_the_monitor_of_days_without_daily_features():
+    from twin_factories import features
+
+    state = _twin_with_stable_weeks(phq9=8)
+    assert state.deterioration.recent_mean() is not None
+    state, _ = apply_daily_features(state, features(50, None))  # eight days after the last one
+    assert state.deterioration.recent == [None] * 7
+    assert state.deterioration.recent_mean() is None
