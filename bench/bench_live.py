@@ -25,7 +25,11 @@ Phases (each on its own topics, the real broker, one ``novamind worker`` process
    interpreter, RocksDB, librdkafka), changelog bytes per event, RSS. Idle is measured
    twice, after the restore (once its compaction is done, reported apart) and after the
    trickle; the lower one is subtracted. A patient-day's CPU per event weighs the four by a
-   day of minute-level samples.
+   day of minute-level samples. Beside the steady trickle a bare consumer
+   (``bench.bare_live``: the worker's fetch settings and loop, decode only) reads the same
+   records: what reading a trickle costs any consumer, against the backfill's bare ceiling
+   timed in CPU, so that the worker's own work per event can be compared between the two
+   regimes.
 4. **Sustained**: ``--burst`` events spread over all patients published as fast as the
    producer can; the worker's drain rate over the first 90% is the live rate it sustains
    (the last batch lingers for more wearable samples, as a trickle's do).
@@ -43,6 +47,7 @@ import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -271,7 +276,9 @@ def backfill_phase(base: Settings, run: str, patients: int, days: int, work: Pat
     topic = settings.kafka.topic(BIOMETRICS)
     records = [r for i in range(patients) for r in history(pseudonym(i), days)]
     publish(settings, records)
+    bare_cpu0 = process_cpu_seconds()
     ceiling = bare_ceiling(settings, topic, len(records))
+    bare_cpu = process_cpu_seconds() - bare_cpu0  # this process does nothing else meanwhile
     fold_rate = fold_ceiling(settings, topic, len(records))
     worker = WorkerUnderTest(settings, work / "backfill", 6191)
     worker.wait_ready()
@@ -291,6 +298,7 @@ def backfill_phase(base: Settings, run: str, patients: int, days: int, work: Pat
         "days": days,
         "events": n,
         "bare_consume_decode_per_s": round(ceiling),
+        "bare_cpu_ms_per_event": round(bare_cpu * 1000 / n, 4),
         "worker_events_per_s": round((n - tail) / (most - t0)),
         "worker_events_per_s_to_the_last": round(n / (finished - t0)),
         "ratio_worker_to_bare": round((n - tail) / (most - t0) / ceiling, 3),
@@ -338,6 +346,37 @@ def seed_history(settings: Settings, patients: int, days: int) -> dict[str, Any]
     }
 
 
+def process_cpu_seconds() -> float:
+    """CPU seconds of this process so far, every thread (librdkafka's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class BareUnderTest:
+    """``bench.bare_live`` reading ``topic``: the bare cost of consuming a trickle."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_live", topic],
+            env={**os.environ, "NOVAMIND_LOG_LEVEL": "WARNING"},
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench.bare_live did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
 def idle_core_share(pid: int, seconds: float) -> float:
     """The share of a core the process uses over ``seconds`` with no traffic."""
     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
@@ -373,13 +412,18 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
 
 
 def trickle(
-    settings: Settings, worker: WorkerUnderTest, events: list[dict[str, Any]], rate: float
+    settings: Settings,
+    worker: WorkerUnderTest,
+    events: list[dict[str, Any]],
+    rate: float,
+    bare: BareUnderTest | None = None,
 ) -> dict[str, Any]:
     """Publish ``events`` at ``rate``; the worker's CPU until it has drained them and the twin
     inputs they caused, and its store's compactions are done (``cpu_s`` over ``elapsed_s``, by
-    thread), changelog bytes, RSS."""
+    thread), changelog bytes, RSS; and ``bare``'s CPU over the same time (``bare_cpu_s``)."""
     topic = settings.kafka.topic(BIOMETRICS)
     since = end_offsets(settings.kafka, [settings.kafka.topic(CHANGELOG)])
+    bare0 = 0.0 if bare is None else cpu_seconds(bare.pid)
     cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
     threads0 = thread_cpu_seconds(worker.pid)
     publish_s = publish(settings, events, rate=rate)
@@ -390,9 +434,11 @@ def trickle(
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(worker.pid) - cpu0
     threads = {k: v - threads0[k] for k, v in thread_cpu_seconds(worker.pid).items()}
+    bare_cpu = {} if bare is None else {"bare_cpu_s": cpu_seconds(bare.pid) - bare0}
     records, size = changelog_bytes(settings, since)
     n = len(events)
     return {
+        **bare_cpu,
         "rate_per_s": rate,
         "events": n,
         "published_s": round(publish_s, 1),
@@ -464,7 +510,13 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         after_turn_events = live_events(args.patients, count, midnight + 1, rng)
         after_turn = trickle(settings, worker, after_turn_events, args.rate)
         steady_events = live_events(args.patients, count, midnight + 1 + per_patient, rng)
-        steady = trickle(settings, worker, steady_events, args.rate)
+        # beside the worker, a bare consumer reads the same steady trickle and only decodes it
+        bare = BareUnderTest(settings, topic)
+        try:
+            bare_idle = idle_core_share(bare.pid, args.idle_seconds)
+            steady = trickle(settings, worker, steady_events, args.rate, bare)
+        finally:
+            bare.stop()
         # the day before closes once a patient's clock passes 01:00 (its grace hour): its
         # features are computed from the week's windows (loaded from the store) and published,
         # and the twin stage learns from them: once a day per patient
@@ -472,6 +524,8 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         closing = trickle(settings, worker, closers, args.rate)
         settled = idle_core_share(worker.pid, args.idle_seconds)
         idle_share = min(idle_share, settled)  # the lower idle: the busy share is not understated
+        bare_busy = steady.pop("bare_cpu_s") - bare_idle * steady["elapsed_s"]
+        steady["bare_consume_decode_ms_per_event_above_idle"] = round(bare_busy * 1000 / steady["events"], 4)
         for window in (after_turn, steady, closing):
             busy = window.pop("cpu_s") - idle_share * window.pop("elapsed_s")
             window["cpu_ms_per_event_above_idle"] = round(busy * 1000 / window["events"], 4)
@@ -546,6 +600,13 @@ def main() -> None:
     busy_ratio = live["trickle"]["cpu_ms_per_event_above_idle"] / backfill["cpu_ms_per_event"]
     steady_ratio = live["trickle_steady"]["cpu_ms_per_event_above_idle"] / backfill["cpu_ms_per_event"]
     day_ratio = live["patient_day_cpu_ms_per_event"] / backfill["cpu_ms_per_event"]
+    # what reading the stream costs any consumer, live and in a backfill, and the rest: the
+    # worker's own work per event (fold, state, changelog, transactions) in each regime
+    steady = live["trickle_steady"]
+    bare_live = steady["bare_consume_decode_ms_per_event_above_idle"]
+    bare_backfill = backfill["bare_cpu_ms_per_event"]
+    own_live = steady["cpu_ms_per_event_above_idle"] - bare_live
+    own_backfill = backfill["cpu_ms_per_event"] - bare_backfill
     result = {
         "bench": "live",
         "machine": platform.machine(),
@@ -557,6 +618,8 @@ def main() -> None:
         "live_above_idle_to_backfill_cpu_per_event": round(busy_ratio, 2),
         "steady_above_idle_to_backfill_cpu_per_event": round(steady_ratio, 2),
         "patient_day_to_backfill_cpu_per_event": round(day_ratio, 2),
+        "bare_steady_to_bare_backfill_cpu_per_event": round(bare_live / bare_backfill, 2),
+        "worker_own_steady_to_own_backfill_cpu_per_event": round(own_live / own_backfill, 2),
     }
     RESULTS.mkdir(exist_ok=True)
     name = f"live_{args.tag}" if args.tag else "live"
