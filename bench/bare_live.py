@@ -13,17 +13,16 @@ partition of the topic, and runs until terminated::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer, Message
 
+from bench.bench_worker import decode_as_the_worker
 from novamind.platform.kafka import consumer_config
 from novamind.platform.settings import Settings
 from schemas.codec import AvroCodec
-from schemas.exceptions import SchemaError
 from workers.runtime import clients
 from workers.runtime.worker import LINGER_SLICE_S
 
@@ -49,10 +48,7 @@ async def consume_forever(consumer: Consumer, codec: AvroCodec) -> None:
             batch: list[Message] = await loop.run_in_executor(
                 executor, consumer.consume, 20_000, LINGER_SLICE_S
             )
-            for message in batch:
-                if message.error() is None:
-                    with contextlib.suppress(SchemaError):  # bad records still count as consumed
-                        codec.decode_dict(message.value() or b"", logical=False)
+            decode_as_the_worker(codec, [m for m in batch if m.error() is None])
 
 
 def main() -> None:

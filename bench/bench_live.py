@@ -47,7 +47,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -276,9 +275,9 @@ def backfill_phase(base: Settings, run: str, patients: int, days: int, work: Pat
     topic = settings.kafka.topic(BIOMETRICS)
     records = [r for i in range(patients) for r in history(pseudonym(i), days)]
     publish(settings, records)
-    bare_cpu0 = process_cpu_seconds()
+    bare_cpu0 = cpu_seconds(os.getpid())
     ceiling = bare_ceiling(settings, topic, len(records))
-    bare_cpu = process_cpu_seconds() - bare_cpu0  # this process does nothing else meanwhile
+    bare_cpu = cpu_seconds(os.getpid()) - bare_cpu0  # this process does nothing else meanwhile
     fold_rate = fold_ceiling(settings, topic, len(records))
     worker = WorkerUnderTest(settings, work / "backfill", 6191)
     worker.wait_ready()
@@ -344,12 +343,6 @@ def seed_history(settings: Settings, patients: int, days: int) -> dict[str, Any]
         "changelog_bytes_per_patient": round(size / patients),
         "template_fold_s": round(fold_s, 2),
     }
-
-
-def process_cpu_seconds() -> float:
-    """CPU seconds of this process so far, every thread (librdkafka's too)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class BareUnderTest:
