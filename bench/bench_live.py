@@ -34,7 +34,10 @@ Phases (each on its own topics, the real broker, one ``novamind worker`` process
    producer can; the worker's drain rate over the first 90% is the live rate it sustains
    (the last batch lingers for more wearable samples, as a trickle's do).
 5. **Restart**: the worker is stopped and started again with the same replica id and store:
-   time from start to ready (partitions assigned, tail restored).
+   time from start to ready (partitions assigned, tail restored). Then a trickle of
+   ``--seconds``, a SIGKILL while its patients' samples are held back (not yet written, see
+   ``NOVAMIND_WORKER__STATE_WRITE_DELAY_S``), and a replacement: its time to ready, and the
+   time and CPU until it has read those samples again from the source and settled.
 
 Writes bench/results/live.json (or live_<patients>.json with ``--tag``).
 """
@@ -194,6 +197,7 @@ class WorkerUnderTest:
             "NOVAMIND_MONGO__DATABASE": settings.mongo.database,
             "NOVAMIND_WORKER__STATE_DIR": str(state_dir),
             "NOVAMIND_WORKER__STATE_CACHE_PATIENTS": str(settings.worker.state_cache_patients),
+            "NOVAMIND_WORKER__STATE_WRITE_DELAY_S": str(settings.worker.state_write_delay_s),
             "NOVAMIND_LOG_LEVEL": "WARNING",
         }
         self.started = time.perf_counter()
@@ -241,12 +245,15 @@ def wait_drained(settings: Settings, topic: str, timeout_s: float = 3600, left: 
     return time.perf_counter()
 
 
-def scenario(base: Settings, name: str, cache_patients: int) -> Settings:
+def scenario(base: Settings, name: str, cache_patients: int, write_delay_s: float | None = None) -> Settings:
+    worker: dict[str, Any] = {"state_cache_patients": cache_patients}
+    if write_delay_s is not None:
+        worker["state_write_delay_s"] = write_delay_s
     settings = base.model_copy(
         update={
             "kafka": base.kafka.model_copy(update={"topic_prefix": f"{name}."}),
             "mongo": base.mongo.model_copy(update={"database": f"novamind_{name}"}),
-            "worker": base.worker.model_copy(update={"state_cache_patients": cache_patients}),
+            "worker": base.worker.model_copy(update=worker),
         }
     )
     ensure_topics(settings.kafka)
@@ -458,13 +465,18 @@ def live_events(patients: int, count: int, first_minute: int, rng: random.Random
 
 
 def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    settings = scenario(base, f"{run}-live", args.cache_patients)
+    settings = scenario(base, f"{run}-live", args.cache_patients, args.write_delay)
     topic = settings.kafka.topic(BIOMETRICS)
     seeded = seed_history(settings, args.patients, args.days)
     state_dir = work / "live"
     worker = WorkerUnderTest(settings, state_dir, 6192)
     rng = random.Random(3)
-    out: dict[str, Any] = {"patients": args.patients, "history_days": args.days, **seeded}
+    out: dict[str, Any] = {
+        "patients": args.patients,
+        "history_days": args.days,
+        "state_write_delay_s": settings.worker.state_write_delay_s,
+        **seeded,
+    }
     try:
         out["full_restore_ready_s"] = round(worker.wait_ready(), 2)
         out["rss_after_restore_mb"] = round(rss_mb(worker.pid), 1)
@@ -566,8 +578,28 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
     restarted = WorkerUnderTest(settings, state_dir, 6193)
     try:
         out["restart_ready_s"] = round(restarted.wait_ready(), 2)
+        # a crash while patients are held: a trickle, then SIGKILL with their samples unwritten
+        after_burst = first + len(burst) // args.patients
+        held = live_events(args.patients, int(args.rate * args.seconds), after_burst, rng)
+        publish(settings, held, rate=args.rate)
+        wait_drained(settings, topic)
+        restarted.process.kill()
+        restarted.process.wait(timeout=60)
     finally:
         restarted.stop()
+    replacement = WorkerUnderTest(settings, state_dir, 6194)
+    try:
+        ready_s = replacement.wait_ready()
+        cpu0, t0 = cpu_seconds(replacement.pid), time.perf_counter()
+        settle(replacement.pid)  # the replay of the held samples, and the store's compactions
+        out["crash_restart"] = {
+            "trickle_events_before_the_kill": len(held),
+            "ready_s": round(ready_s, 2),
+            "replay_settled_s": round(time.perf_counter() - t0, 1),
+            "replay_cpu_s": round(cpu_seconds(replacement.pid) - cpu0, 2),
+        }
+    finally:
+        replacement.stop()
     return out
 
 
@@ -581,6 +613,12 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--backfill-patients", type=int, default=10)
     parser.add_argument("--cache-patients", type=int, default=10_000)
+    parser.add_argument(
+        "--write-delay",
+        type=float,
+        default=None,
+        help="NOVAMIND_WORKER__STATE_WRITE_DELAY_S of the live phase's worker (default: the setting's)",
+    )
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     run = f"live-{time.strftime('%H%M%S')}"

@@ -109,6 +109,10 @@ STATE_WRITES = Counter(
     " snapshot, or a snapshot of the changed parts.",
     ["kind"],
 )
+STATE_HELD = Gauge(
+    "novamind_window_state_held_patients",
+    "Patients whose journaled samples are folded but not written yet (a restore re-reads them).",
+)
 RESTORE_RECORDS = Counter(
     "novamind_state_restore_records_total", "State records restored after an assignment.", ["partition"]
 )
@@ -204,9 +208,10 @@ def record_twin_version_change(kind: str, count: int = 1) -> None:
         TWIN_VERSION_CHANGES.labels(kind=kind).inc(count)
 
 
-def record_state_writes(journals: int, snapshots: int) -> None:
+def record_state_writes(journals: int, snapshots: int, held: int = 0) -> None:
     """A batch's window-state writes: ``journals`` patients wrote their journal alone,
-    ``snapshots`` their changed parts."""
+    ``snapshots`` their changed parts; ``held`` patients wait to be written."""
+    STATE_HELD.set(held)
     if journals:
         STATE_WRITES.labels(kind="journal").inc(journals)
     if snapshots:

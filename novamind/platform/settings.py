@@ -116,6 +116,13 @@ class WorkerSettings(BaseModel):
         description="a batch of wearable samples alone, fewer than five per patient, waits this "
         "long for more (any other record ends the wait; the item-9 watch never waits)",
     )
+    state_write_delay_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="a patient whose window state changed only by journaled samples is written "
+        "to the changelog within this long; a restore re-reads those samples from the source "
+        "(0: every batch writes every patient it changed)",
+    )
     replica_id: str | None = Field(
         default=None, description="stable replica name (e.g. the pod name); default host and pid"
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,7 @@ from novamind.platform.settings import WorkerSettings
 from workers.features.parts import JOURNAL, SEP, all_parts, load_state, take_changes
 from workers.features.patient import DAY_MS, DEFAULT_WINDOWS, WindowConfig
 from workers.pipeline.ingest import PatientEntry
+from workers.runtime.deferred import FLOOR_KEY, DeferredWrites, Floor, decode_floor, encode_floor
 from workers.runtime.store import PartitionStore
 
 Records = list[tuple[bytes, bytes | None]]
@@ -68,10 +69,12 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         config: WindowConfig = DEFAULT_WINDOWS,
         cache_patients: int = 10_000,
         block_cache_bytes: int = 64 << 20,
+        write_delay_s: float = 0.0,
     ) -> None:
         self.root = root
         self.config = config
         self.cache_patients = cache_patients
+        self.deferred = DeferredWrites(write_delay_s)
         self._block_cache = Cache(block_cache_bytes)
         self._memtables = WriteBufferManager.new_write_buffer_manager_with_cache(
             block_cache_bytes // 2, False, self._block_cache
@@ -131,17 +134,24 @@ class PatientStates(MutableMapping[str, PatientEntry]):
 
     def restored(self, partition: int, end_offset: int) -> None:
         """The restore of ``partition`` reached ``end_offset``: checkpoint it, apply its notes."""
-        self.open(partition).write({}, end_offset)
+        store = self.open(partition)
+        store.write({}, end_offset)
+        self.deferred.restored(partition, self.replay_floor(partition))
         notes = self._restoring.pop(partition, RestoreNotes())
         for patient_id in notes.patients:
             self._drop(patient_id)
         if notes.migrations:
             self._migrations.setdefault(partition, {}).update(notes.migrations)
 
+    def replay_floor(self, partition: int) -> Floor | None:
+        """The source offsets a restore of ``partition`` reads again from (held-back writes)."""
+        return decode_floor(self.open(partition).get(FLOOR_KEY))
+
     def close_partitions(self, partitions: Iterable[int]) -> None:
         """Forget the cached patients of partitions this replica no longer owns; close their
         stores (they stay on disk for a later assignment)."""
         gone = set(partitions)
+        self.deferred.forget(partitions=gone)
         for patient_id in [p for p, n in self.partition_of.items() if n in gone]:
             self._drop(patient_id)
         for partition in gone:
@@ -197,6 +207,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self._live.pop(patient_id, None)
         self.partition_of.pop(patient_id, None)
         self._unwritten.discard(patient_id)
+        self.deferred.written(patient_id)  # forgotten: its partition's stored floor covers it
 
     def __contains__(self, patient_id: object) -> bool:
         return isinstance(patient_id, str) and self.get(patient_id) is not None
@@ -214,28 +225,60 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         self.partition_of.clear()
         self._unwritten.clear()
         self._migrations.clear()
+        self.deferred.forget()
 
     # ---- a batch's writes ------------------------------------------------------------
-    def changes(self, touched: dict[str, int]) -> Changes:
+    def changes(
+        self, touched: dict[str, int], floors: Mapping[int, Floor] | None = None, now: float = 0.0
+    ) -> Changes:
         """The changelog records of the patients a batch touched, per partition (with any
-        pending migration of version-2 records); clears their change tracking."""
+        pending migration of version-2 records); clears their change tracking. A patient whose
+        changes are journal-only may be held back (:mod:`workers.runtime.deferred`; ``floors``
+        holds the batch's lowest source offset per partition and topic, ``now`` the monotonic
+        time); those held long enough are written, and each partition's replay floor with them."""
         out: Changes = {p: dict(m) for p, m in self._migrations.items()}
-        journals = 0
+        deferred = self.deferred
+        crowded = len(self._live) > self.cache_patients  # a held patient cannot leave memory
+        floors = floors or {}
+        journals = snapshots = 0
         for patient_id, partition in touched.items():
             self.partition_of[patient_id] = partition
             self._unwritten.discard(patient_id)
             entry = self._live[patient_id]
-            puts, deleted = take_changes(entry.state, entry.fence)
-            if len(puts) == 1 and puts.get(JOURNAL) is not None:
-                journals += 1  # the journal alone; else a snapshot
-            records = out.setdefault(partition, {})
-            for prefix in deleted:
-                for key, _ in self.open(partition).scan(_key(patient_id, prefix)):
-                    records[key] = None
-            for part, value in puts.items():
-                records[_key(patient_id, part)] = value
-        metrics.record_state_writes(journals, len(touched) - journals)
+            state = entry.state
+            if (
+                not crowded
+                and state.journal.writable()
+                and not state.profile_changed
+                and deferred.hold(patient_id, partition, floors.get(partition, {}), now)
+            ):
+                continue
+            deferred.written(patient_id)
+            if self._take(patient_id, partition, entry, out):
+                journals += 1
+            else:
+                snapshots += 1
+        for patient_id in list(deferred.waiting) if crowded else deferred.due(now):
+            partition = deferred.waiting[patient_id].partition
+            deferred.written(patient_id)
+            held = self._live.get(patient_id)
+            if held is not None and self._take(patient_id, partition, held, out):
+                journals += 1
+        for partition, floor in deferred.floors(set(self.stores)).items():
+            out.setdefault(partition, {})[FLOOR_KEY] = None if floor is None else encode_floor(floor)
+        metrics.record_state_writes(journals, snapshots, len(deferred.waiting))
         return out
+
+    def _take(self, patient_id: str, partition: int, entry: PatientEntry, out: Changes) -> bool:
+        """Add ``patient_id``'s changed parts to ``out``; True when they are the journal alone."""
+        puts, deleted = take_changes(entry.state, entry.fence)
+        records = out.setdefault(partition, {})
+        for prefix in deleted:
+            for key, _ in self.open(partition).scan(_key(patient_id, prefix)):
+                records[key] = None
+        for part, value in puts.items():
+            records[_key(patient_id, part)] = value
+        return len(puts) == 1 and puts.get(JOURNAL) is not None
 
     def persist(self, changes: Changes, offsets: dict[int, int], touched: Iterable[str] = ()) -> None:
         """After the transaction holding ``changes`` committed: write them to the stores with
@@ -263,7 +306,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         for patient_id in list(self._live):
             if excess <= 0:
                 break
-            if patient_id not in self._unwritten:
+            if patient_id not in self._unwritten and patient_id not in self.deferred.waiting:
                 del self._live[patient_id]  # its partition stays known: the next load reads one store
                 excess -= 1
 

@@ -67,10 +67,11 @@ class Checkpointer:
         return self.outputs
 
     async def commit(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
-        """Add the offsets and commit; raises :class:`KafkaException` or :class:`CallStuck`."""
-        await self._retrying(
-            "send_offsets_to_transaction", offsets, group_metadata, timeout_s=SEND_OFFSETS_TIMEOUT_S
-        )
+        """Add the offsets (if any) and commit; raises :class:`KafkaException` or :class:`CallStuck`."""
+        if offsets:
+            await self._retrying(
+                "send_offsets_to_transaction", offsets, group_metadata, timeout_s=SEND_OFFSETS_TIMEOUT_S
+            )
         await self._retrying("commit_transaction", timeout_s=COMMIT_TIMEOUT_S)
 
     def reached(self, topic: str, partitions: Any) -> dict[int, int]:

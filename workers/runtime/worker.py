@@ -28,6 +28,7 @@ of its own.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -125,6 +126,16 @@ async def linger(
     return batch
 
 
+def batch_floors(messages: list[Inbound]) -> dict[int, dict[str, int]]:
+    """The lowest offset of each partition and topic in a batch."""
+    floors: dict[int, dict[str, int]] = {}
+    for m in messages:
+        floor = floors.setdefault(m.partition, {})
+        if m.offset < floor.get(m.topic, m.offset + 1):
+            floor[m.topic] = m.offset
+    return floors
+
+
 def inbound(message: Message) -> Inbound:
     return Inbound(
         message.key(),
@@ -184,11 +195,13 @@ class Worker:
             config=windows,
             cache_patients=settings.worker.state_cache_patients,
             block_cache_bytes=settings.worker.state_block_cache_mb << 20,
+            write_delay_s=settings.worker.state_write_delay_s,
         )
         self.ingest = IngestProcessor(codec=self.codec, entries=self.states, config=windows)
         self.health = Health()
         self.ownership = self.health.ownership
         self._committed: dict[tuple[str, int], int] = {}
+        self._replay_until: dict[tuple[str, int], int] = {}  # source records read again after a restore
         self._inflight: InFlight | None = None
         self._commit_idle = threading.Event()  # no transactional call in flight
         self._commit_idle.set()
@@ -258,6 +271,7 @@ class Worker:
                     await self._settle()
                     await self._commit_markers()
             await self._settle()
+            await self._write_held()
         finally:
             self.health.stopping = True
             await self._restored()
@@ -294,6 +308,7 @@ class Worker:
         self.twin.forget({p for t, p in tps if t == twin_topic})
         for tp in tps:
             self._committed.pop(tp, None)
+            self._replay_until.pop(tp, None)
 
     async def _restore(self, tps: set[Partition], *, wait: bool = False) -> None:
         """Restore the window state of newly owned partitions. Unless ``wait``, it runs in the
@@ -312,12 +327,28 @@ class Worker:
         await self.restorer.restore(partitions)
         try:  # from the committed offsets: what was fetched before the pause was skipped
             committed = await self._blocking(self.consumer.committed, paused, 60)
-            for tp in committed:
-                tp.offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-                self.consumer.seek(tp)
+            self._seek_from(committed)
             self.consumer.resume(paused)
         except KafkaException as exc:  # revoked meanwhile: the next assignment handles them
             log.warning("resume_after_restore_failed", reason=str(exc))
+
+    def _seek_from(self, committed: list[TopicPartition]) -> None:
+        """Seek each partition to its committed offset, or back to its replay floor: the samples
+        folded into memory and committed, but not written to the changelog yet
+        (:mod:`workers.runtime.deferred`), are folded again; their outputs were committed."""
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            self._replay_until.pop(key, None)
+            if tp.offset < 0:
+                tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
+            elif tp.topic != self.topic(TWIN_INPUTS):
+                floor = (self.states.replay_floor(tp.partition) or {}).get(tp.topic)
+                if floor is not None and floor < tp.offset:
+                    self._replay_until[key] = tp.offset
+                    tp.offset = floor
+            self.consumer.seek(tp)
+        if self._replay_until:
+            log.info("replay_from_floor", partitions=len(self._replay_until))
 
     async def _restored(self) -> None:
         """Wait for background restores (before a rebalance, a recovery or a stop)."""
@@ -330,6 +361,8 @@ class Worker:
         restoring = self.ownership.restoring
         twin_topic = self.topic(TWIN_INPUTS)
         source: list[Inbound] = []
+        replay: list[Inbound] = []
+        replaying = self._replay_until
         twin_inputs: list[Inbound] = []
         for message in messages:
             error = message.error()
@@ -342,24 +375,35 @@ class Worker:
             if m.topic == twin_topic:
                 twin_inputs.append(m)
             elif m.partition not in restoring:  # else read again once restored
-                source.append(m)
+                if replaying and m.offset < replaying.get((m.topic, m.partition), -1):
+                    replay.append(m)
+                else:
+                    source.append(m)
         monitor.count_in(self.unprefix(m.topic) for m in (*source, *twin_inputs))
         if twin_inputs:  # first: a report's twin update does not wait for this batch's ingest
             await self.twin.apply(twin_inputs)
-        if source:
-            await self._ingest(source)
+        if source or replay:
+            await self._ingest(source, replay)
         else:
             await self._settle()
         self._record_lag()
         self.health.batches += 1
         self.health.last_batch_at = time.time()
 
-    async def _ingest(self, messages: list[Inbound]) -> None:
+    async def _ingest(self, messages: list[Inbound], replay: list[Inbound]) -> None:
+        """Fold ``messages`` and open their transaction; ``replay`` (records before the committed
+        offsets, read again from a replay floor) is folded first and its outputs dropped."""
         started = time.perf_counter()
         result = IngestResult()
         with timed(Step.DECODE_FOLD):
+            if replay:
+                again = IngestResult()
+                self.ingest.fold(replay, again)
+                self.ingest.publish_revisions(again)
+                result.touched.update(again.touched)
             self.ingest.fold(messages, result)
             self.ingest.publish_revisions(result)
+        messages = replay + messages
         if not await self._settle():
             return  # the previous batch failed: this one is read again from the committed offsets
         outputs = self.checkpointer.begin()
@@ -372,7 +416,7 @@ class Worker:
                 send(TopicName.PATIENT_DAILY_FEATURES, "PatientDailyFeatures", key, features)
             for name, record in result.twin_inputs:
                 send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
-            changes = self.states.changes(result.touched)
+            changes = self.states.changes(result.touched, batch_floors(messages), time.monotonic())
             for partition, records in changes.items():
                 outputs.send_records(CHANGELOG, partition, records)
         offsets = self._positions(messages)
@@ -381,6 +425,20 @@ class Worker:
         task = asyncio.create_task(self.checkpointer.commit(offsets, metadata))
         task.add_done_callback(lambda _t: self._commit_idle.set())
         self._inflight = InFlight(task, changes, messages, result, started)
+
+    async def _write_held(self) -> None:
+        """On a graceful stop, write every patient whose journal is held back, in one last
+        transaction, so that the next owner has nothing to read again."""
+        if not self.states.deferred.waiting:
+            return
+        started = time.perf_counter()
+        outputs = self.checkpointer.begin()
+        changes = self.states.changes({}, {}, math.inf)
+        for partition, records in changes.items():
+            outputs.send_records(CHANGELOG, partition, records)
+        task = asyncio.create_task(self.checkpointer.commit([], None))
+        self._inflight = InFlight(task, changes, [], IngestResult(), started)
+        await self._settle()
 
     def _wait_commit_settled(self) -> None:
         """On the consume thread, when partitions are revoked: let the commit in flight finish
@@ -428,12 +486,8 @@ class Worker:
         self.states.clear()
         # the consumer's own assignment: a rebalance may have been reported but not applied yet
         assigned = self.consumer.assignment()
-        committed = await self._group_offsets(assigned) if assigned else []
-        for tp in committed:
-            if tp.offset < 0:
-                tp.offset = OFFSET_BEGINNING  # nothing committed yet: where the group starts
-            self.consumer.seek(tp)
         await self._restore({(tp.topic, tp.partition) for tp in assigned}, wait=True)
+        self._seek_from(await self._group_offsets(assigned) if assigned else [])
 
     async def _group_offsets(self, assigned: list[TopicPartition]) -> list[TopicPartition]:
         """The group's committed offsets of ``assigned``, waiting for a broker that is coming
@@ -469,8 +523,14 @@ class Worker:
         positions = self.consumer.position([TopicPartition(t, p) for t, p in read])
         last = {(m.topic, m.partition): m.offset for m in messages}
         for tp in positions:  # never behind what was read (a position is unknown after a seek)
-            tp.offset = max(tp.offset, last[(tp.topic, tp.partition)] + 1)
-            self._committed[(tp.topic, tp.partition)] = tp.offset
+            key = (tp.topic, tp.partition)
+            tp.offset = max(tp.offset, last[key] + 1)
+            until = self._replay_until.get(key)
+            if until is not None:  # never behind what was committed before a replay
+                if tp.offset >= until:
+                    del self._replay_until[key]
+                tp.offset = max(tp.offset, until)
+            self._committed[key] = tp.offset
         return positions
 
     async def _commit_markers(self) -> None:
