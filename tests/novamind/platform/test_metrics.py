@@ -26,6 +26,7 @@ EXPECTED_METRICS = {
     "novamind_twin_shadow_abs_error": ("counter", {"shadow_version", "role"}),
     "novamind_twin_version_changes": ("counter", {"kind"}),
     "novamind_window_state_writes": ("counter", {"kind"}),
+    "novamind_window_state_held_patients": ("gauge", set()),
     "novamind_state_restore_records": ("counter", {"partition"}),
     "novamind_state_restore_remaining": ("gauge", {"partition"}),
     "novamind_pipeline_alerts": ("counter", {"step"}),
