@@ -30,6 +30,15 @@ def _states(tmp_path: Path, delay: float = 60.0, **kw) -> PatientStates:
     return states
 
 
+def _written_once(states: PatientStates, partition: int) -> PatientEntry:
+    """Patient A with one sample, its first write (a new patient's) persisted."""
+    entry = PatientEntry(PatientState(A))
+    states[A] = entry
+    _sample(entry, 600, 0)
+    states.persist(states.changes({A: partition}, {partition: {WEARABLE: 0}}, now=0.0), {partition: 1}, [A])
+    return entry
+
+
 def _patient_keys(changes: dict[int, dict[bytes, bytes | None]], patient: str) -> set[bytes]:
     return {k for records in changes.values() for k in records if k.startswith(patient.encode())}
 
@@ -77,10 +86,7 @@ def test_floors_round_trip() -> None:
 
 def test_a_journal_only_patient_is_held_and_the_floor_goes_with_the_batch(tmp_path: Path) -> None:
     states = _states(tmp_path)
-    entry = PatientEntry(PatientState(A))
-    states[A] = entry
-    _sample(entry, 600, 0)
-    states.persist(states.changes({A: 1}, {1: {WEARABLE: 0}}, now=0.0), {1: 1}, [A])
+    entry = _written_once(states, 1)
     _sample(entry, 601, 5)
     changes = states.changes({A: 1}, {1: {WEARABLE: 5}}, now=1.0)
     assert _patient_keys(changes, A) == set()  # held: journal-only
@@ -100,10 +106,7 @@ def test_a_journal_only_patient_is_held_and_the_floor_goes_with_the_batch(tmp_pa
 
 def test_a_held_patient_that_changes_more_than_its_journal_is_written_at_once(tmp_path: Path) -> None:
     states = _states(tmp_path)
-    entry = PatientEntry(PatientState(A))
-    states[A] = entry
-    _sample(entry, 600, 0)
-    states.persist(states.changes({A: 0}, {0: {WEARABLE: 0}}, now=0.0), {0: 1}, [A])
+    entry = _written_once(states, 0)
     _sample(entry, 601, 1)
     assert _patient_keys(states.changes({A: 0}, {0: {WEARABLE: 1}}, now=1.0), A) == set()
     entry.state.journal.stop()  # e.g. a rejected sample
@@ -114,10 +117,7 @@ def test_a_held_patient_that_changes_more_than_its_journal_is_written_at_once(tm
 
 def test_held_patients_stay_in_memory_until_written_and_a_full_cache_writes_them(tmp_path: Path) -> None:
     states = _states(tmp_path, cache_patients=1)
-    a, b = PatientEntry(PatientState(A)), PatientEntry(PatientState(B))
-    states[A] = a
-    _sample(a, 600, 0)
-    states.persist(states.changes({A: 0}, {0: {WEARABLE: 0}}, now=0.0), {0: 1}, [A])
+    a, b = _written_once(states, 0), PatientEntry(PatientState(B))
     _sample(a, 601, 1)
     held = states.changes({A: 0}, {0: {WEARABLE: 1}}, now=1.0)
     assert _patient_keys(held, A) == set()
