@@ -198,6 +198,7 @@ class WorkerUnderTest:
             "NOVAMIND_WORKER__STATE_DIR": str(state_dir),
             "NOVAMIND_WORKER__STATE_CACHE_PATIENTS": str(settings.worker.state_cache_patients),
             "NOVAMIND_WORKER__STATE_WRITE_DELAY_S": str(settings.worker.state_write_delay_s),
+            "NOVAMIND_WORKER__STATIC_MEMBERSHIP": str(settings.worker.static_membership).lower(),
             "NOVAMIND_LOG_LEVEL": "WARNING",
         }
         self.started = time.perf_counter()
@@ -245,8 +246,14 @@ def wait_drained(settings: Settings, topic: str, timeout_s: float = 3600, left: 
     return time.perf_counter()
 
 
-def scenario(base: Settings, name: str, cache_patients: int, write_delay_s: float | None = None) -> Settings:
-    worker: dict[str, Any] = {"state_cache_patients": cache_patients}
+def scenario(
+    base: Settings,
+    name: str,
+    cache_patients: int,
+    write_delay_s: float | None = None,
+    static_membership: bool = False,
+) -> Settings:
+    worker: dict[str, Any] = {"state_cache_patients": cache_patients, "static_membership": static_membership}
     if write_delay_s is not None:
         worker["state_write_delay_s"] = write_delay_s
     settings = base.model_copy(
@@ -465,7 +472,7 @@ def live_events(patients: int, count: int, first_minute: int, rng: random.Random
 
 
 def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    settings = scenario(base, f"{run}-live", args.cache_patients, args.write_delay)
+    settings = scenario(base, f"{run}-live", args.cache_patients, args.write_delay, args.static_membership)
     topic = settings.kafka.topic(BIOMETRICS)
     seeded = seed_history(settings, args.patients, args.days)
     state_dir = work / "live"
@@ -475,6 +482,7 @@ def live_phase(base: Settings, run: str, args: argparse.Namespace, work: Path) -
         "patients": args.patients,
         "history_days": args.days,
         "state_write_delay_s": settings.worker.state_write_delay_s,
+        "static_membership": settings.worker.static_membership,
         **seeded,
     }
     try:
@@ -613,6 +621,11 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--backfill-patients", type=int, default=10)
     parser.add_argument("--cache-patients", type=int, default=10_000)
+    parser.add_argument(
+        "--static-membership",
+        action="store_true",
+        help="the live phase's workers join as static members (NOVAMIND_WORKER__STATIC_MEMBERSHIP)",
+    )
     parser.add_argument(
         "--write-delay",
         type=float,

@@ -91,6 +91,12 @@ class LocalServicesSettings(BaseModel):
     start_timeout_s: float = 90.0
 
 
+STATIC_WITHOUT_REPLICA_ID = (
+    "static group membership needs a stable replica id: set NOVAMIND_WORKER__REPLICA_ID or "
+    "--replica-id (e.g. the pod name)"
+)
+
+
 class WorkerSettings(BaseModel):
     """How a worker replica consumes, checkpoints and serves its views."""
 
@@ -125,6 +131,12 @@ class WorkerSettings(BaseModel):
     )
     replica_id: str | None = Field(
         default=None, description="stable replica name (e.g. the pod name); default host and pid"
+    )
+    static_membership: bool = Field(
+        default=False,
+        description="join the group as a static member named by replica_id: a replica restarted "
+        "within the session timeout takes its partitions back without a rebalance; one stopped "
+        "for good keeps them until the session timeout",
     )
     lateness_days: int = Field(
         default=30, ge=2, description="events this far behind their stream still fold into their day"

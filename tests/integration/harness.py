@@ -87,6 +87,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "NOVAMIND_LOG_FORMAT": "json",
         "NOVAMIND_WORKER__MAX_BATCH": str(settings.worker.max_batch),
         "NOVAMIND_WORKER__STATE_WRITE_DELAY_S": str(settings.worker.state_write_delay_s),
+        "NOVAMIND_WORKER__STATIC_MEMBERSHIP": str(settings.worker.static_membership).lower(),
     }
 
 

@@ -32,8 +32,16 @@ def test_cohort_flows_to_features_and_twins(settings: Settings, run_id: str, tmp
     assert assert_twins_equal_replay(scenario) == 4
 
 
-def test_twins_survive_a_sigkilled_worker(settings: Settings, run_id: str, tmp_path: Path) -> None:
-    scenario = isolated(settings, f"kill-{run_id}")
+@pytest.mark.parametrize("static", [False, True], ids=["dynamic", "static"])
+def test_twins_survive_a_sigkilled_worker(
+    settings: Settings, run_id: str, tmp_path: Path, static: bool
+) -> None:
+    """Static members (the replacement has the killed replica's id) take the partitions back
+    without waiting for the session timeout; the outcome must be the same."""
+    base = settings.model_copy(
+        update={"worker": settings.worker.model_copy(update={"static_membership": static})}
+    )
+    scenario = isolated(base, f"kill{int(static)}-{run_id}")
     cohort = publish_cohort(scenario, patients=4, days=21, seed=12)
     with workers(scenario, tmp_path, count=1) as first:
         deadline = time.monotonic() + 120

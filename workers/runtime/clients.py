@@ -7,7 +7,7 @@ import socket
 from typing import Any
 
 from novamind.platform.kafka import consumer_config, producer_config
-from novamind.platform.settings import Settings
+from novamind.platform.settings import STATIC_WITHOUT_REPLICA_ID, Settings
 from schemas.topics import SAFETY_GROUP, WORKERS_GROUP
 
 GROUP = WORKERS_GROUP  # the consumer group shared by all replicas (re-exported)
@@ -25,13 +25,28 @@ def replica_id(settings: Settings) -> str:
     return settings.worker.replica_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
+def static_member_id(settings: Settings) -> str:
+    """The ``group.instance.id`` of a static member: its configured replica id.
+
+    Raises
+    ------
+    ValueError
+        No replica id is configured (a host-and-pid name changes with every start).
+    """
+    if not settings.worker.replica_id:
+        raise ValueError(STATIC_WITHOUT_REPLICA_ID)
+    return settings.worker.replica_id
+
+
 def group_id(settings: Settings, group: str = GROUP) -> str:
     return settings.kafka.topic(group)  # the prefix isolates environments and test runs
 
 
 def main_consumer(settings: Settings) -> dict[str, Any]:
     """Source topics and twin inputs: manual commits, committed reads only, co-partitioned."""
+    static = {"group.instance.id": static_member_id(settings)} if settings.worker.static_membership else {}
     return {
+        **static,
         **consumer_config(
             settings.kafka, group_id=group_id(settings), client_id=f"worker-{replica_id(settings)}"
         ),

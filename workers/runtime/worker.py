@@ -275,7 +275,9 @@ class Worker:
         finally:
             self.health.stopping = True
             await self._restored()
-            await self._blocking(self.consumer.close)  # leaves the group: partitions move at once
+            # leaves the group, so its partitions move at once (a static member stays until
+            # the session timeout, for its restart to take them back without a rebalance)
+            await self._blocking(self.consumer.close)
             self.restorer.restorer.close()
             self.restorer.probe.close()
             self.twin.producer.flush(30)

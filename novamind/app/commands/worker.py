@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from novamind.platform.settings import Settings
+from novamind.platform.settings import STATIC_WITHOUT_REPLICA_ID, Settings
 
 
 def register(subparsers: Any) -> None:
@@ -13,7 +14,8 @@ def register(subparsers: Any) -> None:
         "worker",
         help="run a worker replica that joins the pipeline's consumer group",
         description="Run one worker replica. Start several to share the partitions; SIGTERM "
-        "finishes the batch, commits and leaves the group.",
+        "finishes the batch, commits and leaves the group (a static member, "
+        "NOVAMIND_WORKER__STATIC_MEMBERSHIP, keeps its partitions until the session timeout).",
     )
     parser.add_argument(
         "--web-port", type=int, default=None, help="port of the health, metrics and patient views"
@@ -34,4 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if overrides:
         worker = settings.worker.model_copy(update=overrides)
         settings = settings.model_copy(update={"worker": worker})
+    if settings.worker.static_membership and not settings.worker.replica_id:
+        print(f"novamind worker: {STATIC_WITHOUT_REPLICA_ID}", file=sys.stderr)
+        return 2
     return run_worker(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Consumer
 
 from novamind.platform.settings import Settings, WorkerSettings
@@ -33,3 +34,17 @@ def test_consumers_that_drain_their_queue_fast_do_not_back_off_for_a_second() ->
     for config in (clients.main_consumer(settings), clients.restore_consumer(settings)):
         assert config["fetch.queue.backoff.ms"] == clients.FETCH_QUEUE_BACKOFF_MS <= 100
         Consumer({**config, "bootstrap.servers": "127.0.0.1:1"}).close()  # librdkafka knows it
+
+
+def test_a_static_member_is_named_by_its_replica_id_and_only_the_main_consumer_is_one() -> None:
+    worker = WorkerSettings(static_membership=True, replica_id="worker-2")
+    settings = Settings().model_copy(update={"worker": worker})
+    assert clients.main_consumer(settings)["group.instance.id"] == "worker-2"
+    assert "group.instance.id" not in clients.safety_consumer(settings, TopicName.PATIENT_REPORTS)
+    assert "group.instance.id" not in clients.main_consumer(Settings())
+
+
+def test_static_membership_without_a_replica_id_is_refused() -> None:
+    settings = Settings().model_copy(update={"worker": WorkerSettings(static_membership=True)})
+    with pytest.raises(ValueError, match="static group membership needs a stable replica id"):
+        clients.main_consumer(settings)
