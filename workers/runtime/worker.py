@@ -329,8 +329,12 @@ class Worker:
         await self.restorer.restore(partitions)
         try:  # from the committed offsets: what was fetched before the pause was skipped
             committed = await self._blocking(self.consumer.committed, paused, 60)
-            self._seek_from(committed)
-            self.consumer.resume(paused)
+            # a rebalance during the restore may have moved some away: seeking one fails, and
+            # the partitions that stayed (not restored again: they were restoring) would stay paused
+            owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+            kept = [tp for tp in committed if (tp.topic, tp.partition) in owned]
+            self._seek_from(kept)
+            self.consumer.resume([TopicPartition(tp.topic, tp.partition) for tp in kept])
         except KafkaException as exc:  # revoked meanwhile: the next assignment handles them
             log.warning("resume_after_restore_failed", reason=str(exc))
 
