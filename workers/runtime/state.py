@@ -2,7 +2,8 @@
 
 The changelog (``patient-windows``, compacted, co-partitioned with the source topics) holds
 each patient's state as small keyed parts (:mod:`workers.features.parts`); a batch writes
-only the parts it changed, in the same Kafka transaction as its outputs and source offsets.
+only the parts it changed, in the same Kafka transaction as its outputs and source offsets
+(a patient changed only by journaled samples may wait, :mod:`workers.runtime.deferred`).
 Each owned partition has a local RocksDB store (:mod:`workers.runtime.store`) written after
 that transaction commits, with the changelog offset it reflects; restoring a partition reads
 only the changelog after that offset. Patients are loaded from the store on first use, their

@@ -15,8 +15,9 @@ The loop delegates to named owners: :class:`~workers.runtime.ownership.Ownership
    its state parts go to the local stores; on failure everything in memory is forgotten
    and the partitions are read again from the committed offsets, this batch included;
 6. open this batch's transaction: dead letters, daily features, twin inputs, the changed
-   state parts (changelog ``patient-windows``) and the source offsets; its commit starts
-   and runs while the next batch is consumed and folded.
+   state parts (changelog ``patient-windows``; patients changed only by journaled samples may
+   be held back, with a replay floor, :mod:`workers.runtime.deferred`) and the source offsets;
+   its commit starts and runs while the next batch is consumed and folded.
 
 A crash anywhere before a commit aborts outputs, state and offsets together, so the next
 owner restores the state that matches the committed offsets and folds the same records
