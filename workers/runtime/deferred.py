@@ -102,19 +102,16 @@ class DeferredWrites:
         else:
             self.recorded[partition] = floor
 
-    def forget(self, patient_ids: set[str] | None = None, partitions: set[int] | None = None) -> None:
-        """Drop held patients whose memory is forgotten (``None``: all of them); the floor
-        stored with their partition still covers them."""
-        if patient_ids is None and partitions is None:
+    def forget(self, partitions: set[int] | None = None) -> None:
+        """Drop the held patients of ``partitions`` (``None``: all), whose memory is forgotten;
+        the floor stored with their partition still covers them."""
+        if partitions is None:
             self.waiting.clear()
             self.recorded.clear()
             return
-        for patient_id in list(self.waiting):
-            if (patient_ids and patient_id in patient_ids) or (
-                partitions and self.waiting[patient_id].partition in partitions
-            ):
-                del self.waiting[patient_id]
-        for partition in partitions or ():
+        for patient_id in [p for p, w in self.waiting.items() if w.partition in partitions]:
+            del self.waiting[patient_id]
+        for partition in partitions:
             self.recorded.pop(partition, None)
 
 

@@ -135,8 +135,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
 
     def restored(self, partition: int, end_offset: int) -> None:
         """The restore of ``partition`` reached ``end_offset``: checkpoint it, apply its notes."""
-        store = self.open(partition)
-        store.write({}, end_offset)
+        self.open(partition).write({}, end_offset)
         self.deferred.restored(partition, self.replay_floor(partition))
         notes = self._restoring.pop(partition, RestoreNotes())
         for patient_id in notes.patients:
@@ -152,7 +151,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
         """Forget the cached patients of partitions this replica no longer owns; close their
         stores (they stay on disk for a later assignment)."""
         gone = set(partitions)
-        self.deferred.forget(partitions=gone)
+        self.deferred.forget(gone)
         for patient_id in [p for p, n in self.partition_of.items() if n in gone]:
             self._drop(patient_id)
         for partition in gone:

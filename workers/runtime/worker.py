@@ -410,7 +410,8 @@ class Worker:
                 result.touched.update(again.touched)
             self.ingest.fold(messages, result)
             self.ingest.publish_revisions(result)
-        messages = replay + messages
+        if replay:
+            messages = replay + messages  # their offsets and floors count too
         if not await self._settle():
             return  # the previous batch failed: this one is read again from the committed offsets
         outputs = self.checkpointer.begin()
@@ -423,7 +424,8 @@ class Worker:
                 send(TopicName.PATIENT_DAILY_FEATURES, "PatientDailyFeatures", key, features)
             for name, record in result.twin_inputs:
                 send(TWIN_INPUTS, name, record["patient_id"].encode(), record)
-            changes = self.states.changes(result.touched, batch_floors(messages), time.monotonic())
+            floors = batch_floors(messages) if self.states.deferred.delay_s > 0 else None
+            changes = self.states.changes(result.touched, floors, time.monotonic())
             for partition, records in changes.items():
                 outputs.send_records(CHANGELOG, partition, records)
         offsets = self._positions(messages)
