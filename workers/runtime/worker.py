@@ -32,11 +32,12 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from confluent_kafka import (
@@ -94,9 +95,9 @@ async def _run_in(executor: ThreadPoolExecutor, call: Callable[..., Any], *args:
     return await asyncio.get_running_loop().run_in_executor(executor, call, *args)
 
 
-async def linger(
+def linger(
     batch: list[Message],
-    consume: Callable[[int, float], Awaitable[list[Message]]],
+    consume: Callable[[int, float], list[Message]],
     *,
     wearable: str,
     max_batch: int,
@@ -109,7 +110,8 @@ async def linger(
     that many (a backlog) gains nothing by waiting. A record of any other topic (reports, EHR
     events, twin inputs), a full batch, a rebalance or a stop (``interrupted``) ends the wait
     at once, or within ``LINGER_SLICE_S`` of its arrival. Item-9 alerts never wait: the safety
-    watch has consumers of its own."""
+    watch has consumers of its own. Runs on the consumer's thread, so a slice that brings a
+    few records wakes neither the event loop nor a future."""
     deadline = time.monotonic() + linger_s
     more = batch
     patients: set[bytes | None] = set()
@@ -122,7 +124,7 @@ async def linger(
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        more = await consume(max_batch - len(batch), min(left, LINGER_SLICE_S))
+        more = consume(max_batch - len(batch), min(left, LINGER_SLICE_S))
         batch.extend(more)
     return batch
 
@@ -208,6 +210,7 @@ class Worker:
         self._commit_idle.set()
         self._restores: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
+        self._queued: deque[Callable[..., Any]] = deque()  # calls waiting for the consumer's thread
         self._restore_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore")
         self.consumer = Consumer(clients.main_consumer(settings))
         self.restorer = Restorer(
@@ -289,20 +292,32 @@ class Worker:
             log.info("worker_stopped")
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+        """``call`` on the consumer's thread; a batch lingering there stops waiting for it."""
+        self._queued.append(call)
+
+        def run() -> Any:
+            self._queued.popleft()
+            return call(*args)
+
+        return await _run_in(self._executor, run)
 
     async def _consume(self, stop: asyncio.Event) -> list[Message]:
+        """A batch, consumed and lingered for on the consumer's thread in one call; a call
+        queued for that thread meanwhile (a restore's committed offsets) ends the linger."""
         worker = self.settings.worker
-        consume = partial(self._blocking, self.consumer.consume)
-        first: list[Message] = await consume(worker.max_batch, worker.poll_timeout_s)
-        return await linger(
-            first,
-            consume,
-            wearable=self.topic(WEARABLE),
-            max_batch=worker.max_batch,
-            linger_s=worker.wearable_linger_s,
-            interrupted=lambda: bool(self.ownership.events) or stop.is_set(),
-        )
+        consume = self.consumer.consume
+
+        def gather() -> list[Message]:
+            return linger(
+                consume(worker.max_batch, worker.poll_timeout_s),
+                consume,
+                wearable=self.topic(WEARABLE),
+                max_batch=worker.max_batch,
+                linger_s=worker.wearable_linger_s,
+                interrupted=lambda: bool(self.ownership.events or self._queued) or stop.is_set(),
+            )
+
+        return cast(list[Message], await _run_in(self._executor, gather))
 
     # ---- ownership -----------------------------------------------------------------------
     def _forget(self, tps: set[Partition]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from workers.runtime.worker import LINGER_SAMPLES_PER_PATIENT, linger
@@ -29,7 +28,7 @@ class Record:
 def consumer_factory(batches: list[list[str]]) -> tuple[Callable[..., object], list[tuple[int, float]]]:
     calls: list[tuple[int, float]] = []
 
-    async def consume(n: int, timeout_s: float) -> list[Record]:
+    def consume(n: int, timeout_s: float) -> list[Record]:
         calls.append((n, timeout_s))
         return (
             [Record(t, f"p{len(calls)}-{i}".encode()) for i, t in enumerate(batches.pop(0))]
@@ -48,7 +47,7 @@ def run(first: list[str], batches: list[list[str]], **kwargs: object) -> tuple[l
     options = {"wearable": WEARABLE, "max_batch": 100, "linger_s": 0.3, "interrupted": lambda: False}
     options.update(kwargs)
     records = [Record(t, f"p0-{i}".encode()) for i, t in enumerate(first)]  # one sample per patient
-    out = asyncio.run(linger(records, consume, **options))  # type: ignore[arg-type]
+    out = linger(records, consume, **options)  # type: ignore[arg-type]
     return [m.topic() for m in out], calls
 
 
@@ -75,10 +74,10 @@ def test_no_wait_once_the_patients_in_the_batch_have_several_samples_each() -> N
     dense = [Record(WEARABLE, f"p{i % 3}".encode()) for i in range(3 * LINGER_SAMPLES_PER_PATIENT)]
     consume, calls = consumer_factory([[WEARABLE]])
     options = {"wearable": WEARABLE, "max_batch": 100, "linger_s": 0.3, "interrupted": lambda: False}
-    out = asyncio.run(linger(dense, consume, **options))  # type: ignore[arg-type]
+    out = linger(dense, consume, **options)  # type: ignore[arg-type]
     assert len(out) == len(dense) and calls == []  # a backlog's batch: waiting gains nothing
     sparse = dense[: 3 * LINGER_SAMPLES_PER_PATIENT - 1]
-    asyncio.run(linger(sparse, consume, **options))  # type: ignore[arg-type]
+    linger(sparse, consume, **options)  # type: ignore[arg-type]
     assert calls  # one sample short of the density: it waits for more
 
 
