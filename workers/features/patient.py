@@ -35,7 +35,7 @@ import hashlib
 import json
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -167,11 +167,12 @@ class DayMap(MutableMapping[int, DayWindow]):
     def resident(self) -> int:
         return len(self._loaded)
 
-    def release(self, keep: Callable[[int], bool]) -> None:
-        """Forget loaded days for which ``keep`` is false (they must be stored already)."""
+    def release(self, before: float, keep: Container[int] = frozenset()) -> None:
+        """Forget the loaded days before ``before`` that are not in ``keep`` (they must be
+        stored already)."""
         if self._load is None:
             return
-        for day in [d for d in self._loaded if not keep(d)]:
+        for day in [d for d in self._loaded if d < before and d not in keep]:
             del self._loaded[day]
 
 

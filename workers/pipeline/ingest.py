@@ -67,6 +67,7 @@ class IngestResult:
     features: list[dict[str, Any]] = field(default_factory=list)
     twin_inputs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     touched: dict[str, int] = field(default_factory=dict)  # patient -> partition
+    revising: set[str] = field(default_factory=set)  # patients with closed days to publish again
     skipped: int = 0  # already applied (offset fence)
     late: int = 0
 
@@ -99,7 +100,7 @@ class IngestProcessor:
 
     def publish_revisions(self, result: IngestResult) -> None:
         """Re-publish the days that late events of this batch revised."""
-        for patient_id in result.touched:
+        for patient_id in result.revising:
             state = self.entries[patient_id].state
             state.flush_revisions()
             if state.outbox:
@@ -133,8 +134,11 @@ class IngestProcessor:
             if error.error_class != "Duplicate":
                 self._reject(m, error.error_class, str(error), out)
             return
-        if entry.state.outbox:
-            self._publish(entry.state.drain(), out)
+        state = entry.state
+        if state.outbox:
+            self._publish(state.drain(), out)
+        if state.dirty_days:
+            out.revising.add(patient_id)
         if name in TWIN_INPUTS:
             out.twin_inputs.append((name, record))
 

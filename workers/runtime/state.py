@@ -298,8 +298,7 @@ class PatientStates(MutableMapping[str, PatientEntry]):
             if entry is None:
                 continue
             state = entry.state
-            oldest = state.watermark // DAY_MS - keep_days
-            state.days.release(partial(_keep_day, oldest, state.changed_days))
+            state.days.release(state.watermark // DAY_MS - keep_days, state.changed_days)
         excess = len(self._live) - self.cache_patients
         if excess <= 0:
             return
@@ -312,10 +311,6 @@ class PatientStates(MutableMapping[str, PatientEntry]):
 
     def resident_days(self) -> int:
         return sum(e.state.days.resident() for e in self._live.values())
-
-
-def _keep_day(oldest: int, changed: set[int], day: int) -> bool:
-    return day >= oldest or day in changed
 
 
 def _key(patient_id: str, part: str) -> bytes:
