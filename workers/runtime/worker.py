@@ -32,7 +32,6 @@ import asyncio
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from schemas.codec import AvroCodec
 from schemas.topics import SOURCE_TOPICS, TopicName
 from workers.pipeline.ingest import Inbound, IngestProcessor, IngestResult
 from workers.runtime import clients, monitor
+from workers.runtime.consumer_thread import ConsumerThread
 from workers.runtime.deadline import CallStuck
 from workers.runtime.ownership import CHANGELOG, Ownership, Partition, Restorer
 from workers.runtime.state import Changes, PatientStates, window_config
@@ -209,8 +209,7 @@ class Worker:
         self._commit_idle = threading.Event()  # no transactional call in flight
         self._commit_idle.set()
         self._restores: set[asyncio.Task[None]] = set()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka")
-        self._queued: deque[Callable[..., Any]] = deque()  # calls waiting for the consumer's thread
+        self._consumer_thread = ConsumerThread()
         self._restore_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore")
         self.consumer = Consumer(clients.main_consumer(settings))
         self.restorer = Restorer(
@@ -285,7 +284,7 @@ class Worker:
             self.restorer.restorer.close()
             self.restorer.probe.close()
             self.twin.producer.flush(30)
-            self._executor.shutdown(wait=True)
+            self._consumer_thread.shutdown()
             self._restore_executor.shutdown(wait=True)
             self.states.close()
             self.state_dir.cleanup()
@@ -293,13 +292,7 @@ class Worker:
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         """``call`` on the consumer's thread; a batch lingering there stops waiting for it."""
-        self._queued.append(call)
-
-        def run() -> Any:
-            self._queued.popleft()
-            return call(*args)
-
-        return await _run_in(self._executor, run)
+        return await self._consumer_thread.call(call, *args)
 
     async def _consume(self, stop: asyncio.Event) -> list[Message]:
         """A batch, consumed and lingered for on the consumer's thread in one call; a call
@@ -314,10 +307,12 @@ class Worker:
                 wearable=self.topic(WEARABLE),
                 max_batch=worker.max_batch,
                 linger_s=worker.wearable_linger_s,
-                interrupted=lambda: bool(self.ownership.events or self._queued) or stop.is_set(),
+                interrupted=lambda: (
+                    bool(self.ownership.events) or self._consumer_thread.wanted() or stop.is_set()
+                ),
             )
 
-        return cast(list[Message], await _run_in(self._executor, gather))
+        return cast(list[Message], await self._consumer_thread.linger(gather))
 
     # ---- ownership -----------------------------------------------------------------------
     def _forget(self, tps: set[Partition]) -> None:
