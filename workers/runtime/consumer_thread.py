@@ -2,9 +2,8 @@
 
 A trickle's batch lingers on this thread for up to ``wearable_linger_s`` in one call
 (:func:`workers.runtime.worker.linger`), so its 100 ms slices wake neither the event loop nor
-a future. Any other call queued meanwhile (a background restore asking for committed offsets,
-the twin stage flushing its outputs) must not wait that long: :meth:`ConsumerThread.wanted`
-tells the lingering call to return.
+a future. A call queued meanwhile (a background restore asking for committed offsets) must
+not wait that long: :meth:`ConsumerThread.wanted` tells the lingering call to return.
 """
 
 from __future__ import annotations
