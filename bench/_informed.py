@@ -24,7 +24,8 @@ use of the 0-10 scale with report noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field, replace
 
 PHQ_PER_POINT = 2.7
 LEVEL_DRIFTS = (0.05, 0.2, 0.5, 1.0)
@@ -216,7 +217,7 @@ def informed_alarms(
     model: ReportModel,
     severity: list[float | None],
     n_reports: list[int],
-    calm: list[float],
+    calm: list[float] | None,
     *,
     k: float = CUSUM_K,
     h: float = CUSUM_H,
@@ -225,12 +226,14 @@ def informed_alarms(
 
     ``calm[t]`` is day ``t``'s PHQ-9-scale course without episodes (treatment response and
     day-of-week effect included): the detector knows the personal baseline the twin must
-    estimate. A Kalman filter of the AR(1) fluctuation around it whitens the reports; a
-    one-sided CUSUM of the standardized innovations (allowance ``k``, threshold ``h``)
-    raises the alarm, restarts at each crossing, and the flag falls after
-    :data:`CUSUM_HOLD_DAYS` days without one.
+    estimate. With ``calm=None`` it estimates that baseline from the reports instead, as the
+    twin does (:class:`_EstimatedBaseline`). A Kalman filter of the AR(1) fluctuation around
+    the baseline whitens the reports; a one-sided CUSUM of the standardized innovations
+    (allowance ``k``, threshold ``h``) raises the alarm, restarts at each crossing, and the flag
+    falls after :data:`CUSUM_HOLD_DAYS` days without one.
     """
     ar = _ArFilter(model)
+    estimate = _EstimatedBaseline()
     cusum, since, active = 0.0, 0, False
     alarms: list[int] = []
     for t, y in enumerate(severity):
@@ -238,7 +241,12 @@ def informed_alarms(
             ar.step()
         if y is None:
             continue
-        innovation, s = ar.observe(model.to_phq(y) - calm[t], model.report_variance(n_reports[t]))
+        phq = model.to_phq(y)
+        base = estimate.level() if calm is None else calm[t]
+        if base is None:
+            estimate.learn(phq)
+            continue
+        innovation, s = ar.observe(phq - base, model.report_variance(n_reports[t]))
         cusum = max(0.0, cusum + innovation / s**0.5 - k)
         if active and t - since > CUSUM_HOLD_DAYS:
             active = False
@@ -246,4 +254,65 @@ def informed_alarms(
             if not active:
                 alarms.append(t)
             active, since, cusum = True, t, 0.0
+        if calm is None and not active and cusum < ESTIMATE_FREEZE_CUSUM:
+            estimate.learn(phq)
     return alarms
+
+
+ESTIMATE_WINDOW = 56
+ESTIMATE_MIN_DAYS = 14
+ESTIMATE_FREEZE_CUSUM = 2.0
+"""The estimated baseline: the interquartile mean of the last 56 reported days (the twin's
+window), from 14 days on, learning only while no alarm is up and the CUSUM is below 2."""
+
+
+@dataclass
+class _EstimatedBaseline:
+    """A personal baseline estimated from the reports (PHQ-9 points), robust to earlier
+    episodes as the twin's is: the interquartile mean of a window that does not learn while
+    a deterioration is suspected."""
+
+    window: list[float] = field(default_factory=list)
+
+    def level(self) -> float | None:
+        if len(self.window) < ESTIMATE_MIN_DAYS:
+            return None
+        ordered = sorted(self.window)
+        q = len(ordered) // 4
+        return statistics.fmean(ordered[q : len(ordered) - q])
+
+    def learn(self, phq: float) -> None:
+        self.window = [*self.window, phq][-ESTIMATE_WINDOW:]
+
+
+POPULATION_NOISE = {"phi": 0.6, "shock_sd": 1.7, "report_sd": 0.75}
+"""A population's AR coefficient, daily shock (PHQ-9 points) and report SD (0-10 points), in
+place of the patient's own, for the references that know less (:data:`KNOWLEDGE`)."""
+POPULATION_REPORTS = 2
+"""Reports a day assumed where the count is not known (the twin sees only their mean)."""
+
+KNOWLEDGE: dict[str, tuple[str, float, float]] = {
+    "informed_estimated_baseline": ("noise", 0.5, 6.0),
+    "scale_known": ("scale", 0.75, 8.0),
+    "population": ("none", 0.75, 6.0),
+}
+"""Reference detectors that know less than ``informed``; each estimates the baseline from the
+reports (:class:`_EstimatedBaseline`). ``informed_estimated_baseline`` knows every noise
+parameter and each day's number of reports; ``scale_known`` knows only the patient's scale gain
+(how much of a severity change shows on the 0-10 reports) and assumes :data:`POPULATION_NOISE`;
+``population`` knows nothing of the patient (gain 1). Each CUSUM setting (allowance,
+threshold) was chosen as :data:`CUSUM_K` was: the most episodes at no more than 0.3 false
+alarms per patient-year on trajectory seed 24."""
+
+
+def knowledge_alarms(
+    name: str, model: ReportModel, severity: list[float | None], n_reports: list[int]
+) -> list[int]:
+    """Alarms of the reference detector ``name`` of :data:`KNOWLEDGE` for one patient."""
+    known, k, h = KNOWLEDGE[name]
+    if known == "noise":
+        return informed_alarms(model, severity, n_reports, None, k=k, h=h)
+    gain = model.gain if known == "scale" else 1.0
+    assumed = replace(model, gain=gain, **POPULATION_NOISE)
+    counts = [POPULATION_REPORTS if y is not None else 0 for y in severity]
+    return informed_alarms(assumed, severity, counts, None, k=k, h=h)

@@ -80,7 +80,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench._cohort import Episode, Spell, SyntheticPatient, first_day_at_least
-from bench._informed import ReportModel, course_known_forecasts, informed_alarms, informed_forecasts
+from bench._informed import (
+    KNOWLEDGE,
+    ReportModel,
+    course_known_forecasts,
+    informed_alarms,
+    informed_forecasts,
+    knowledge_alarms,
+)
 
 START = dt.date(2025, 3, 3)  # a Monday
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://novamind.health/bench-trajectories")
@@ -466,7 +473,10 @@ def generate_patient(index: int, seed: int = 11, days: int = 365) -> TrajectoryP
         ),
         "course_known": course_known_forecasts(model, p.severity, n_reports_by_day, course),
     }
-    p.reference_alarms = {"informed": informed_alarms(model, p.severity, n_reports_by_day, calm)}
+    p.reference_alarms = {
+        "informed": informed_alarms(model, p.severity, n_reports_by_day, calm),
+        **{name: knowledge_alarms(name, model, p.severity, n_reports_by_day) for name in KNOWLEDGE},
+    }
     return p
 
 

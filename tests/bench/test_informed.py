@@ -8,7 +8,13 @@ import statistics
 import pytest
 
 from bench import _trajectories as tr
-from bench._informed import ReportModel, course_known_forecasts, informed_alarms, informed_forecasts
+from bench._informed import (
+    ReportModel,
+    course_known_forecasts,
+    informed_alarms,
+    informed_forecasts,
+    knowledge_alarms,
+)
 
 FULL_SCALE = ReportModel(
     gain=1.0, anchor=4.0, offset=0.0, report_sd=0.0, phi=0.7, shock_sd=1.5, dow_amplitude=0.0
@@ -94,3 +100,42 @@ def test_the_informed_detector_alarms_once_on_a_rise_over_the_calm_course_and_no
     assert len(alarms) == 1
     assert 60 <= alarms[0] <= 66  # a 10-point rise over five days is seen within days
     assert informed_alarms(model, reports[:60], [1] * 60, calm[:60]) == []
+
+
+def _steady_then_rise(
+    model: ReportModel, rise: float, start: int, days: int, seed: int
+) -> list[float | None]:
+    """Reports of a course at 6 PHQ-9 points with an AR(1) fluctuation, ``rise`` points higher
+    from day ``start`` on; every fifth day unreported."""
+    rng = random.Random(seed)
+    ar, out = 0.0, []
+    for t in range(days):
+        ar = model.phi * ar + rng.gauss(0.0, model.shock_sd)
+        level = 6.0 + (rise if t >= start else 0.0)
+        out.append(None if t % 5 == 4 else model.on_scale(level + ar) + rng.gauss(0.0, model.report_sd))
+    return out
+
+
+def test_estimating_the_baseline_the_detector_alarms_in_a_rise_and_not_before():
+    model = ReportModel(
+        gain=1.0, anchor=4.0, offset=0.0, report_sd=0.5, phi=0.5, shock_sd=1.0, dow_amplitude=0.0
+    )
+    reports = _steady_then_rise(model, rise=6.0, start=100, days=130, seed=3)
+    counts = [0 if r is None else 1 for r in reports]
+    alarms = informed_alarms(model, reports, counts, None)
+    assert alarms and all(100 <= day < 115 for day in alarms)
+    # the same series against the known course alarms in the rise too
+    known = informed_alarms(model, reports, counts, [6.0] * 130)
+    assert known and min(known) >= 100
+
+
+def test_knowing_a_compressive_raters_scale_gain_reveals_a_rise_the_population_model_misses():
+    model = ReportModel(
+        gain=0.4, anchor=4.0, offset=0.0, report_sd=0.3, phi=0.5, shock_sd=1.0, dow_amplitude=0.0
+    )
+    reports = _steady_then_rise(model, rise=7.0, start=100, days=125, seed=8)
+    counts = [0 if r is None else 1 for r in reports]
+    scale_known = knowledge_alarms("scale_known", model, reports, counts)
+    population = knowledge_alarms("population", model, reports, counts)
+    assert [day for day in scale_known if day >= 100] and not [d for d in scale_known if d < 100]
+    assert not population
