@@ -24,8 +24,9 @@ use of the 0-10 scale with report noise.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field, replace
+
+from workers.twin.deterioration import BASELINE_DAYS, MIN_BASELINE_DAYS, interquartile_mean
 
 PHQ_PER_POINT = 2.7
 LEVEL_DRIFTS = (0.05, 0.2, 0.5, 1.0)
@@ -259,11 +260,10 @@ def informed_alarms(
     return alarms
 
 
-ESTIMATE_WINDOW = 56
-ESTIMATE_MIN_DAYS = 14
 ESTIMATE_FREEZE_CUSUM = 2.0
-"""The estimated baseline: the interquartile mean of the last 56 reported days (the twin's
-window), from 14 days on, learning only while no alarm is up and the CUSUM is below 2."""
+"""The estimated baseline is the twin's (``workers.twin.deterioration``): the interquartile mean
+of the last ``BASELINE_DAYS`` reported days, from ``MIN_BASELINE_DAYS`` on; here it learns only
+while no alarm is up and the CUSUM is below 2."""
 
 
 @dataclass
@@ -275,14 +275,10 @@ class _EstimatedBaseline:
     window: list[float] = field(default_factory=list)
 
     def level(self) -> float | None:
-        if len(self.window) < ESTIMATE_MIN_DAYS:
-            return None
-        ordered = sorted(self.window)
-        q = len(ordered) // 4
-        return statistics.fmean(ordered[q : len(ordered) - q])
+        return interquartile_mean(self.window) if len(self.window) >= MIN_BASELINE_DAYS else None
 
     def learn(self, phq: float) -> None:
-        self.window = [*self.window, phq][-ESTIMATE_WINDOW:]
+        self.window = [*self.window, phq][-BASELINE_DAYS:]
 
 
 POPULATION_NOISE = {"phi": 0.6, "shock_sd": 1.7, "report_sd": 0.75}

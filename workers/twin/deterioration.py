@@ -88,6 +88,13 @@ RULES = (
 )
 
 
+def interquartile_mean(values: list[float]) -> float:
+    """Mean of the central half of ``values`` (robust like a median, not stuck on a grid)."""
+    ordered = sorted(values)
+    q = len(ordered) // 4
+    return statistics.fmean(ordered[q : len(ordered) - q])
+
+
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -124,9 +131,7 @@ class DeteriorationMonitor:
         ``MIN_SCALE``."""
         if len(self.window) < MIN_BASELINE_DAYS:
             return None
-        ordered = sorted(self.window)
-        q = len(ordered) // 4
-        base = statistics.fmean(ordered[q : len(ordered) - q])
+        base = interquartile_mean(self.window)
         spread = statistics.fmean((v - base) ** 2 for v in self.window) ** 0.5
         return base, max(spread, MIN_SCALE)
 
