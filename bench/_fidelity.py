@@ -19,6 +19,7 @@ severity of exactly 0 is a valid observation, not a missing one.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,37 @@ TREND_POINTS = 0.5
 """A day is in a worsening (improving) phase when the patient's noise-free expected mood
 (baseline plus episode and treatment effects, known to the generator) rose (fell) by at
 least ``TREND_POINTS`` over the ``TREND_DAYS`` before the forecast target."""
+
+
+Z_95 = statistics.NormalDist().inv_cdf(0.975)
+
+
+def share_interval(hits: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval (95% by default) of the share ``hits / trials``.
+
+    A detection share of 162 episodes moves by several points from one draw to the next; the
+    interval says whether a goal such as ">= 95% detected" is met, missed, or not yet told
+    apart by the episodes at hand. ``None`` without trials."""
+    if trials <= 0:
+        return None
+    p = hits / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate_interval(count: int, exposure: float, z: float = Z_95) -> tuple[float, float] | None:
+    """Interval (95% by default) of a Poisson rate: ``count`` events over ``exposure`` (e.g.
+    false alarms per patient-year). Byar's approximation of the exact interval, within 1% of
+    it from a count of 5 up. ``None`` without exposure."""
+    if exposure <= 0:
+        return None
+    lower = 0.0
+    if count > 0:
+        lower = count * (1 - 1 / (9 * count) - z / (3 * math.sqrt(count))) ** 3
+    k = count + 1
+    upper = k * (1 - 1 / (9 * k) + z / (3 * math.sqrt(k))) ** 3
+    return lower / exposure, upper / exposure
 
 
 def _mae(pairs: list[tuple[float, float]]) -> float | None:
@@ -343,6 +375,7 @@ class EpisodeScore:
             "episodes": self.episodes,
             "detected": len(self.delays),
             "median_delay_days": statistics.median(self.delays) if self.delays else None,
+            "false_alarms": self.false_alarms,
             "false_alarms_per_patient_year": self.false_alarms / years,
             **self.crossing_report(),
         }

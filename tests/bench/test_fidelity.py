@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench._fidelity import ForecastScore, RecentMean, trend_phase
+from bench._fidelity import ForecastScore, RecentMean, rate_interval, share_interval, trend_phase
+from bench.bench_twin_fidelity import pooled
 
 
 def test_a_last_value_of_zero_is_kept_and_scored():
@@ -115,3 +116,62 @@ def test_delay_is_also_counted_from_the_day_the_noise_free_phq9_reaches_10():
     twin = DetectionScore()
     twin.add([reaches, stays_low], [("SEVERITY_CUSUM", 29)], [])
     assert twin.report(years=1.0)["median_delay_from_phq9_10_days"] == 3
+
+
+def test_share_interval_is_wilsons_and_stays_inside_zero_and_one():
+    # 116 of 162 episodes: 71.6%, Wilson 95% interval 64.2-78.0%
+    lo, hi = share_interval(116, 162)
+    assert lo == pytest.approx(0.6422, abs=1e-4)
+    assert hi == pytest.approx(0.7799, abs=1e-4)
+    assert share_interval(0, 10)[0] == pytest.approx(0.0)
+    assert share_interval(10, 10)[1] == 1.0
+    assert share_interval(10, 10)[0] == pytest.approx(0.7225, abs=1e-4)
+    assert share_interval(0, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("count", "lower", "upper"),
+    # exact (chi-square) 95% limits of a Poisson count
+    [(5, 1.6235, 11.6683), (10, 4.7954, 18.3904), (66, 51.0444, 83.9682), (157, 133.4021, 183.5694)],
+)
+def test_rate_interval_is_within_one_percent_of_the_exact_poisson_limits(count, lower, upper):
+    lo, hi = rate_interval(count, 2.0)
+    assert lo == pytest.approx(lower / 2.0, rel=0.01)
+    assert hi == pytest.approx(upper / 2.0, rel=0.01)
+
+
+def test_rate_interval_of_no_events_starts_at_zero():
+    lo, hi = rate_interval(0, 100.0)
+    assert lo == 0.0
+    assert hi == pytest.approx(3.689 / 100.0, rel=0.01)
+    assert rate_interval(3, 0.0) is None
+
+
+def _head(seed, episodes, detected, false, years, informed):
+    return {
+        "seed": seed,
+        "episodes": episodes,
+        "detected": detected,
+        "false_alarms": false,
+        "patient_years": years,
+        "informed_detector": {"detected": informed[0], "false_alarms": informed[1]},
+    }
+
+
+def test_pooled_sums_each_detector_over_the_seeds():
+    by_seed = {
+        "7": {"cohort": _head(7, 100, 90, 20, 100.0, (95, 10))},
+        "20": {"cohort": _head(20, 50, 50, 40, 100.0, (49, 30))},
+    }
+    cohort = pooled(by_seed)["cohort"]
+    assert cohort["seeds"] == [7, 20]
+    assert cohort["patient_years"] == 200.0
+    assert cohort["twin"]["detected"] == 140
+    assert cohort["twin"]["detected_share"] == pytest.approx(140 / 150)
+    assert cohort["twin"]["false_alarms_per_patient_year"] == pytest.approx(0.3)
+    lo, hi = cohort["twin"]["false_alarms_per_patient_year_ci95"]
+    assert lo < 0.3 < hi
+    assert cohort["informed"]["episodes"] == 150
+    assert cohort["informed"]["detected"] == 144
+    assert cohort["informed"]["false_alarms"] == 40
+    assert cohort["informed"]["detected_share_ci95"] == share_interval(144, 150)
