@@ -20,6 +20,7 @@ severity of exactly 0 is a valid observation, not a missing one.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,29 @@ def rate_interval(count: int, exposure: float, z: float = Z_95) -> tuple[float, 
     return lower / exposure, upper / exposure
 
 
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def gain_interval(
+    errors: dict[str, tuple[float, float]], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float] | None:
+    """95% percentile interval of a forecaster's MAE gain over a baseline, ``1 - model / base``,
+    by resampling patients (each patient's pairs stay together: a patient's days are not
+    independent draws). ``errors`` maps a patient to the sums of absolute errors of the model
+    and of the baseline over that patient's pairs. Deterministic for a given ``seed``."""
+    sums = list(errors.values())
+    if len(sums) < 2:
+        return None
+    rng = random.Random(seed)
+    gains = []
+    for _ in range(resamples):
+        picked = rng.choices(sums, k=len(sums))
+        base = sum(b for _, b in picked)
+        gains.append(1.0 - sum(m for m, _ in picked) / base if base else 0.0)
+    gains.sort()
+    return gains[int(0.025 * resamples)], gains[int(0.975 * resamples) - 1]
+
+
 def _mae(pairs: list[tuple[float, float]]) -> float | None:
     return statistics.fmean(abs(a - b) for a, b in pairs) if pairs else None
 
@@ -104,14 +128,23 @@ class ForecastScore:
     phase: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     intervals: list[tuple[float, float, float]] = field(default_factory=list)
     interval_phase: dict[str, list[bool]] = field(default_factory=dict)
+    by_patient: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def add(self, preds: dict[str, float], truth: float, phase: str | None = None) -> None:
+    def add(
+        self, preds: dict[str, float], truth: float, phase: str | None = None, patient: str | None = None
+    ) -> None:
         """Score one target; ``preds`` holds ``twin``, every baseline and any of the
-        ``REFERENCES`` (the generator's forecasts with hidden knowledge, not competitors)."""
+        ``REFERENCES`` (the generator's forecasts with hidden knowledge, not competitors).
+        With ``patient``, the absolute errors are also summed per patient, for the intervals
+        of the twin's gains (:func:`gain_interval`)."""
         for name in ("twin", *self.baselines, *(r for r in REFERENCES if r in preds)):
             self.pairs.setdefault(name, []).append((preds[name], truth))
             if phase is not None:
                 self.phase.setdefault(phase, {}).setdefault(name, []).append((preds[name], truth))
+        if patient is not None:
+            sums = self.by_patient.setdefault(patient, {})
+            for name in ("twin", *self.baselines):
+                sums[name] = sums.get(name, 0.0) + abs(preds[name] - truth)
 
     def add_interval(self, lo: float, hi: float, truth: float, phase: str | None = None) -> None:
         """Record whether ``truth`` fell inside the twin's interval ``[lo, hi]``."""
@@ -127,6 +160,10 @@ class ForecastScore:
             base = _mae(self.pairs.get(name, []))
             out[f"{name}_mae"] = base
             out[f"improvement_vs_{name}"] = _gain(twin, base)
+            if self.by_patient:
+                out[f"improvement_vs_{name}_ci95"] = gain_interval(
+                    {p: (sums["twin"], sums[name]) for p, sums in sorted(self.by_patient.items())}
+                )
         for phase, by_name in sorted(self.phase.items()):
             out[f"bias_{phase}"] = {
                 "pairs": len(by_name.get("twin", [])),

@@ -140,6 +140,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
                         "mean_7d_scaled": totals[-1] if daily is None else 2.5 * daily,
                     },
                     rec["total"],
+                    patient=p.patient_id,
                 )
             start = time.perf_counter()
             state, out = APPLY[kind](state, rec)
@@ -189,7 +190,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
                     if interval is not None:
                         sev_hidden.add_interval(interval[0], interval[1], p.mood[nxt], phase)
                     if target is not None:
-                        sev_obs.add(preds, target, phase)
+                        sev_obs.add(preds, target, phase, p.patient_id)
                         for group in _groups(p):
                             by_group.setdefault(group, ForecastScore()).add(preds, target, phase)
                         if interval is not None:
@@ -324,7 +325,9 @@ def headline(section: dict[str, Any]) -> dict[str, Any]:
         "median_delay_from_phq9_10_days": det["median_delay_from_phq9_10_days"],
         "item9_recall": section["item9"]["recall"],
         "severity_improvement_vs_mean_7d": sev["improvement_vs_mean_7d"],
+        "severity_improvement_vs_mean_7d_ci95": sev.get("improvement_vs_mean_7d_ci95"),
         "severity_improvement_vs_persistence": sev["improvement_vs_persistence"],
+        "severity_improvement_vs_persistence_ci95": sev.get("improvement_vs_persistence_ci95"),
         "bias_worsening": sev.get("bias_worsening", {}).get("twin"),
         "bias_improving": sev.get("bias_improving", {}).get("twin"),
         "state_bytes_max": section["state_bytes"]["serialized_max"],

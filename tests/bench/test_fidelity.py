@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench._fidelity import ForecastScore, RecentMean, rate_interval, share_interval, trend_phase
+from bench._fidelity import (
+    ForecastScore,
+    RecentMean,
+    gain_interval,
+    rate_interval,
+    share_interval,
+    trend_phase,
+)
 from bench.bench_twin_fidelity import pooled
 
 
@@ -175,3 +182,24 @@ def test_pooled_sums_each_detector_over_the_seeds():
     assert cohort["informed"]["detected"] == 144
     assert cohort["informed"]["false_alarms"] == 40
     assert cohort["informed"]["detected_share_ci95"] == share_interval(144, 150)
+
+
+def test_gain_interval_resamples_patients_and_brackets_the_pooled_gain():
+    # 40 patients: the twin's error sum is 90% of the baseline's, give or take per patient
+    errors = {f"p{i}": (9.0 + (i % 5 - 2) * 0.5, 10.0) for i in range(40)}
+    lo, hi = gain_interval(errors)
+    assert lo < 0.1 < hi
+    assert hi - lo < 0.05
+    assert gain_interval(errors) == (lo, hi)  # deterministic
+    assert gain_interval({"p0": (1.0, 2.0)}) is None
+
+
+def test_forecast_score_reports_patient_level_intervals_of_its_gains():
+    score = ForecastScore()
+    for i in range(30):
+        score.add({"twin": 1.0, "persistence": 0.0, "mean_7d": 0.5}, 1.0 + (i % 3) * 0.1, patient=f"p{i}")
+    report = score.report()
+    lo, hi = report["improvement_vs_persistence_ci95"]
+    assert lo <= report["improvement_vs_persistence"] <= hi
+    assert "improvement_vs_mean_7d_ci95" in report
+    assert "improvement_vs_mean_7d_ci95" not in ForecastScore().report()
