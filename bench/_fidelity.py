@@ -89,6 +89,29 @@ def gain_interval(
     return gains[int(0.025 * resamples)], gains[int(0.975 * resamples) - 1]
 
 
+def median_interval(values: list[int], z: float = Z_95) -> tuple[int, int] | None:
+    """Distribution-free 95% interval of the median: the order statistics that the binomial
+    count of values below the median puts around it (normal approximation). ``None`` under 6
+    values, where it would span them all."""
+    if len(values) < 6:
+        return None
+    ordered = sorted(values)
+    n = len(ordered)
+    lo = max(math.floor(n / 2 - z * math.sqrt(n) / 2), 1)
+    hi = min(math.ceil(1 + n / 2 + z * math.sqrt(n) / 2), n)
+    return ordered[lo - 1], ordered[hi - 1]
+
+
+def histogram(values: list[int]) -> dict[str, int]:
+    """``{value: count}`` with string keys in ascending order (JSON-able, poolable)."""
+    return {str(v): values.count(v) for v in sorted(set(values))}
+
+
+def from_histogram(counts: dict[str, int]) -> list[int]:
+    """The values a :func:`histogram` counts, ascending."""
+    return [int(v) for v, n in sorted(counts.items(), key=lambda kv: int(kv[0])) for _ in range(n)]
+
+
 def _mae(pairs: list[tuple[float, float]]) -> float | None:
     return statistics.fmean(abs(a - b) for a, b in pairs) if pairs else None
 
@@ -426,4 +449,6 @@ class EpisodeScore:
             "median_delay_from_phq9_10_days": (
                 statistics.median(self.delays_from_crossing) if self.delays_from_crossing else None
             ),
+            "median_delay_from_phq9_10_days_ci95": median_interval(self.delays_from_crossing),
+            "delays_from_phq9_10_days": histogram(self.delays_from_crossing),
         }

@@ -49,6 +49,8 @@ from bench._fidelity import (  # noqa: E402
     ForecastScore,
     IllnessScore,
     RecentMean,
+    from_histogram,
+    median_interval,
     rate_interval,
     share_interval,
     trend_phase,
@@ -323,6 +325,8 @@ def headline(section: dict[str, Any]) -> dict[str, Any]:
         "episodes_reaching_phq9_10": det["episodes_reaching_phq9_10"],
         "detected_of_those": det["detected_of_those"],
         "median_delay_from_phq9_10_days": det["median_delay_from_phq9_10_days"],
+        "median_delay_from_phq9_10_days_ci95": det["median_delay_from_phq9_10_days_ci95"],
+        "delays_from_phq9_10_days": det["delays_from_phq9_10_days"],
         "item9_recall": section["item9"]["recall"],
         "severity_improvement_vs_mean_7d": sev["improvement_vs_mean_7d"],
         "severity_improvement_vs_mean_7d_ci95": sev.get("improvement_vs_mean_7d_ci95"),
@@ -349,9 +353,10 @@ def headline(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def pooled(by_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Each detector's episodes and false alarms summed over the seeds, per generator, with 95%
-    intervals: a goal is judged on the pooled share and rate, and on whether the interval lies
-    on its side of the goal, not on one draw that sampling noise can move by several points."""
+    """Each detector's episodes, false alarms and delays (from the noise-free PHQ-9 reaching 10)
+    pooled over the seeds, per generator, with 95% intervals: a goal is judged on the pooled
+    share, rate and median, and on whether the interval lies on its side of the goal, not on one
+    draw that sampling noise can move by several points."""
     out: dict[str, Any] = {}
     for name in sorted({g for sections in by_seed.values() for g in sections}):
         heads = [sections[name] for sections in by_seed.values() if name in sections]
@@ -365,6 +370,7 @@ def pooled(by_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
             episodes = sum(h["episodes"] for h in heads)
             detected = sum(s["detected"] for s in scores)
             false = sum(s["false_alarms"] for s in scores)
+            delays = [d for s in scores for d in from_histogram(s["delays_from_phq9_10_days"])]
             out[name][detector] = {
                 "episodes": episodes,
                 "detected": detected,
@@ -373,6 +379,8 @@ def pooled(by_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "false_alarms": false,
                 "false_alarms_per_patient_year": false / years,
                 "false_alarms_per_patient_year_ci95": rate_interval(false, years),
+                "median_delay_from_phq9_10_days": statistics.median(delays) if delays else None,
+                "median_delay_from_phq9_10_days_ci95": median_interval(delays),
             }
     return out
 

@@ -7,7 +7,10 @@ import pytest
 from bench._fidelity import (
     ForecastScore,
     RecentMean,
+    from_histogram,
     gain_interval,
+    histogram,
+    median_interval,
     rate_interval,
     share_interval,
     trend_phase,
@@ -161,7 +164,12 @@ def _head(seed, episodes, detected, false, years, informed):
         "detected": detected,
         "false_alarms": false,
         "patient_years": years,
-        "informed_detector": {"detected": informed[0], "false_alarms": informed[1]},
+        "delays_from_phq9_10_days": histogram([seed] * detected),
+        "informed_detector": {
+            "detected": informed[0],
+            "false_alarms": informed[1],
+            "delays_from_phq9_10_days": histogram([1] * informed[0]),
+        },
     }
 
 
@@ -182,6 +190,25 @@ def test_pooled_sums_each_detector_over_the_seeds():
     assert cohort["informed"]["detected"] == 144
     assert cohort["informed"]["false_alarms"] == 40
     assert cohort["informed"]["detected_share_ci95"] == share_interval(144, 150)
+    # delays: 90 of 7 days and 50 of 20 days pooled
+    assert cohort["twin"]["median_delay_from_phq9_10_days"] == 7
+    assert cohort["twin"]["median_delay_from_phq9_10_days_ci95"] == (7, 7)
+    assert cohort["informed"]["median_delay_from_phq9_10_days"] == 1
+
+
+def test_median_interval_brackets_the_median_by_order_statistics():
+    values = list(range(1, 101))  # median 50.5
+    lo, hi = median_interval(values)
+    assert (lo, hi) == (40, 61)
+    assert median_interval([3, 1, 2, 5, 4, 6])[0] <= 3
+    assert median_interval([1, 2, 3]) is None
+
+
+def test_histogram_round_trips_in_ascending_order():
+    counts = histogram([10, 2, 2, 7, 10, 10])
+    assert counts == {"2": 2, "7": 1, "10": 3}
+    assert list(counts) == ["2", "7", "10"]
+    assert from_histogram(counts) == [2, 2, 7, 10, 10, 10]
 
 
 def test_gain_interval_resamples_patients_and_brackets_the_pooled_gain():
