@@ -13,6 +13,11 @@ provides them (:mod:`bench._informed`), ``informed`` (every parameter known, the
 estimated from the reports: a gain that is achievable) and ``course_known`` (the noise-free
 course known too: about the most any forecaster of the reports can gain).
 
+The references estimate a mean. Scored against the reported severity they are published the
+way the twin publishes its forecast (:class:`GridMedian`): as the median on the grid the
+patient's daily means lie on, which lowers any mean forecaster's absolute error on that grid.
+Against the hidden mood, which lies on no grid, they are scored as they are.
+
 A forecast pair is kept whenever the twin made a forecast and a baseline exists: a last
 severity of exactly 0 is a valid observation, not a missing one.
 """
@@ -24,6 +29,8 @@ import random
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
+
+from workers.twin import forecast, grid
 
 MEAN_DAYS = 7
 ORACLE = "oracle"
@@ -122,6 +129,31 @@ def _bias(pairs: list[tuple[float, float]]) -> float | None:
 
 def _gain(model: float | None, base: float | None) -> float | None:
     return None if model is None or not base else 1.0 - model / base
+
+
+@dataclass
+class GridMedian:
+    """One patient's reference forecast published as the twin publishes its own
+    (``workers.twin.forecast``): the median on the patient's report grid around the mean."""
+
+    shares: dict[int, float] = field(default_factory=dict)
+    scored: int = 0
+    abs_error: float = 0.0
+
+    def observe(self, value: float) -> None:
+        """Learn the grid from a reported day's mean severity."""
+        self.shares = grid.learn_shares(self.shares, value)
+
+    def point(self, centre: float) -> float:
+        """The published point for the mean forecast ``centre``."""
+        mae = self.abs_error / self.scored if self.scored else 0.0
+        spread = forecast.MEDIAN_SPREAD * (mae or forecast.MEDIAN_SPREAD_PRIOR)
+        return min(max(grid.median_on_grid(centre, self.shares, spread), 0.0), forecast.SEVERITY_MAX)
+
+    def score(self, point: float, truth: float) -> None:
+        """Count a published point's absolute error (the spread of the next ones)."""
+        self.scored += 1
+        self.abs_error += abs(point - truth)
 
 
 @dataclass

@@ -42,11 +42,13 @@ sys.path.insert(0, str(ROOT))
 from bench import _cohort, _trajectories  # noqa: E402
 from bench._cohort import SyntheticPatient  # noqa: E402
 from bench._fidelity import (  # noqa: E402
+    ORACLE,
     REFERENCES,
     BaselineDetectors,
     DetectionScore,
     EpisodeScore,
     ForecastScore,
+    GridMedian,
     IllnessScore,
     RecentMean,
     from_histogram,
@@ -129,6 +131,7 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
         crossings: list[int] = []
         simple = BaselineDetectors()
         phq10_days: list[int] = []
+        published = {name: GridMedian() for name in (ORACLE, *p.references)}
         for kind, rec in p.events:
             t = (rec["event_time"] // 86_400_000) - (p.events[0][1]["event_time"] // 86_400_000)
             phq9 = kind == "assessment" and rec["instrument"] == "PHQ9"
@@ -172,6 +175,9 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
             if kind == "features":
                 sev = p.severity[t]
                 last_sev = sev if sev is not None else last_sev
+                if sev is not None:
+                    for reference in published.values():
+                        reference.observe(sev)
                 week.add(t, sev)
                 simple.daily(t, sev)
                 forecast = out.update["forecast_severity"] if out.update else None
@@ -192,6 +198,12 @@ def run(n: int, days: int, seed: int, generator: str = "cohort") -> dict[str, An
                     if interval is not None:
                         sev_hidden.add_interval(interval[0], interval[1], p.mood[nxt], phase)
                     if target is not None:
+                        points = {
+                            name: ref.point(preds[name]) for name, ref in published.items() if name in preds
+                        }
+                        for name, point in points.items():
+                            published[name].score(point, target)
+                        preds = {**preds, **points}
                         sev_obs.add(preds, target, phase, p.patient_id)
                         for group in _groups(p):
                             by_group.setdefault(group, ForecastScore()).add(preds, target, phase)

@@ -18,7 +18,9 @@ power of their exponentially weighted absolute error (a smooth follow-the-leader
   the state pickles without shared references.
 
 Until the patient is PERSONAL the published forecast is shrunk toward a population prior.
-Around the published forecast, an 80% online conformal interval
+The ensemble estimates a mean; the published forecast is the median of the outcome around it
+on the grid the patient's daily means lie on (:mod:`workers.twin.grid`), which is what a
+smaller absolute error asks for. Around the published forecast, an 80% online conformal interval
 (:mod:`workers.twin.conformal`) is kept in ``pending_interval`` and scored like the forecast.
 
 The tunable constants below are gathered in :class:`ForecastParams` (``DEFAULT_PARAMS`` holds
@@ -35,7 +37,7 @@ from typing import NamedTuple
 
 from river import linear_model, preprocessing
 
-from workers.twin import conformal
+from workers.twin import conformal, grid
 from workers.twin.conformal import ConformalInterval
 
 SEVERITY_MAX = 10.0
@@ -48,6 +50,11 @@ ALPHA_ERR = 0.02
 LINEAR_WARMUP = 14
 PRIOR_WEIGHT = 3.0
 POWER = 16
+MEDIAN_SPREAD = 1.25
+"""The outcome's SD around the forecast, as a multiple of the published forecast's MAE (a
+normal's SD is 1.25 times its mean absolute deviation)."""
+MEDIAN_SPREAD_PRIOR = 0.8
+"""The MAE assumed before the first scored forecast (about the bench's population MAE)."""
 
 
 class ForecastParams(NamedTuple):
@@ -129,6 +136,7 @@ class SeverityForecaster:
     published: RunningMAE = field(default_factory=RunningMAE)
     persistence: RunningMAE = field(default_factory=RunningMAE)
     conformal: ConformalInterval = field(default_factory=ConformalInterval)
+    grid_share: dict[int, float] = field(default_factory=dict)
 
     def score_and_learn(
         self, day: int, y: float | None, *, learn: bool = True, params: ForecastParams = DEFAULT_PARAMS
@@ -159,6 +167,7 @@ class SeverityForecaster:
                 self.n_linear += 1
         if y is not None:
             self.last = y
+            self.grid_share = grid.learn_shares(self.grid_share, y)
             self.ew_fast = _ew(self.ew_fast, y, params.alpha_fast)
             self.ew_mid = _ew(self.ew_mid, y, params.alpha_mid)
             self.ew_slow = _ew(self.ew_slow, y, params.alpha_slow)
@@ -211,6 +220,9 @@ class SeverityForecaster:
             shrink = self.n / (self.n + params.prior_weight)
             out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
         out = _clip(out, SEVERITY_MAX)
+        # publish the median on the patient's report grid, not the ensemble's mean: smaller MAE
+        spread = MEDIAN_SPREAD * (self.published.mae or MEDIAN_SPREAD_PRIOR)
+        out = _clip(grid.median_on_grid(out, self.grid_share, spread), SEVERITY_MAX)
         interval = self.conformal.interval(out, 0.0, SEVERITY_MAX)
         self.pending_interval = list(interval) if interval else None
         self.pending = {**preds, "published": out}

@@ -12,7 +12,7 @@ from workers.twin.forecast import ScoreForecaster, SeverityForecaster
 from workers.twin.monitors import BiometricAnomaly, LaggedCoupling
 from workers.twin.shifts import BiometricShift
 
-LAYOUT = 2
+LAYOUT = 3
 """Layout of the state tree, stored in every state. Bump it whenever a dataclass of the twin
 gains, loses or renames a field, and teach :mod:`workers.twin.upgrade` the previous layout
 (``tests/workers/twin/test_twin_upgrade.py`` fails until both are done)."""

@@ -146,7 +146,7 @@ def _state_tree_fingerprint() -> str:
     return hashlib.sha256(json.dumps(classes, sort_keys=True).encode()).hexdigest()[:16]
 
 
-FIELDS_BY_LAYOUT = {2: "57196cdbeb3ea8f8"}
+FIELDS_BY_LAYOUT = {2: "57196cdbeb3ea8f8", 3: "e14d0de1836b9f2c"}
 
 
 def test_layout_is_bumped_when_the_state_tree_changes():
@@ -160,10 +160,39 @@ def test_layout_is_bumped_when_the_state_tree_changes():
 
 def test_current_states_skip_the_upgrade_walk(year_factory):
     from workers.twin.state import new_twin
+    from workers.twin.twin import LAYOUT
 
     state = new_twin(tf.PID)
     for kind, rec in year_factory(40):
         state, _ = APPLY[kind](state, rec)
-    assert state.layout == 2
+    assert state.layout == LAYOUT == 3
     blob = serialize.serialize(state)
     assert serialize.serialize(serialize.deserialize(blob)) == blob
+
+
+V2 = {s["name"]: s for s in json.loads(FIXTURE.with_name("v2_states.json").read_text())["states"]}
+
+
+def test_v2_state_gains_empty_grid_shares_and_keeps_the_rest():
+    stored = V2["year_seed1"]
+    blob = base64.b64decode(stored["state_b64"])
+    assert hashlib.sha256(blob).hexdigest() == stored["sha256"]
+    state = serialize.deserialize(blob)
+    assert state.layout == 3
+    assert state.severity.grid_share == {}
+    assert state.severity.published.mae == stored["kept"]["forecast_mae"]
+    assert dict(sorted(state.severity.expert_err.items())) == stored["kept"]["expert_err"]
+    assert (state.twin_version, state.days_seen) == (
+        stored["kept"]["twin_version"],
+        stored["kept"]["days_seen"],
+    )
+    outputs = []
+    for kind, rec in tf.year(days=200, seed=1)[stored["folded"] :]:
+        state, out = APPLY[kind](state, rec)
+        outputs.append(out)
+    shares = state.severity.grid_share
+    assert set(shares) == {1, 2, 3, 4} and 0.0 < sum(shares.values()) <= 1.0  # learned from the new days
+    updates = [o.update for o in outputs if o.update]
+    assert len(updates) >= 40
+    for update in updates:
+        TwinUpdate.model_validate(update)

@@ -39,7 +39,7 @@ def _year(year_factory):
 
 
 def test_id_names_family_layout_and_a_parameter_hash():
-    assert re.fullmatch(r"novamind-twin/2:[0-9a-f]{12}", versions.MODEL_VERSION_ID)
+    assert re.fullmatch(r"novamind-twin/3:[0-9a-f]{12}", versions.MODEL_VERSION_ID)
     params = versions.parameters()
     assert params["deterioration.CUSUM_H"] == deterioration.CUSUM_H
     assert params["forecast.ScoreForecaster.prior_weight"] == 10.0
