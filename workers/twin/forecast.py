@@ -133,6 +133,7 @@ class SeverityForecaster:
     pending_x: dict[str, float] = field(default_factory=dict)
     pending_day: int | None = None
     pending_interval: list[float] | None = None
+    pending_centre: float | None = None  # the ensemble's mean the interval is centred on
     published: RunningMAE = field(default_factory=RunningMAE)
     persistence: RunningMAE = field(default_factory=RunningMAE)
     conformal: ConformalInterval = field(default_factory=ConformalInterval)
@@ -156,9 +157,8 @@ class SeverityForecaster:
             self.published.update(y, self.pending["published"])
             self.persistence.update(y, self.pending["persistence"])
             iv = self.pending_interval
-            self.conformal.update(
-                y, self.pending["published"], (iv[0], iv[1]) if iv else None, gamma=params.conformal_gamma
-            )
+            centre = self.pending["published"] if self.pending_centre is None else self.pending_centre
+            self.conformal.update(y, centre, (iv[0], iv[1]) if iv else None, gamma=params.conformal_gamma)
             scored = True
             if learn and self.pending_x:
                 self.scaler.learn_one(self.pending_x)
@@ -199,7 +199,7 @@ class SeverityForecaster:
             The model version's parameters.
         """
         self.pending, self.pending_x, self.pending_day = {}, {}, None
-        self.pending_interval = None
+        self.pending_interval, self.pending_centre = None, None
         if self.last is None or self.ew_fast is None or self.ew_slow is None:
             return None
         x = {
@@ -219,13 +219,16 @@ class SeverityForecaster:
         else:
             shrink = self.n / (self.n + params.prior_weight)
             out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
-        out = _clip(out, SEVERITY_MAX)
+        centre = _clip(out, SEVERITY_MAX)
         # publish the median on the patient's report grid, not the ensemble's mean: smaller MAE
         spread = MEDIAN_SPREAD * (self.published.mae or MEDIAN_SPREAD_PRIOR)
-        out = _clip(grid.median_on_grid(out, self.grid_share, spread), SEVERITY_MAX)
-        interval = self.conformal.interval(out, 0.0, SEVERITY_MAX)
-        self.pending_interval = list(interval) if interval else None
+        out = _clip(grid.median_on_grid(centre, self.grid_share, spread), SEVERITY_MAX)
+        # the interval stays centred on the mean, whose residuals are not confined to the grid
+        # (so its coverage does not jump from one grid step to the next), and holds the point
+        interval = self.conformal.interval(centre, 0.0, SEVERITY_MAX)
+        self.pending_interval = [min(interval[0], out), max(interval[1], out)] if interval else None
         self.pending = {**preds, "published": out}
+        self.pending_centre = centre
         self.pending_x = x
         self.pending_day = day + 1
         return out

@@ -5,7 +5,8 @@ Page-Hinkley in ``workers.twin.monitors.DeteriorationMonitor``, the PHQ-9/GAD-7 
 level differences (``level_at_last``, ``sxx``, ``sxy``), no conformal interval and no
 biometric shift CUSUMs. Layout 2 (up to 35e4613) lacks the severity forecaster's report-grid
 shares (``SeverityForecaster.grid_share``), which start empty: the published forecast is the
-ensemble's mean until a few reported days have taught them. Layout 3 is the current one. A
+ensemble's mean until a few reported days have taught them; and the interval's centre
+(``pending_centre``), which the next forecast sets. Layout 3 is the current one. A
 stored twin keeps everything that
 still means the same; what the new models need and the old state cannot supply starts
 fresh and learns from the next input on:

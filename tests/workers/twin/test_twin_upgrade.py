@@ -146,7 +146,7 @@ def _state_tree_fingerprint() -> str:
     return hashlib.sha256(json.dumps(classes, sort_keys=True).encode()).hexdigest()[:16]
 
 
-FIELDS_BY_LAYOUT = {2: "57196cdbeb3ea8f8", 3: "e14d0de1836b9f2c"}
+FIELDS_BY_LAYOUT = {2: "57196cdbeb3ea8f8", 3: "bd5b8f53a16440b8"}
 
 
 def test_layout_is_bumped_when_the_state_tree_changes():
