@@ -20,7 +20,8 @@ power of their exponentially weighted absolute error (a smooth follow-the-leader
 Until the patient is PERSONAL the published forecast is shrunk toward a population prior.
 The ensemble estimates a mean; the published forecast is the median of the outcome around it
 on the grid the patient's daily means lie on (:mod:`workers.twin.grid`), which is what a
-smaller absolute error asks for. Around the published forecast, an 80% online conformal interval
+smaller absolute error asks for. Around the ensemble's mean (whose residuals are not confined
+to the grid), widened where needed to hold the published point, an 80% online conformal interval
 (:mod:`workers.twin.conformal`) is kept in ``pending_interval`` and scored like the forecast.
 
 The tunable constants below are gathered in :class:`ForecastParams` (``DEFAULT_PARAMS`` holds
