@@ -48,10 +48,7 @@ class IntakeProcess:
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "novamind.app.cli", "intake", "serve", "--port", str(self.port)],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while True:

@@ -50,9 +50,8 @@ def test_jwt_views_follow_scopes_and_the_patient_claim(
         own = idp.token(sub="app-user-42", patient=PATIENT, scope="patient/*.read")
         other = idp.token(sub="app-user-43", patient=OTHER, scope="patient/*.read")
         writer = idp.token(sub="app-user-44", patient=PATIENT, scope="patient/Observation.write")
-        expired = idp.token(
-            sub="clinician-7", scope="user/Observation.read", exp=now - 60, iat=now - 900, nbf=now - 900
-        )
+        expired = idp.token(sub="clinician-7", scope="user/Observation.read", exp=now - 60,
+                            iat=now - 900, nbf=now - 900)
         intake_token = TestIdentityProvider().token(scope="user/Observation.read")  # another IdP
 
         assert _get(worker.port, twin, expired)[0] == 401

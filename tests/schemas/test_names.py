@@ -98,11 +98,7 @@ def test_routes_come_from_the_registry_and_the_first_topic_given_wins() -> None:
     ehr_first = record_routes(TopicName.EHR_CLINICAL_EVENTS, TopicName.PATIENT_REPORTS)
     assert reports_first["AssessmentResult"] == TopicName.PATIENT_REPORTS
     assert ehr_first["AssessmentResult"] == TopicName.EHR_CLINICAL_EVENTS
-    assert (
-        set(reports_first)
-        == set(ehr_first)
-        == {
-            *topic(TopicName.PATIENT_REPORTS).values,
-            *topic(TopicName.EHR_CLINICAL_EVENTS).values,
-        }
-    )
+    assert set(reports_first) == set(ehr_first) == {
+        *topic(TopicName.PATIENT_REPORTS).values,
+        *topic(TopicName.EHR_CLINICAL_EVENTS).values,
+    }

@@ -64,17 +64,11 @@ def scripted() -> Iterator[tuple[ConfluentRegistryClient, type[_Scripted]]]:
         ((200, "application/json", b'{"version": 3}'), BadRegistryAnswer, "no int 'id'"),
         ((200, "application/json", b'{"id": "7"}'), BadRegistryAnswer, "no int 'id'"),
         ((200, "application/json", b"[1, 2]"), BadRegistryAnswer, "no int 'id'"),
-        (
-            (409, "application/json", b'{"error_code": 409, "message": "Incompatible"}'),
-            IncompatibleSchema,
-            "HTTP 409 Incompatible",
-        ),
+        ((409, "application/json", b'{"error_code": 409, "message": "Incompatible"}'), IncompatibleSchema,
+         "HTTP 409 Incompatible"),
         ((500, "text/plain", b"boom"), RegistryError, "HTTP 500"),
-        (
-            (404, "application/json", b'{"error_code": 40401, "message": "no subject"}'),
-            SchemaNotFound,
-            "no subject",
-        ),
+        ((404, "application/json", b'{"error_code": 40401, "message": "no subject"}'), SchemaNotFound,
+         "no subject"),
     ],
 )
 def test_bad_answers_to_register_are_typed(scripted, answer, error, message) -> None:

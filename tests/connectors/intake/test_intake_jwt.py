@@ -45,9 +45,7 @@ async def test_a_valid_token_submits_for_its_patient(
     assert sent.key == PATIENT_A.encode()
     [audit] = jwt_intake.audit.events
     assert (audit.actor, audit.outcome, audit.patient_id) == (
-        "sub:app-user-42",
-        AuditOutcome.ALLOWED,
-        PATIENT_A,
+        "sub:app-user-42", AuditOutcome.ALLOWED, PATIENT_A
     )
     assert token not in json.dumps(logs, default=str)
 
@@ -55,29 +53,17 @@ async def test_a_valid_token_submits_for_its_patient(
 def _refused(idp: TestIdentityProvider, case: str) -> tuple[str, int, str]:
     now = int(time.time())
     return {
-        "expired": (
-            idp.token(patient=PATIENT_A, exp=now - 60, iat=now - 900, nbf=now - 900),
-            401,
-            "token_expired",
-        ),
-        "wrong issuer": (
-            idp.token(patient=PATIENT_A, iss="https://other-idp.example.test"),
-            401,
-            "wrong_issuer",
-        ),
+        "expired": (idp.token(patient=PATIENT_A, exp=now - 60, iat=now - 900, nbf=now - 900),
+                    401, "token_expired"),
+        "wrong issuer": (idp.token(patient=PATIENT_A, iss="https://other-idp.example.test"), 401,
+                         "wrong_issuer"),
         "wrong audience": (idp.token(patient=PATIENT_A, aud="novamind-worker-views"), 401, "wrong_audience"),
         "alg none": (idp.unsigned_token(patient=PATIENT_A), 401, "algorithm_not_allowed"),
-        "HS256 signed with the public key": (
-            idp.hs256_with_public_key(patient=PATIENT_A),
-            401,
-            "algorithm_not_allowed",
-        ),
+        "HS256 signed with the public key": (idp.hs256_with_public_key(patient=PATIENT_A), 401,
+                                             "algorithm_not_allowed"),
         "unknown kid": (idp.token(patient=PATIENT_A, kid="retired-key"), 401, "unknown_key"),
-        "read-only scope": (
-            idp.token(patient=PATIENT_A, scope="launch/patient patient/*.read"),
-            403,
-            "scope_denied",
-        ),
+        "read-only scope": (idp.token(patient=PATIENT_A, scope="launch/patient patient/*.read"), 403,
+                            "scope_denied"),
         "clinician scope": (idp.token(scope="user/Observation.write"), 403, "scope_denied"),
         "another patient": (idp.token(patient=PATIENT_B), 403, "patient_mismatch"),
         "no patient claim": (idp.token(), 403, "no_patient"),
@@ -86,18 +72,8 @@ def _refused(idp: TestIdentityProvider, case: str) -> tuple[str, int, str]:
 
 @pytest.mark.parametrize(
     "case",
-    [
-        "expired",
-        "wrong issuer",
-        "wrong audience",
-        "alg none",
-        "HS256 signed with the public key",
-        "unknown kid",
-        "read-only scope",
-        "clinician scope",
-        "another patient",
-        "no patient claim",
-    ],
+    ["expired", "wrong issuer", "wrong audience", "alg none", "HS256 signed with the public key",
+     "unknown kid", "read-only scope", "clinician scope", "another patient", "no patient claim"],
 )
 async def test_refused_tokens_are_audited_and_produce_nothing(
     jwt_intake: Intake, idp: TestIdentityProvider, case: str
@@ -117,9 +93,7 @@ async def test_refused_tokens_are_audited_and_produce_nothing(
         assert 'error="insufficient_scope"' in challenge and "patient/Observation.write" in challenge
     [audit] = jwt_intake.audit.events
     assert (audit.outcome, audit.details["reason"], audit.details["status"]) == (
-        AuditOutcome.DENIED,
-        reason,
-        str(status),
+        AuditOutcome.DENIED, reason, str(status)
     )
     assert audit.patient_id == PATIENT_A
     assert audit.actor == ("anonymous" if status == 401 else "sub:app-user-42")

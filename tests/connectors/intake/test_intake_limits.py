@@ -57,7 +57,9 @@ async def test_a_shorter_worker_lateness_narrows_the_intake(intake_factory: Any)
 
 async def test_each_token_is_rate_limited_with_retry_after(intake_factory: Any) -> None:
     intake = await intake_factory(rate_limit_per_minute=1, rate_limit_burst=2)
-    answers = [await intake.post("symptom-reports", symptom_body(submission_id=f"s-{i}")) for i in range(3)]
+    answers = [
+        await intake.post("symptom-reports", symptom_body(submission_id=f"s-{i}")) for i in range(3)
+    ]
     assert [a.status for a in answers] == [201, 201, 429]
     assert answers[2].headers["Retry-After"] == "60"
     assert (await answers[2].json())["errors"][0]["type"] == "rate_limited"
@@ -66,10 +68,7 @@ async def test_each_token_is_rate_limited_with_retry_after(intake_factory: Any) 
     assert len(intake.producer.sent) == 3
     limited = intake.audit.events[2]
     assert (limited.outcome, limited.details["reason"], limited.details["status"], limited.actor) == (
-        AuditOutcome.DENIED,
-        "rate_limited",
-        "429",
-        "app-a",
+        AuditOutcome.DENIED, "rate_limited", "429", "app-a"
     )
 
 

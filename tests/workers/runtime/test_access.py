@@ -53,10 +53,7 @@ async def test_a_clinician_token_reads_any_patient_and_is_audited(idp: TestIdent
 
     [event] = audit.events
     assert (event["actor"], event["action"], event["purpose"], event["patient_id"]) == (
-        "sub:clinician-7",
-        AuditAction.ACCESS,
-        "PATIENT_SAFETY",
-        OTHER,
+        "sub:clinician-7", AuditAction.ACCESS, "PATIENT_SAFETY", OTHER
     )
     assert event.get("outcome", AuditOutcome.ALLOWED) == AuditOutcome.ALLOWED
 
@@ -71,9 +68,7 @@ async def test_a_patient_token_reads_only_its_own_patient(idp: TestIdentityProvi
     allowed, denied = audit.events
     assert allowed["patient_id"] == PATIENT and "outcome" not in allowed
     assert (denied["outcome"], denied["details"], denied["patient_id"]) == (
-        AuditOutcome.DENIED,
-        {"reason": "patient_mismatch"},
-        OTHER,
+        AuditOutcome.DENIED, {"reason": "patient_mismatch"}, OTHER
     )
 
 
@@ -81,21 +76,10 @@ async def test_a_patient_token_reads_only_its_own_patient(idp: TestIdentityProvi
     ("claims", "error", "reason"),
     [
         ({"patient": PATIENT, "scope": "patient/Observation.write"}, web.HTTPForbidden, "scope_denied"),
-        (
-            {"scope": "user/Observation.read", "aud": "novamind-intake-other"},
-            web.HTTPUnauthorized,
-            "wrong_audience",
-        ),
-        (
-            {
-                "scope": "user/Observation.read",
-                "exp": int(time.time()) - 60,
-                "iat": int(time.time()) - 600,
-                "nbf": int(time.time()) - 600,
-            },
-            web.HTTPUnauthorized,
-            "token_expired",
-        ),
+        ({"scope": "user/Observation.read", "aud": "novamind-intake-other"}, web.HTTPUnauthorized,
+         "wrong_audience"),
+        ({"scope": "user/Observation.read", "exp": int(time.time()) - 60, "iat": int(time.time()) - 600,
+          "nbf": int(time.time()) - 600}, web.HTTPUnauthorized, "token_expired"),
     ],
 )
 async def test_refusals_are_audited(
@@ -125,8 +109,6 @@ async def test_static_view_tokens_still_work_for_development() -> None:
     allowed, denied = audit.events
     assert allowed["actor"] == "clinician-7"
     assert (denied["actor"], denied["patient_id"], denied["details"]) == (
-        "anonymous",
-        None,
-        {"reason": "unknown_token"},
+        "anonymous", None, {"reason": "unknown_token"}
     )
     assert "jane" not in json.dumps(denied, default=str)

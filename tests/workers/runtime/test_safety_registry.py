@@ -106,17 +106,9 @@ def _phq9(event_id: str) -> AssessmentResult:
     at = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
     scored = score_items("PHQ9", [1] * 9)
     return AssessmentResult(
-        event_id=event_id,
-        patient_id=PATIENT,
-        event_time=at,
-        received_time=at,
-        source="test",
-        submission_id=event_id,
-        instrument=Instrument.PHQ9,
-        item_responses=[1] * 9,
-        total=scored.total,
-        band=scored.band,
-        item9_positive=scored.item9_positive,
+        event_id=event_id, patient_id=PATIENT, event_time=at, received_time=at, source="test",
+        submission_id=event_id, instrument=Instrument.PHQ9, item_responses=[1] * 9,
+        total=scored.total, band=scored.band, item9_positive=scored.item9_positive,
     )
 
 

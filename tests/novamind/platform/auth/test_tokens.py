@@ -74,21 +74,9 @@ def _forgeries(idp: TestIdentityProvider) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    [
-        "expired",
-        "not yet valid",
-        "wrong issuer",
-        "wrong audience",
-        "alg none",
-        "HS256 with the public key",
-        "unknown kid",
-        "RS256 header on the EC key",
-        "altered claims",
-        "no exp",
-        "no sub",
-        "not a JWT",
-        "signed by another provider",
-    ],
+    ["expired", "not yet valid", "wrong issuer", "wrong audience", "alg none", "HS256 with the public key",
+     "unknown kid", "RS256 header on the EC key", "altered claims", "no exp", "no sub", "not a JWT",
+     "signed by another provider"],
 )
 async def test_forged_or_stale_tokens_are_refused_with_a_reason(idp: TestIdentityProvider, case: str) -> None:
     token, reason = _forgeries(idp)[case]
@@ -137,9 +125,8 @@ async def test_an_unknown_kid_refetches_at_most_once_per_interval(idp: TestIdent
         calls.append(now[0])
         return published[-1]
 
-    keys = JwksKeys(
-        usable_keys(idp.jwks()), fetch=fetch, refresh_s=3600, min_refresh_s=60, monotonic=lambda: now[0]
-    )
+    keys = JwksKeys(usable_keys(idp.jwks()), fetch=fetch, refresh_s=3600, min_refresh_s=60,
+                    monotonic=lambda: now[0])
     check = JwtVerifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
     published.append({"keys": [{**k, "kid": "next-" + k["kid"]} for k in rotated.jwks()["keys"]]})
     token = rotated.token(kid="next-rsa-2026-1")
@@ -159,10 +146,8 @@ async def test_an_unknown_kid_refetches_at_most_once_per_interval(idp: TestIdent
 
 
 def test_scopes_v1_and_v2() -> None:
-    scopes = parse_scopes(
-        "openid fhirUser launch/patient patient/*.read user/Observation.cruds "
-        "patient/Observation.rs?category=vital-signs system/Patient.bogus"
-    )
+    scopes = parse_scopes("openid fhirUser launch/patient patient/*.read user/Observation.cruds "
+                          "patient/Observation.rs?category=vital-signs system/Patient.bogus")
     assert scopes == (
         Scope("patient", "*", frozenset("rs")),
         Scope("user", "Observation", frozenset("cruds")),
