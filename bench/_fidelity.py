@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,7 @@ def median_interval(values: list[int], z: float = Z_95) -> tuple[int, int] | Non
 
 def histogram(values: list[int]) -> dict[str, int]:
     """``{value: count}`` with string keys in ascending order (JSON-able, poolable)."""
-    return {str(v): values.count(v) for v in sorted(set(values))}
+    return {str(v): n for v, n in sorted(Counter(values).items())}
 
 
 def from_histogram(counts: dict[str, int]) -> list[int]:
@@ -134,11 +135,10 @@ def _gain(model: float | None, base: float | None) -> float | None:
 @dataclass
 class GridMedian:
     """One patient's reference forecast published as the twin publishes its own
-    (``workers.twin.forecast``): the median on the patient's report grid around the mean."""
+    (:func:`workers.twin.forecast.published_point`): the median on the report grid."""
 
     shares: dict[int, float] = field(default_factory=dict)
-    scored: int = 0
-    abs_error: float = 0.0
+    errors: forecast.RunningMAE = field(default_factory=forecast.RunningMAE)
 
     def observe(self, value: float) -> None:
         """Learn the grid from a reported day's mean severity."""
@@ -146,14 +146,11 @@ class GridMedian:
 
     def point(self, centre: float) -> float:
         """The published point for the mean forecast ``centre``."""
-        mae = self.abs_error / self.scored if self.scored else 0.0
-        spread = forecast.MEDIAN_SPREAD * (mae or forecast.MEDIAN_SPREAD_PRIOR)
-        return min(max(grid.median_on_grid(centre, self.shares, spread), 0.0), forecast.SEVERITY_MAX)
+        return forecast.published_point(centre, self.shares, self.errors.mae)
 
     def score(self, point: float, truth: float) -> None:
         """Count a published point's absolute error (the spread of the next ones)."""
-        self.scored += 1
-        self.abs_error += abs(point - truth)
+        self.errors.update(truth, point)
 
 
 @dataclass

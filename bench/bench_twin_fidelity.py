@@ -377,9 +377,9 @@ def pooled(by_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if key.endswith("_detector"):
                 detectors[key.removesuffix("_detector")] = [h[key] for h in heads]
         years = sum(h["patient_years"] for h in heads)
+        episodes = sum(h["episodes"] for h in heads)
         out[name] = {"seeds": [h["seed"] for h in heads], "patient_years": years}
         for detector, scores in detectors.items():
-            episodes = sum(h["episodes"] for h in heads)
             detected = sum(s["detected"] for s in scores)
             false = sum(s["false_alarms"] for s in scores)
             delays = [d for s in scores for d in from_histogram(s["delays_from_phq9_10_days"])]

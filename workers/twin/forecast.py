@@ -95,6 +95,14 @@ def _ew(old: float | None, value: float, alpha: float) -> float:
     return value if old is None else old + alpha * (value - old)
 
 
+def published_point(centre: float, grid_share: dict[int, float], mae: float | None) -> float:
+    """The forecast to publish for the ensemble's mean ``centre``: the median on the patient's
+    report grid (:mod:`workers.twin.grid`), the point of least expected absolute error, with
+    the outcome's spread taken from ``mae``, the published forecasts' running MAE."""
+    spread = MEDIAN_SPREAD * (mae or MEDIAN_SPREAD_PRIOR)
+    return _clip(grid.median_on_grid(centre, grid_share, spread), SEVERITY_MAX)
+
+
 def _new_linear() -> linear_model.BayesianLinearRegression:
     return linear_model.BayesianLinearRegression(alpha=10.0, beta=1.0)
 
@@ -221,9 +229,7 @@ class SeverityForecaster:
             shrink = self.n / (self.n + params.prior_weight)
             out = shrink * self.ew_fast + (1.0 - shrink) * prior_mean
         centre = _clip(out, SEVERITY_MAX)
-        # publish the median on the patient's report grid, not the ensemble's mean: smaller MAE
-        spread = MEDIAN_SPREAD * (self.published.mae or MEDIAN_SPREAD_PRIOR)
-        out = _clip(grid.median_on_grid(centre, self.grid_share, spread), SEVERITY_MAX)
+        out = published_point(centre, self.grid_share, self.published.mae)
         # the interval stays centred on the mean, whose residuals are not confined to the grid
         # (so its coverage does not jump from one grid step to the next), and holds the point
         interval = self.conformal.interval(centre, 0.0, SEVERITY_MAX)
