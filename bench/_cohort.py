@@ -11,8 +11,9 @@ spells: 0-2 a year of 4-10 days with resting heart rate up 2-10 bpm (the range w
 studies of viral infections report: Radin et al., Lancet Digit Health 2020; Mishra et al.,
 Nat Biomed Eng 2020), heart rate up with it, HRV down 1.5% per bpm, steps down 4% per bpm,
 sleep up 3 minutes per bpm and respiratory rate up 0.1/min per bpm. Spells draw from their
-own random stream, so the rest of the cohort is what it was without them. Deterministic
-per seed.
+own random stream, so the rest of the cohort is what it was without them. The reference
+forecasts and detector of :mod:`bench._informed` run on each patient (``references``,
+``reference_alarms``). Deterministic per seed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench._informed import PHQ_PER_POINT, ReportModel, informed_alarms
+from bench._informed import (
+    PHQ_PER_POINT,
+    ReportModel,
+    course_known_forecasts,
+    informed_alarms,
+    informed_forecasts,
+)
 
 START = dt.date(2025, 1, 1)
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://novamind.health/bench-cohort")
@@ -322,6 +329,7 @@ def generate_patient(index: int, seed: int = 7, days: int = 365) -> SyntheticPat
                 bio["steps_total"] *= 0.5
             feat.update(bio)
         p.events.append(("features", feat))
+    p.references = _references(p, n_reports, calm, base)
     p.reference_alarms = {"informed": _informed_alarms(p.severity, n_reports, calm)}
     for ep in p.episodes:
         ep.phq9_10_day = first_day_at_least(p.expected, ep, 10.0 / PHQ9_PER_MOOD_POINT)
@@ -333,23 +341,45 @@ def first_day_at_least(course: list[float], ep: Episode, level: float) -> int | 
     return next((t for t in range(ep.onset, min(ep.end, len(course) - 1) + 1) if course[t] >= level), None)
 
 
+COHORT_MODEL = ReportModel(
+    gain=1.0,
+    anchor=0.0,
+    offset=0.0,
+    report_sd=1.0,
+    phi=0.8,
+    shock_sd=0.45 * PHQ_PER_POINT,
+    dow_amplitude=1.0,
+)
+"""This cohort's noise, read on the PHQ-9 scale at 2.7 points per 0-10 point (the references'
+unit): AR(1) coefficient 0.8, daily shock 0.45 mood points, one report's SD 1 point. The
+references' known daily pattern (their ``dow``) is the sleep push, at amplitude 1."""
+
+
+def _references(
+    p: SyntheticPatient, n_reports: list[int], calm: list[float], base: float
+) -> dict[str, list[float | None]]:
+    """Forecasts of each day's report by :mod:`bench._informed`'s references, as on the
+    trajectory generator. ``informed`` knows the noise, the patient's usual sleep and how the
+    night's sleep pushes the next day's mood (the twin sees the sleep), and estimates the level,
+    baseline and episodes alike, from the reports. ``course_known`` knows each day's noise-free
+    mood without the AR(1) fluctuation: baseline, sleep push and episode elevation. ``calm[t]``
+    is day ``t``'s baseline plus sleep push."""
+    push = [(c - base) * PHQ_PER_POINT for c in calm]
+    course = [(e + c - base) * PHQ_PER_POINT for e, c in zip(p.expected, calm, strict=True)]
+    return {
+        "informed": informed_forecasts(COHORT_MODEL, p.severity, n_reports, push),
+        "course_known": course_known_forecasts(COHORT_MODEL, p.severity, n_reports, course),
+    }
+
+
 def _informed_alarms(severity: list[float | None], n_reports: list[int], calm: list[float]) -> list[int]:
     """Deterioration alarms of a detector that knows the patient's baseline mood, how sleep
     pushes it, and the noise (:func:`bench._informed.informed_alarms`, with the setting chosen
     on the trajectory generator, which is also the best on this cohort's seed 7: 184/184, median
     delay 9 days, 0.19 false alarms per patient-year; this cohort's 0-10 mood is read on the
     PHQ-9 scale as 2.7 points per point)."""
-    model = ReportModel(
-        gain=1.0,
-        anchor=0.0,
-        offset=0.0,
-        report_sd=1.0,
-        phi=0.8,
-        shock_sd=0.45 * PHQ_PER_POINT,
-        dow_amplitude=0.0,
-    )
     course = [c * PHQ_PER_POINT for c in calm]
-    return informed_alarms(model, severity, n_reports, course)
+    return informed_alarms(COHORT_MODEL, severity, n_reports, course)
 
 
 def generate_cohort(n: int, seed: int = 7, days: int = 365) -> list[SyntheticPatient]:

@@ -1,10 +1,12 @@
-"""Forecasters that know a trajectory patient's parameters: what is achievable from the reports.
+"""Forecasters that know a patient's parameters: what is achievable from the reports.
 
 The oracle (``SyntheticPatient.oracle``) knows yesterday's hidden state, so its gain over the
 7-day mean is more than any forecaster of the reports can have. Two references bracket what
 is achievable, on the trajectory generator (:mod:`bench._trajectories`), whose structure is
 linear: a PHQ-9-scale course plus an AR(1) daily fluctuation, read through the patient's own
-use of the 0-10 scale with report noise.
+use of the 0-10 scale with report noise. The project cohort (:mod:`bench._cohort`) has the
+same structure on the 0-10 scale (read as 2.7 PHQ-9 points per point, gain 1), its known daily
+pattern the sleep push in place of the day of the week.
 
 ``informed``
     Knows every parameter of the patient (the AR coefficient and shock size, the scale's

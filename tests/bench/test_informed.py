@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 
+from bench import _cohort as co
 from bench import _trajectories as tr
 from bench._informed import (
     ReportModel,
@@ -70,8 +71,9 @@ def test_the_informed_filter_adds_the_known_day_of_week_effect():
     assert tuesday - saturday == pytest.approx(1.0 / 2.7, abs=0.02)
 
 
-def test_on_a_generated_cohort_the_references_are_ordered_oracle_course_known_informed():
-    cohort = tr.generate_cohort(30, seed=11, days=200)
+@pytest.mark.parametrize("generate", [tr.generate_cohort, co.generate_cohort], ids=["trajectories", "cohort"])
+def test_on_a_generated_cohort_the_references_are_ordered_oracle_course_known_informed(generate):
+    cohort = generate(30, seed=11, days=200)
     errors: dict[str, list[float]] = {"oracle": [], "course_known": [], "informed": []}
     for p in cohort:
         for t in range(15, 200):
