@@ -46,8 +46,8 @@ against the partly recovered level of the weeks before it, not against the illne
 treatment. State: at most ``BASELINE_DAYS + PHQ9_HISTORY`` numbers and a few scalars.
 
 The thresholds were tuned on the bench's project cohort (seed 7) and its trajectory cohort
-drawn with seed 24 (``FOLLOW_EVIDENCE`` on cohort draws 61 and 72 and trajectory draws 65 and
-76), and are judged on other draws (README, "Twin fidelity").
+drawn with seed 24 (``FOLLOW_EVIDENCE`` and ``CROSSING_CONFIRM`` on cohort draws 61 and 72 and
+trajectory draws 65 and 76), and are judged on other draws (README, "Twin fidelity").
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ DAILY_WEIGHT = 1.2
 RISE_EVIDENCE = 3.0
 FOLLOW_EVIDENCE = 3.8
 CROSSING_MIN_RISE = 3
-CROSSING_CONFIRM = 1.4
+CROSSING_CONFIRM = 1.6
 CROSS15_MIN_RISE = 6
 CROSS15_CONFIRM = 1.3
 CUSUM_K = 1.0

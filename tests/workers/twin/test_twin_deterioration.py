@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from workers.twin.deterioration import DeteriorationMonitor
+from workers.twin.deterioration import CROSSING_CONFIRM, DeteriorationMonitor
 from workers.twin.state import CROSSED_15_KEY, apply_assessment, apply_daily_features, new_twin
 
 PID = "p_" + "ef" * 16
@@ -150,6 +150,21 @@ def test_a_phq9_rise_below_10_or_under_4_points_never_counts():
     _days(mon, [2.5] * 7)
     assert not mon.observe_phq9(11)  # in range but only 3 points up
     assert mon.rise_evidence() is None
+
+
+def test_a_crossing_into_10_alerts_once_the_daily_reports_confirm_it():
+    # PHQ-9 7 -> 10: three points over baseline, too few for PHQ9_RISE; the crossing into the
+    # moderate band counts when the 7-day mean is CROSSING_CONFIRM personal SDs up
+    mon = _monitor_with_baseline(7)
+    _days(mon, [2.9] * 7)
+    assert 1.4 < mon.recent_rise() < CROSSING_CONFIRM
+    assert not mon.observe_phq9(10)
+    mon = _monitor_with_baseline(7)
+    _days(mon, [3.0] * 7)
+    assert mon.recent_rise() >= CROSSING_CONFIRM
+    assert mon.observe_phq9(10)
+    assert mon.rule == "PHQ9_CROSSED_10" and mon.rise_evidence() is None
+    assert "into the moderate band" in mon.evidence()["reason"]
 
 
 def test_a_chronic_patient_hovering_around_15_does_not_alarm_at_each_pass():
